@@ -1,0 +1,60 @@
+import type { ContextType } from '@nestjs/common';
+import { BackpressureException, BackpressureUnavailableException } from './backpressure.exception';
+import { GaugeAbortedError, GaugeExhaustedError, GaugeUnavailableError } from './core/gauge.errors';
+import type { Gauge } from './core/gauge.interface';
+
+/** What a microservice or WebSocket client receives when a gauge turns its message away. */
+export interface RefusalPayload {
+  status: 'error';
+  statusCode: 429 | 503;
+  error: 'Too Many Requests' | 'Service Unavailable';
+  message: string;
+  retryAfterSeconds: number;
+}
+
+type ErrorClass = new (payload: object) => Error;
+const loaded: Partial<Record<'rpc' | 'ws', ErrorClass>> = {};
+
+/**
+ * The exception a refused call should raise in its own context: an HttpException for HTTP, an
+ * RpcException or WsException elsewhere (loaded lazily: an app only has those packages if it uses
+ * them). Errors that are not about the gauge pass through untouched.
+ */
+export function refusalFor(
+  error: unknown,
+  gauge: Gauge,
+): BackpressureException | BackpressureUnavailableException | undefined {
+  if (error instanceof GaugeExhaustedError) {
+    return new BackpressureException(gauge.name, error.reason, error.retryAfterSeconds);
+  }
+  if (error instanceof GaugeAbortedError) {
+    return new BackpressureException(gauge.name, 'aborted', gauge.retryAfterSeconds);
+  }
+  if (error instanceof GaugeUnavailableError) {
+    return new BackpressureUnavailableException(gauge.name, error.retryAfterSeconds);
+  }
+  return undefined;
+}
+
+/** Turns an HTTP refusal into the error type the RPC or WebSocket exception filters understand. */
+export async function translateRefusal(
+  type: ContextType,
+  refusal: BackpressureException | BackpressureUnavailableException,
+): Promise<Error> {
+  if (type !== 'rpc' && type !== 'ws') return refusal;
+  const status = refusal.getStatus() as 429 | 503;
+  const payload: RefusalPayload = {
+    status: 'error',
+    statusCode: status,
+    error: status === 429 ? 'Too Many Requests' : 'Service Unavailable',
+    message: status === 429 ? 'Too many requests' : 'Service unavailable',
+    retryAfterSeconds: refusal.retryAfterSeconds,
+  };
+  const ErrorType = (loaded[type] ??= await load(type));
+  return new ErrorType(payload);
+}
+
+async function load(type: 'rpc' | 'ws'): Promise<ErrorClass> {
+  if (type === 'rpc') return (await import('@nestjs/microservices')).RpcException;
+  return (await import('@nestjs/websockets')).WsException;
+}

@@ -1,0 +1,123 @@
+import { GaugeConfigError } from './gauge.errors';
+
+/** The slots every gauge has unless told otherwise: the Go original's buffered channel of 10. */
+export const DEFAULT_LIMIT = 10;
+
+/** Wait instead of failing fast: how many may wait, and for how long. */
+export interface QueueOptions {
+  /** Most callers that may wait at once; the next one is rejected at once. */
+  size: number;
+  /** Longest a caller waits for a slot before it is rejected (milliseconds). */
+  timeoutMs: number;
+}
+
+/** How one gauge behaves. Absent `queue` means fail fast, as a full Go channel does. */
+export interface GaugeOptions {
+  /** Slots at most at once (positive integer). Defaults to the module's default limit. */
+  limit?: number;
+  /** Present: wait in a bounded FIFO queue. Absent: reject at once when full. */
+  queue?: QueueOptions;
+  /** `Retry-After` sent with a 429 (whole seconds). Defaults to 1, or the queue timeout rounded up. */
+  retryAfterSeconds?: number;
+}
+
+/** Options after validation and defaults: what a gauge is built from. */
+export interface ResolvedGaugeOptions {
+  readonly name: string;
+  readonly limit: number;
+  /** 0 means fail fast. */
+  readonly queueSize: number;
+  readonly queueTimeoutMs: number;
+  readonly retryAfterSeconds: number;
+}
+
+const GAUGE_KEYS = new Set(['limit', 'queue', 'retryAfterSeconds']);
+const QUEUE_KEYS = new Set(['size', 'timeoutMs']);
+/** setTimeout's ceiling: a longer delay silently becomes 1 ms. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+/**
+ * Validates one gauge's options and fills in defaults. Throws `GaugeConfigError` naming the gauge
+ * and the option, so a typo fails the bootstrap instead of the first request.
+ */
+export function resolveGaugeOptions(
+  name: string,
+  options: GaugeOptions = {},
+  defaultLimit: number = DEFAULT_LIMIT,
+): ResolvedGaugeOptions {
+  assertGaugeName(name);
+  const where = `Gauge "${name}"`;
+  if (options === null || typeof options !== 'object') {
+    throw new GaugeConfigError(`${where}: options must be an object, got ${show(options)}`);
+  }
+  rejectUnknownKeys(where, options, GAUGE_KEYS, '');
+  const limit = options.limit ?? defaultLimit;
+  assertInteger(where, 'limit', limit, 1, Number.MAX_SAFE_INTEGER);
+
+  let queueSize = 0;
+  let queueTimeoutMs = 0;
+  if (options.queue !== undefined) {
+    const queue: unknown = options.queue;
+    if (queue === null || typeof queue !== 'object') {
+      throw new GaugeConfigError(`${where}: option "queue" must be { size, timeoutMs }, got ${show(queue)}`);
+    }
+    rejectUnknownKeys(where, queue, QUEUE_KEYS, 'queue.');
+    assertInteger(where, 'queue.size', options.queue.size, 0, Number.MAX_SAFE_INTEGER);
+    assertNumber(where, 'queue.timeoutMs', options.queue.timeoutMs, 1, MAX_TIMEOUT_MS);
+    queueSize = options.queue.size;
+    queueTimeoutMs = options.queue.timeoutMs;
+  }
+
+  const fallbackRetry = queueSize > 0 ? Math.max(1, Math.ceil(queueTimeoutMs / 1000)) : 1;
+  const retryAfterSeconds = options.retryAfterSeconds ?? fallbackRetry;
+  assertInteger(where, 'retryAfterSeconds', retryAfterSeconds, 0, Number.MAX_SAFE_INTEGER);
+
+  return { name, limit, queueSize, queueTimeoutMs, retryAfterSeconds };
+}
+
+/** Gauge names key registries, metrics and Redis keys: an empty or non-string name is a bug. */
+export function assertGaugeName(name: unknown, where = 'Gauge name'): asserts name is string {
+  if (typeof name !== 'string' || name.trim() === '') {
+    throw new GaugeConfigError(`${where} must be a non-empty string, got ${show(name)}`);
+  }
+}
+
+/** Checks the module-wide default limit, which every unconfigured gauge inherits. */
+export function assertDefaultLimit(value: unknown): asserts value is number {
+  assertInteger('BackpressureModule', 'defaultLimit', value, 1, Number.MAX_SAFE_INTEGER);
+}
+
+function assertInteger(where: string, option: string, value: unknown, min: number, max: number) {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new GaugeConfigError(
+      `${where}: option "${option}" must be an integer from ${min} to ${max === Number.MAX_SAFE_INTEGER ? 'Number.MAX_SAFE_INTEGER' : max}, got ${show(value)}`,
+    );
+  }
+}
+
+function assertNumber(where: string, option: string, value: unknown, min: number, max: number) {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+    throw new GaugeConfigError(
+      `${where}: option "${option}" must be a number of milliseconds from ${min} to ${max}, got ${show(value)}`,
+    );
+  }
+}
+
+function rejectUnknownKeys(where: string, value: object, known: Set<string>, prefix: string) {
+  for (const key of Object.keys(value)) {
+    if (!known.has(key)) {
+      const allowed = [...known].map((k) => prefix + k).join(', ');
+      throw new GaugeConfigError(`${where}: unknown option "${prefix}${key}" (known: ${allowed})`);
+    }
+  }
+}
+
+function show(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}

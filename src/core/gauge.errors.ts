@@ -1,0 +1,62 @@
+/** Why a gauge turned a caller away; lets callers and metrics tell a full gauge from a slow one. */
+export type ExhaustionReason = 'full' | 'queue-full' | 'timeout';
+
+/**
+ * Thrown when a gauge has no slot for the caller in time. It is the back-pressure signal itself:
+ * catch it to shed load (the Nest layer turns it into HTTP 429 with `Retry-After`).
+ */
+export class GaugeExhaustedError extends Error {
+  override readonly name = 'GaugeExhaustedError';
+
+  constructor(
+    /** The gauge that said no, so a log line or a 429 body can name it. */
+    readonly gauge: string,
+    /** `full`: no queue, no slot; `queue-full`: the wait queue was at its size; `timeout`: waited too long. */
+    readonly reason: ExhaustionReason,
+    /** A hint for clients on when to try again (whole seconds). */
+    readonly retryAfterSeconds: number,
+  ) {
+    super(describe(gauge, reason));
+  }
+}
+
+function describe(gauge: string, reason: ExhaustionReason): string {
+  switch (reason) {
+    case 'full':
+      return `Gauge "${gauge}" is at its limit`;
+    case 'queue-full':
+      return `Gauge "${gauge}" is at its limit and its wait queue is full`;
+    case 'timeout':
+      return `Gauge "${gauge}" had no free slot before the queue timeout`;
+  }
+}
+
+/** Thrown when a caller's AbortSignal fired while it waited: it never got a slot, so nothing to release. */
+export class GaugeAbortedError extends Error {
+  override readonly name = 'GaugeAbortedError';
+
+  constructor(readonly gauge: string) {
+    super(`Wait for gauge "${gauge}" was aborted`);
+  }
+}
+
+/**
+ * Thrown when a gauge cannot decide at all (e.g. its shared store is unreachable and the gauge is set
+ * to fail closed). Distinct from exhaustion: the client should see 503, not 429.
+ */
+export class GaugeUnavailableError extends Error {
+  override readonly name = 'GaugeUnavailableError';
+
+  constructor(
+    readonly gauge: string,
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message);
+  }
+}
+
+/** Thrown at start-up for bad options, naming the gauge and the option so the fix is obvious. */
+export class GaugeConfigError extends Error {
+  override readonly name = 'GaugeConfigError';
+}

@@ -1,0 +1,50 @@
+/**
+ * Gives a slot back. Idempotent: calling it again is harmless, so `finally` blocks and
+ * belt-and-braces cleanup cannot free a slot twice.
+ */
+export type Release = () => void;
+
+/** Read-only figures of a gauge, for health checks, metrics and tests. */
+export interface GaugeStats {
+  /** Slots this gauge hands out at most at once. */
+  readonly limit: number;
+  /** Slots held right now (in this process, for a shared gauge). */
+  readonly inFlight: number;
+  /** Callers waiting for a slot right now. */
+  readonly queued: number;
+  /** Calls that got a slot, since start. */
+  readonly admitted: number;
+  /** Calls turned away at once (gauge full, or its queue full), since start. */
+  readonly rejected: number;
+  /** Calls that waited in the queue and gave up at the queue timeout, since start. */
+  readonly timedOut: number;
+  /** Calls whose AbortSignal fired while they waited, since start. */
+  readonly aborted: number;
+}
+
+/**
+ * What the Nest layer needs of any gauge, in memory or shared through a store. Lets the interceptor
+ * and the registry stay ignorant of where slots are counted.
+ */
+export interface Gauge extends GaugeStats {
+  /** The name it is registered and reported under. */
+  readonly name: string;
+  /** Hint for `Retry-After` when this gauge turns a caller away (whole seconds). */
+  readonly retryAfterSeconds: number;
+  /**
+   * True when `acquire()` may return a promise (a queue, or a remote store). Lets callers skip
+   * creating an AbortSignal on the fail-fast path.
+   */
+  readonly mayWait: boolean;
+  /**
+   * Takes a slot. Returns the release handle synchronously when it can decide at once, a promise
+   * when it must wait. Throws (or rejects with) `GaugeExhaustedError` when no slot is free in time,
+   * `GaugeAbortedError` when `signal` fires first. A caller that is never given a slot has nothing
+   * to release.
+   */
+  acquire(signal?: AbortSignal): Release | Promise<Release>;
+  /** Runs `fn` in a slot and gives the slot back however `fn` ends. */
+  process<T>(fn: () => T | PromiseLike<T>, signal?: AbortSignal): Promise<T>;
+  /** Stops background work (timers, subscriptions). Pending waiters are rejected. */
+  close?(): Promise<void> | void;
+}

@@ -1,0 +1,6 @@
+export * from './gauge.errors';
+export * from './gauge.interface';
+export * from './gauge-options';
+export * from './pressure-gauge';
+export * from './wait-queue';
+export * from './gauge-store.interface';

@@ -1,0 +1,193 @@
+import { GaugeAbortedError, GaugeExhaustedError } from './gauge.errors';
+import type { Gauge, Release } from './gauge.interface';
+import { resolveGaugeOptions, type GaugeOptions, type ResolvedGaugeOptions } from './gauge-options';
+import { WaitQueue, type QueueNode } from './wait-queue';
+
+/** A caller parked in the queue until a slot is handed to it, its deadline passes, or it aborts. */
+class Waiter implements QueueNode {
+  prev: QueueNode | undefined = undefined;
+  next: QueueNode | undefined = undefined;
+  deadline = 0;
+  queued = false;
+  onAbort: (() => void) | undefined = undefined;
+
+  constructor(
+    readonly resolve: (release: Release) => void,
+    readonly reject: (error: Error) => void,
+    readonly signal: AbortSignal | undefined,
+  ) {}
+
+  /** Detaches the abort listener so a settled waiter holds no reference from the signal. */
+  settle(): void {
+    if (this.onAbort) this.signal?.removeEventListener('abort', this.onAbort);
+    this.onAbort = undefined;
+  }
+}
+
+/**
+ * An in-process counting semaphore: at most `limit` callers hold a slot at once. The rest are
+ * rejected at once (fail fast) or wait in a bounded FIFO queue for at most the queue timeout.
+ *
+ * A freed slot goes straight to the oldest waiter (hand-off), so a newcomer can never barge past
+ * the queue, and a waiter that timed out or aborted has already left the queue and is never served.
+ * Everything is synchronous on the happy path: no promise, timer or signal unless a caller waits.
+ */
+export class PressureGauge implements Gauge {
+  readonly name: string;
+  readonly limit: number;
+  readonly retryAfterSeconds: number;
+  readonly mayWait: boolean;
+  admitted = 0;
+  rejected = 0;
+  timedOut = 0;
+  aborted = 0;
+
+  private active = 0;
+  private readonly queueSize: number;
+  private readonly waiters: WaitQueue<Waiter>;
+
+  /** Takes either raw options (validated here) or options the module already resolved. */
+  constructor(options: ResolvedGaugeOptions | (GaugeOptions & { name: string })) {
+    const resolved = isResolved(options)
+      ? options
+      : resolveGaugeOptions(options.name, { limit: options.limit, queue: options.queue, retryAfterSeconds: options.retryAfterSeconds });
+    this.name = resolved.name;
+    this.limit = resolved.limit;
+    this.retryAfterSeconds = resolved.retryAfterSeconds;
+    this.queueSize = resolved.queueSize;
+    this.mayWait = resolved.queueSize > 0;
+    this.waiters = new WaitQueue<Waiter>(resolved.queueTimeoutMs, this.expire);
+  }
+
+  get inFlight(): number {
+    return this.active;
+  }
+
+  get queued(): number {
+    return this.waiters.length;
+  }
+
+  /**
+   * Takes a slot only if one is free right now, without waiting or queueing. A miss counts as a
+   * rejection, since the caller was turned away.
+   */
+  tryAcquire(): Release | undefined {
+    if (this.active < this.limit && this.waiters.length === 0) return this.grant();
+    this.rejected++;
+    return undefined;
+  }
+
+  acquire(signal?: AbortSignal): Release | Promise<Release> {
+    if (signal?.aborted) {
+      this.aborted++;
+      throw new GaugeAbortedError(this.name);
+    }
+    if (this.active < this.limit && this.waiters.length === 0) return this.grant();
+    if (this.waiters.length >= this.queueSize) {
+      this.rejected++;
+      throw new GaugeExhaustedError(this.name, this.queueSize === 0 ? 'full' : 'queue-full', this.retryAfterSeconds);
+    }
+    return new Promise<Release>((resolve, reject) => {
+      const waiter = new Waiter(resolve, reject, signal);
+      if (signal) {
+        waiter.onAbort = () => this.abort(waiter);
+        signal.addEventListener('abort', waiter.onAbort, { once: true });
+      }
+      this.waiters.push(waiter);
+    });
+  }
+
+  process<T>(fn: () => T | PromiseLike<T>, signal?: AbortSignal): Promise<T> {
+    let slot: Release | Promise<Release>;
+    try {
+      slot = this.acquire(signal);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (typeof slot === 'function') return runInSlot(fn, slot);
+    return slot.then((release) => runInSlot(fn, release));
+  }
+
+  /** Rejects every waiter (as timed out would be misleading: they are told the gauge is full). */
+  close(): void {
+    for (const waiter of this.waiters.drain()) {
+      waiter.settle();
+      this.rejected++;
+      waiter.reject(new GaugeExhaustedError(this.name, 'queue-full', this.retryAfterSeconds));
+    }
+  }
+
+  private grant(): Release {
+    this.active++;
+    this.admitted++;
+    return this.lease();
+  }
+
+  /** A release handle that frees its slot once, however often it is called. */
+  private lease(): Release {
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.handOff();
+    };
+  }
+
+  /** A freed slot goes to the oldest waiter if there is one; only otherwise does `inFlight` drop. */
+  private handOff(): void {
+    const waiter = this.waiters.shift();
+    if (waiter === undefined) {
+      this.active--;
+      return;
+    }
+    waiter.settle();
+    this.admitted++;
+    waiter.resolve(this.lease());
+  }
+
+  private readonly expire = (waiter: Waiter): void => {
+    waiter.settle();
+    this.timedOut++;
+    waiter.reject(new GaugeExhaustedError(this.name, 'timeout', this.retryAfterSeconds));
+  };
+
+  private abort(waiter: Waiter): void {
+    if (!this.waiters.remove(waiter)) return;
+    waiter.settle();
+    this.aborted++;
+    waiter.reject(new GaugeAbortedError(this.name));
+  }
+}
+
+function isResolved(options: object): options is ResolvedGaugeOptions {
+  return 'queueSize' in options && 'queueTimeoutMs' in options;
+}
+
+/** Runs `fn` and releases exactly once, whether it returns, throws, resolves or rejects. */
+function runInSlot<T>(fn: () => T | PromiseLike<T>, release: Release): Promise<T> {
+  let result: T | PromiseLike<T>;
+  try {
+    result = fn();
+  } catch (error) {
+    release();
+    return Promise.reject(error);
+  }
+  if (isPromiseLike(result)) {
+    return Promise.resolve(result).then(
+      (value) => {
+        release();
+        return value;
+      },
+      (error: unknown) => {
+        release();
+        throw error;
+      },
+    );
+  }
+  release();
+  return Promise.resolve(result);
+}
+
+function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as PromiseLike<T> | null)?.then === 'function';
+}

@@ -1,0 +1,11 @@
+export * from './core';
+export * from './backpressure-options.interface';
+export { getGaugeToken, LIMITED_GAUGE } from './backpressure.constants';
+export * from './backpressure.exception';
+export { BackpressureInterceptor } from './backpressure.interceptor';
+export { BackpressureModule } from './backpressure.module';
+export { BACKPRESSURE_OPTIONS } from './backpressure.module-definition';
+export type { RefusalPayload } from './context-errors';
+export { GaugeRegistry } from './gauge.registry';
+export { InjectGauge } from './inject-gauge.decorator';
+export { Limited } from './limited.decorator';
