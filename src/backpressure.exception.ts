@@ -16,7 +16,11 @@ export class BackpressureException extends HttpException {
     readonly retryAfterSeconds: number,
   ) {
     super(
-      HttpException.createBody('Too many requests', 'Too Many Requests', HttpStatus.TOO_MANY_REQUESTS),
+      HttpException.createBody(
+        'Too many requests',
+        'Too Many Requests',
+        HttpStatus.TOO_MANY_REQUESTS,
+      ),
       HttpStatus.TOO_MANY_REQUESTS,
     );
   }
@@ -32,7 +36,11 @@ export class BackpressureUnavailableException extends HttpException {
     readonly retryAfterSeconds: number,
   ) {
     super(
-      HttpException.createBody('Service unavailable', 'Service Unavailable', HttpStatus.SERVICE_UNAVAILABLE),
+      HttpException.createBody(
+        'Service unavailable',
+        'Service Unavailable',
+        HttpStatus.SERVICE_UNAVAILABLE,
+      ),
       HttpStatus.SERVICE_UNAVAILABLE,
     );
   }

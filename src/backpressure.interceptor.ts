@@ -63,7 +63,12 @@ export class BackpressureInterceptor implements NestInterceptor {
   }
 
   /** Queue path: waits for a slot, leaving the queue if the client goes away first. */
-  private waitThenRun(gauge: Gauge, next: CallHandler, context: ExecutionContext, subscriber: Subscriber<unknown>) {
+  private waitThenRun(
+    gauge: Gauge,
+    next: CallHandler,
+    context: ExecutionContext,
+    subscriber: Subscriber<unknown>,
+  ) {
     const waiting = new AbortController();
     const response = rawResponse(context);
     const onClose = () => waiting.abort();
@@ -98,7 +103,8 @@ export class BackpressureInterceptor implements NestInterceptor {
 
   /** Runs the handler in the slot and releases it when the handler's work is over. */
   private run(next: CallHandler, release: Release, context: ExecutionContext): Observable<unknown> {
-    const streamed = this.reflector.get<boolean | undefined>(SSE_METADATA, context.getHandler()) === true;
+    const streamed =
+      this.reflector.get<boolean | undefined>(SSE_METADATA, context.getHandler()) === true;
     return new Observable((subscriber) => {
       let releaseLater = false;
       const work = next.handle().subscribe({
@@ -136,10 +142,16 @@ export class BackpressureInterceptor implements NestInterceptor {
     const type = context.getType();
     if (type === 'http') {
       const response: unknown = context.switchToHttp().getResponse();
-      this.adapterHost.httpAdapter?.setHeader(response, 'Retry-After', String(refusal.retryAfterSeconds));
+      this.adapterHost.httpAdapter?.setHeader(
+        response,
+        'Retry-After',
+        String(refusal.retryAfterSeconds),
+      );
       return throwError(() => refusal);
     }
-    return from(translateRefusal(type, refusal)).pipe(mergeMap((translated) => throwError(() => translated)));
+    return from(translateRefusal(type, refusal)).pipe(
+      mergeMap((translated) => throwError(() => translated)),
+    );
   }
 
   /** The gauge for this handler: the method's `@Limited` name wins over the class's. Cached. */
@@ -150,7 +162,10 @@ export class BackpressureInterceptor implements NestInterceptor {
     if (!byHandler) this.gauges.set(controller, (byHandler = new WeakMap()));
     let gauge = byHandler.get(handler);
     if (!gauge) {
-      const name = this.reflector.getAllAndOverride<string | undefined>(LIMITED_GAUGE, [handler, controller]);
+      const name = this.reflector.getAllAndOverride<string | undefined>(LIMITED_GAUGE, [
+        handler,
+        controller,
+      ]);
       if (name === undefined) {
         throw new Error(
           `BackpressureInterceptor on ${controller.name}.${handler.name} has no gauge: use @Limited('name') instead of @UseInterceptors(BackpressureInterceptor)`,
@@ -165,13 +180,19 @@ export class BackpressureInterceptor implements NestInterceptor {
 
 function rawResponse(context: ExecutionContext): RawResponse | undefined {
   if (context.getType() !== 'http') return undefined;
-  const response = context.switchToHttp().getResponse<{ raw?: RawResponse } & Partial<RawResponse>>();
+  const response = context
+    .switchToHttp()
+    .getResponse<{ raw?: RawResponse } & Partial<RawResponse>>();
   const raw = response?.raw ?? response;
   return typeof raw?.once === 'function' ? (raw as RawResponse) : undefined;
 }
 
 /** A streamed body's work ends when the stream ends, fails, or the client stops reading it. */
-function releaseWhenSent(file: StreamableFile, response: RawResponse | undefined, release: Release): void {
+function releaseWhenSent(
+  file: StreamableFile,
+  response: RawResponse | undefined,
+  release: Release,
+): void {
   const stream = file.getStream();
   stream.once('end', release);
   stream.once('close', release);

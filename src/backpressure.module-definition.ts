@@ -10,5 +10,8 @@ export const {
 } = new ConfigurableModuleBuilder<BackpressureModuleOptions>()
   .setClassMethodName('forRoot')
   .setFactoryMethodName('createBackpressureOptions')
-  .setExtras({ isGlobal: true }, (definition, extras) => ({ ...definition, global: extras.isGlobal }))
+  .setExtras({ isGlobal: true }, (definition, extras) => ({
+    ...definition,
+    global: extras.isGlobal,
+  }))
   .build();

@@ -20,7 +20,9 @@ export class GaugeRegistry implements OnApplicationShutdown {
 
   constructor(@Inject(BACKPRESSURE_OPTIONS) options: BackpressureModuleOptions) {
     if (options === null || typeof options !== 'object') {
-      throw new GaugeConfigError(`BackpressureModule: options must be an object or a number, got ${String(options)}`);
+      throw new GaugeConfigError(
+        `BackpressureModule: options must be an object or a number, got ${String(options)}`,
+      );
     }
     this.defaultLimit = options.defaultLimit ?? DEFAULT_LIMIT;
     assertDefaultLimit(this.defaultLimit);
@@ -59,7 +61,9 @@ export class GaugeRegistry implements OnApplicationShutdown {
 
   private build(name: string, config: GaugeConfig): Gauge {
     if (config === null || typeof config !== 'object') {
-      throw new GaugeConfigError(`Gauge "${name}": options must be an object, got ${String(config)}`);
+      throw new GaugeConfigError(
+        `Gauge "${name}": options must be an object, got ${String(config)}`,
+      );
     }
     const { store = this.defaultStore, ...options } = config;
     const gauge = store.createGauge(resolveGaugeOptions(name, options, this.defaultLimit));

@@ -9,7 +9,10 @@ import { BackpressureInterceptor } from './backpressure.interceptor';
  * counted once even when both apply. No `@UseInterceptors` needed.
  */
 export function Limited(name: string): ClassDecorator & MethodDecorator {
-  const decorate = applyDecorators(SetMetadata(LIMITED_GAUGE, name), UseInterceptors(BackpressureInterceptor));
+  const decorate = applyDecorators(
+    SetMetadata(LIMITED_GAUGE, name),
+    UseInterceptors(BackpressureInterceptor),
+  );
   return (target: object, key?: string | symbol, descriptor?: PropertyDescriptor) => {
     const where =
       key === undefined

@@ -59,7 +59,9 @@ export function resolveGaugeOptions(
   if (options.queue !== undefined) {
     const queue: unknown = options.queue;
     if (queue === null || typeof queue !== 'object') {
-      throw new GaugeConfigError(`${where}: option "queue" must be { size, timeoutMs }, got ${show(queue)}`);
+      throw new GaugeConfigError(
+        `${where}: option "queue" must be { size, timeoutMs }, got ${show(queue)}`,
+      );
     }
     rejectUnknownKeys(where, queue, QUEUE_KEYS, 'queue.');
     assertInteger(where, 'queue.size', options.queue.size, 0, Number.MAX_SAFE_INTEGER);
@@ -114,7 +116,8 @@ function rejectUnknownKeys(where: string, value: object, known: Set<string>, pre
 
 function show(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value == null)
+    return String(value);
   try {
     return JSON.stringify(value);
   } catch {

@@ -50,7 +50,11 @@ export class PressureGauge implements Gauge {
   constructor(options: ResolvedGaugeOptions | (GaugeOptions & { name: string })) {
     const resolved = isResolved(options)
       ? options
-      : resolveGaugeOptions(options.name, { limit: options.limit, queue: options.queue, retryAfterSeconds: options.retryAfterSeconds });
+      : resolveGaugeOptions(options.name, {
+          limit: options.limit,
+          queue: options.queue,
+          retryAfterSeconds: options.retryAfterSeconds,
+        });
     this.name = resolved.name;
     this.limit = resolved.limit;
     this.retryAfterSeconds = resolved.retryAfterSeconds;
@@ -85,7 +89,11 @@ export class PressureGauge implements Gauge {
     if (this.active < this.limit && this.waiters.length === 0) return this.grant();
     if (this.waiters.length >= this.queueSize) {
       this.rejected++;
-      throw new GaugeExhaustedError(this.name, this.queueSize === 0 ? 'full' : 'queue-full', this.retryAfterSeconds);
+      throw new GaugeExhaustedError(
+        this.name,
+        this.queueSize === 0 ? 'full' : 'queue-full',
+        this.retryAfterSeconds,
+      );
     }
     return new Promise<Release>((resolve, reject) => {
       const waiter = new Waiter(resolve, reject, signal);
