@@ -1,0 +1,28 @@
+import { Module } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { BackpressureModule } from '../src';
+import { storeFromEnv } from './backpressure-store';
+import { GaugeExhaustedFilter } from './gauge-exhausted.filter';
+import { HomeController } from './home.controller';
+import { ReportsController } from './reports.controller';
+import { ReportsService } from './reports.service';
+import { WorkController } from './work.controller';
+
+/** Configures every gauge in one place, so `GET /gauges` lists them all from the start. */
+@Module({
+  imports: [
+    BackpressureModule.forRoot({
+      store: storeFromEnv(),
+      gauges: {
+        // The Go original: a buffered channel of 10, full means "Too many requests" at once.
+        request: { limit: 10 },
+        // Absorb short bursts: 2 run, 5 wait up to 1 s, the rest are refused at once.
+        queued: { limit: 2, queue: { size: 5, timeoutMs: 1000 } },
+        reports: { limit: 3 },
+      },
+    }),
+  ],
+  controllers: [HomeController, WorkController, ReportsController],
+  providers: [ReportsService, { provide: APP_FILTER, useClass: GaugeExhaustedFilter }],
+})
+export class AppModule {}
