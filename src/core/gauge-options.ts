@@ -19,7 +19,18 @@ export interface GaugeOptions {
   queue?: QueueOptions;
   /** `Retry-After` sent with a 429 (whole seconds). Defaults to 1, or the queue timeout rounded up. */
   retryAfterSeconds?: number;
+  /**
+   * Only for a shared store (Redis): what to do while it is unreachable. Defaults to the store's own
+   * setting. The in-memory store is never down and ignores it.
+   */
+  whenStoreDown?: StoreDownPolicy;
 }
+
+/**
+ * A shared-store gauge's choice when the store cannot be reached: `'fail-closed'` refuses with 503
+ * (protects the shared resource), `{ localLimit }` keeps serving with that many slots per instance.
+ */
+export type StoreDownPolicy = 'fail-closed' | { readonly localLimit: number };
 
 /** Options after validation and defaults: what a gauge is built from. */
 export interface ResolvedGaugeOptions {
@@ -29,10 +40,13 @@ export interface ResolvedGaugeOptions {
   readonly queueSize: number;
   readonly queueTimeoutMs: number;
   readonly retryAfterSeconds: number;
+  /** Absent: the store decides. */
+  readonly whenStoreDown?: StoreDownPolicy;
 }
 
-const GAUGE_KEYS = new Set(['limit', 'queue', 'retryAfterSeconds']);
+const GAUGE_KEYS = new Set(['limit', 'queue', 'retryAfterSeconds', 'whenStoreDown']);
 const QUEUE_KEYS = new Set(['size', 'timeoutMs']);
+const STORE_DOWN_KEYS = new Set(['localLimit']);
 /** setTimeout's ceiling: a longer delay silently becomes 1 ms. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
@@ -74,7 +88,27 @@ export function resolveGaugeOptions(
   const retryAfterSeconds = options.retryAfterSeconds ?? fallbackRetry;
   assertInteger(where, 'retryAfterSeconds', retryAfterSeconds, 0, Number.MAX_SAFE_INTEGER);
 
-  return { name, limit, queueSize, queueTimeoutMs, retryAfterSeconds };
+  const { whenStoreDown } = options;
+  if (whenStoreDown !== undefined) assertStoreDownPolicy(where, whenStoreDown);
+  const resolved = { name, limit, queueSize, queueTimeoutMs, retryAfterSeconds };
+  return whenStoreDown === undefined ? resolved : { ...resolved, whenStoreDown };
+}
+
+/** Checks a `whenStoreDown` policy (a gauge's or a store's default), naming where it came from. */
+export function assertStoreDownPolicy(
+  where: string,
+  value: unknown,
+): asserts value is StoreDownPolicy {
+  if (value === 'fail-closed') return;
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    rejectUnknownKeys(where, value, STORE_DOWN_KEYS, 'whenStoreDown.');
+    const { localLimit } = value as { localLimit?: unknown };
+    assertInteger(where, 'whenStoreDown.localLimit', localLimit, 1, Number.MAX_SAFE_INTEGER);
+    return;
+  }
+  throw new GaugeConfigError(
+    `${where}: option "whenStoreDown" must be 'fail-closed' or { localLimit }, got ${show(value)}`,
+  );
 }
 
 /** Gauge names key registries, metrics and Redis keys: an empty or non-string name is a bug. */

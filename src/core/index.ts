@@ -4,3 +4,4 @@ export * from './gauge-options';
 export * from './pressure-gauge';
 export * from './wait-queue';
 export * from './gauge-store.interface';
+export * from './redis';

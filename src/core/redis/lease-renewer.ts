@@ -1,0 +1,68 @@
+import type { LeaseBatch, LeaseCommands } from './lease-commands';
+import { describeFailure, type RedisHealth, type StoreLogger } from './redis-health';
+
+/** A gauge as the renewer sees it: a lease set and the ids this instance holds in it. */
+export interface LeaseHolder {
+  readonly leaseKey: string;
+  heldLeaseIds(): string[];
+}
+
+/**
+ * Keeps this instance's leases alive with one timer for the whole store, not one per request: every
+ * interval, one batched call re-scores all held leases (one script per gauge, in one round trip).
+ * An instance that dies stops renewing, so its leases expire and its slots come back within the TTL.
+ */
+export class LeaseRenewer {
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private running = false;
+
+  constructor(
+    private readonly intervalMs: number,
+    private readonly ttlMs: number,
+    private readonly holders: () => Iterable<LeaseHolder>,
+    private readonly commands: () => LeaseCommands | undefined,
+    private readonly health: RedisHealth,
+    private readonly logger: StoreLogger,
+  ) {}
+
+  start(): void {
+    if (this.timer !== undefined) return;
+    this.timer = setInterval(() => void this.renewNow(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /**
+   * Renews now (also right after an outage, to re-add leases a restarted Redis lost before other
+   * instances fill the gauge). A failure marks the store down; the next interval tries again.
+   */
+  async renewNow(): Promise<void> {
+    const commands = this.commands();
+    if (this.running || !commands || this.health.state !== 'up') return;
+    const batches: LeaseBatch[] = [];
+    for (const holder of this.holders()) {
+      const ids = holder.heldLeaseIds();
+      if (ids.length > 0) batches.push({ key: holder.leaseKey, ids });
+    }
+    if (batches.length === 0) return;
+    this.running = true;
+    try {
+      const readded = await commands.renew(batches, this.ttlMs);
+      const lost = readded.reduce((sum, n) => sum + n, 0);
+      if (lost > 0) {
+        this.logger.warn(
+          `${lost} lease(s) held by this instance were missing in Redis and were added back ` +
+            '(Redis restarted without its data, or this process stalled for longer than the lease TTL)',
+        );
+      }
+    } catch (error) {
+      this.health.markDown(describeFailure(error));
+    } finally {
+      this.running = false;
+    }
+  }
+}

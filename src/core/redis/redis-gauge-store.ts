@@ -1,0 +1,219 @@
+import { randomBytes } from 'node:crypto';
+import type { Redis, RedisOptions } from 'ioredis';
+import type { GaugeStore } from '../gauge-store.interface';
+import type { ResolvedGaugeOptions } from '../gauge-options';
+import { LeaseCommands } from './lease-commands';
+import { LeaseRenewer } from './lease-renewer';
+import { loadIoredis, type RedisConstructor } from './load-ioredis';
+import { RedisGauge, type LeaseBackend } from './redis-gauge';
+import {
+  resolveRedisStoreOptions,
+  type RedisGaugeStoreOptions,
+  type ResolvedRedisStoreOptions,
+} from './redis-gauge-store.options';
+import { describeFailure, RedisHealth, type RedisState } from './redis-health';
+
+/**
+ * A gauge store on Redis: every instance given the same Redis (and `keyPrefix`) shares each gauge's
+ * `limit`, so 10 means 10 across all replicas. Pass it as `store` to `BackpressureModule.forRoot()`
+ * for every gauge, or in one gauge's config for that gauge only.
+ *
+ * Per instance it holds two connections (commands; release notifications) and two timers (lease
+ * renewal; re-check and outage probe), whatever the number of gauges and requests.
+ */
+export class RedisGaugeStore implements GaugeStore {
+  /** Prefix of this instance's lease ids in Redis. */
+  readonly instanceId: string;
+  private readonly options: ResolvedRedisStoreOptions;
+  private readonly health: RedisHealth;
+  private readonly renewer: LeaseRenewer;
+  private readonly backend: LeaseBackend;
+  private readonly gauges = new Set<RedisGauge>();
+  private readonly byChannel = new Map<string, Set<RedisGauge>>();
+  private client: Redis | undefined;
+  private subscriber: Redis | undefined;
+  private commands: LeaseCommands | undefined;
+  private recheckTimer: ReturnType<typeof setInterval> | undefined;
+  private leaseCounter = 0;
+  private started = false;
+  private closed = false;
+
+  constructor(options: RedisGaugeStoreOptions) {
+    this.options = resolveRedisStoreOptions(options);
+    const { logger, recheckIntervalMs, renewIntervalMs, leaseTtlMs } = this.options;
+    this.instanceId = this.options.instanceId ?? randomBytes(6).toString('base64url');
+    this.health = new RedisHealth(labelOf(this.options.redis), recheckIntervalMs, logger, (state) =>
+      this.onHealthChange(state),
+    );
+    this.renewer = new LeaseRenewer(
+      renewIntervalMs,
+      leaseTtlMs,
+      () => this.gauges,
+      () => this.commands,
+      this.health,
+      logger,
+    );
+    this.backend = {
+      health: this.health,
+      leaseTtlMs,
+      commands: () => this.commands,
+      nextLeaseId: () => `${this.instanceId}:${(++this.leaseCounter).toString(36)}`,
+    };
+  }
+
+  /** `connecting` until the first connection settles, then `up` or `down` (for health checks). */
+  get state(): RedisState {
+    return this.health.state;
+  }
+
+  /** Builds a gauge whose slots are leases in Redis; connects on the first call. */
+  createGauge(options: ResolvedGaugeOptions): RedisGauge {
+    if (this.closed) throw new Error('RedisGaugeStore is closed; create a new one');
+    const name = options.name;
+    const tag = `${this.options.keyPrefix}{${name}}`;
+    const policy = options.whenStoreDown ?? this.options.whenStoreDown;
+    const gauge = new RedisGauge(
+      options,
+      policy,
+      { leases: `${tag}:leases`, channel: `${tag}:released` },
+      this.backend,
+    );
+    this.gauges.add(gauge);
+    if (gauge.notifies) this.listen(gauge);
+    this.start();
+    return gauge;
+  }
+
+  /**
+   * Stops timers and closes the store's connections. Waiting callers are refused; leases still held
+   * are no longer renewed and expire within the TTL.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.recheckTimer !== undefined) clearInterval(this.recheckTimer);
+    this.renewer.stop();
+    for (const gauge of this.gauges) gauge.close();
+    this.health.close();
+    await Promise.all([this.client, this.subscriber].map((client) => client && shut(client)));
+  }
+
+  private start(): void {
+    if (this.started) return;
+    this.started = true;
+    const { redis } = this.options;
+    if (typeof redis === 'string') {
+      const loaded = loadIoredis();
+      if (typeof loaded === 'function') this.connect(new loaded(redis, this.commandOptions()));
+      else {
+        loaded.then(
+          (Redis: RedisConstructor) => this.connect(new Redis(redis, this.commandOptions())),
+          (error: unknown) => this.health.markDown(describeFailure(error)),
+        );
+      }
+    } else {
+      this.connect(redis.duplicate(this.commandOptions()));
+    }
+    this.recheckTimer = setInterval(() => {
+      if (this.health.state === 'up') for (const gauge of this.gauges) gauge.wake();
+    }, this.options.recheckIntervalMs);
+    this.recheckTimer.unref();
+    this.renewer.start();
+  }
+
+  private connect(client: Redis): void {
+    if (this.closed) {
+      client.disconnect();
+      return;
+    }
+    this.client = client;
+    this.commands = new LeaseCommands(client);
+    this.health.attach(client);
+    for (const channel of this.byChannel.keys()) this.subscribe(channel);
+  }
+
+  private listen(gauge: RedisGauge): void {
+    let gauges = this.byChannel.get(gauge.channel);
+    if (!gauges) {
+      this.byChannel.set(gauge.channel, (gauges = new Set()));
+      if (this.client) this.subscribe(gauge.channel);
+    }
+    gauges.add(gauge);
+  }
+
+  private subscribe(channel: string): void {
+    this.subscriber ??= this.createSubscriber(this.client!);
+    this.subscriber.subscribe(channel).catch(() => undefined);
+  }
+
+  /** The notification connection: waits for Redis rather than failing fast, and resubscribes. */
+  private createSubscriber(client: Redis): Redis {
+    const subscriber = client.duplicate({
+      ...this.commandOptions(),
+      enableOfflineQueue: true,
+      maxRetriesPerRequest: null,
+      autoResendUnfulfilledCommands: true,
+      commandTimeout: undefined,
+      connectionName: 'backpressure-notify',
+    });
+    subscriber.on('message', (channel: string) => {
+      for (const gauge of this.byChannel.get(channel) ?? []) gauge.wake();
+    });
+    // Notifications sent while it was reconnecting are lost: re-check instead.
+    subscriber.on('ready', () => this.wakeAll());
+    subscriber.on('error', () => undefined);
+    return subscriber;
+  }
+
+  /** Fail fast: no offline queue, no retries, a short timeout — the failure policy decides instead. */
+  private commandOptions(): RedisOptions {
+    const timeout = this.options.commandTimeoutMs;
+    return {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      commandTimeout: timeout,
+      connectTimeout: Math.max(timeout, 1000),
+      lazyConnect: false,
+      retryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
+      connectionName: 'backpressure',
+    };
+  }
+
+  private onHealthChange(state: 'up' | 'down'): void {
+    if (state === 'down') {
+      for (const gauge of this.gauges) gauge.storeDown();
+      return;
+    }
+    // Re-add this instance's leases (a restarted Redis lost them) before serving anyone new.
+    void this.renewer.renewNow();
+    for (const gauge of this.gauges) gauge.storeUp();
+  }
+
+  private wakeAll(): void {
+    if (this.health.state === 'up') for (const gauge of this.gauges) gauge.wake();
+  }
+}
+
+/** The URL without credentials, for log lines. */
+function labelOf(redis: Redis | string): string {
+  if (typeof redis === 'string') {
+    try {
+      const url = new URL(redis);
+      return `${url.protocol}//${url.host}${url.pathname === '/' ? '' : url.pathname}`;
+    } catch {
+      return 'redis';
+    }
+  }
+  const { host, port, path } = redis.options;
+  return path ? `redis+unix://${path}` : `redis://${host ?? 'localhost'}:${port ?? 6379}`;
+}
+
+/** Closes a connection politely if it is up, at once otherwise (QUIT would wait for a reconnect). */
+async function shut(client: Redis): Promise<void> {
+  if (client.status === 'ready') {
+    await client.quit().catch(() => client.disconnect());
+  } else {
+    client.disconnect();
+  }
+}

@@ -1,0 +1,82 @@
+import { describe } from '@jest/globals';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { Redis } from 'ioredis';
+
+/** The Redis the shared-Redis suites use (one runs on this project's machines). */
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const REQUIRED = process.env.REQUIRE_REDIS === '1';
+
+/** Resolves to why `url` cannot be used, or undefined when it answers PING. */
+export async function whyUnreachable(url: string): Promise<string | undefined> {
+  const client = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: 2000,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+  });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.ping();
+    return undefined;
+  } catch (error) {
+    return `no Redis at ${url} (${(error as Error).message})`;
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** The redis-server binary for suites that stop and restart their own server, if installed. */
+export function redisServerBinary(): string | undefined {
+  const candidates = [
+    process.env.REDIS_SERVER,
+    ...(process.env.PATH ?? '').split(delimiter).map((dir) => join(dir, 'redis-server')),
+    '/usr/bin/redis-server',
+  ];
+  for (const path of candidates) {
+    if (!path) continue;
+    try {
+      accessSync(path, constants.X_OK);
+      return path;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/**
+ * `describe` when what the suite needs is there; otherwise the suite is reported skipped with the
+ * reason in its name — or, with REQUIRE_REDIS=1 (CI), the file fails so a missing Redis is noticed.
+ */
+export async function describeWithRedis(
+  needs: { server?: boolean } = {},
+): Promise<(name: string, body: () => void) => void> {
+  let reason = await whyUnreachable(REDIS_URL);
+  if (!reason && needs.server && !redisServerBinary()) {
+    reason = 'no redis-server binary to start a private server (set REDIS_SERVER)';
+  }
+  if (!reason) return (name, body) => describe(name, body);
+  if (REQUIRED) throw new Error(`REQUIRE_REDIS=1 but ${reason}`);
+  process.stderr.write(`[redis suites] skipped: ${reason}; set REQUIRE_REDIS=1 to fail instead\n`);
+  return (name, body) => describe.skip(`${name} (skipped: ${reason})`, body);
+}
+
+/** A key prefix no other run or test uses, so suites can share one Redis. */
+export function uniquePrefix(label: string): string {
+  return `bp-test:${label}:${process.pid}:${Math.random().toString(36).slice(2, 8)}:`;
+}
+
+/** Deletes every key under `prefix` (test clean-up). */
+export async function deleteKeys(client: Redis, prefix: string): Promise<void> {
+  const keys = await client.keys(`${prefix}*`);
+  if (keys.length > 0) await client.del(...keys);
+}
+
+/** Redis's own clock in ms, the clock lease expiries are measured against. */
+export async function redisNow(client: Redis): Promise<number> {
+  const [seconds, micros] = await client.time();
+  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+}
