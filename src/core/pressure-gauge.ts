@@ -48,13 +48,7 @@ export class PressureGauge implements Gauge {
 
   /** Takes either raw options (validated here) or options the module already resolved. */
   constructor(options: ResolvedGaugeOptions | (GaugeOptions & { name: string })) {
-    const resolved = isResolved(options)
-      ? options
-      : resolveGaugeOptions(options.name, {
-          limit: options.limit,
-          queue: options.queue,
-          retryAfterSeconds: options.retryAfterSeconds,
-        });
+    const resolved = isResolved(options) ? options : resolveRaw(options);
     this.name = resolved.name;
     this.limit = resolved.limit;
     this.retryAfterSeconds = resolved.retryAfterSeconds;
@@ -169,6 +163,11 @@ export class PressureGauge implements Gauge {
 
 function isResolved(options: object): options is ResolvedGaugeOptions {
   return 'queueSize' in options && 'queueTimeoutMs' in options;
+}
+
+/** Validates raw options with every key the caller gave, so a typo such as `limt` is refused. */
+function resolveRaw({ name, ...options }: GaugeOptions & { name: string }): ResolvedGaugeOptions {
+  return resolveGaugeOptions(name, options);
 }
 
 /** Runs `fn` and releases exactly once, whether it returns, throws, resolves or rejects. */

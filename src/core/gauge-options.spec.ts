@@ -1,0 +1,164 @@
+import { describe, expect, it } from '@jest/globals';
+import { GaugeConfigError } from './gauge.errors';
+import {
+  assertDefaultLimit,
+  assertGaugeName,
+  DEFAULT_LIMIT,
+  resolveGaugeOptions,
+  type GaugeOptions,
+} from './gauge-options';
+
+const MAX_TIMEOUT = 2 ** 31 - 1;
+
+/** Calls `fn`, expects a GaugeConfigError, and returns its message. */
+function configError(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(GaugeConfigError);
+    return (error as Error).message;
+  }
+  throw new Error('expected a GaugeConfigError, nothing was thrown');
+}
+
+/** Options deliberately of the wrong type, as plain JavaScript or a JSON config could pass them. */
+const raw = (value: unknown) => value as GaugeOptions;
+
+describe('resolveGaugeOptions', () => {
+  describe('defaults', () => {
+    it('fails fast with the default limit and Retry-After 1', () => {
+      expect(resolveGaugeOptions('g')).toEqual({
+        name: 'g',
+        limit: DEFAULT_LIMIT,
+        queueSize: 0,
+        queueTimeoutMs: 0,
+        retryAfterSeconds: 1,
+      });
+      expect(DEFAULT_LIMIT).toBe(10);
+    });
+
+    it("takes the module's default limit when the gauge has none", () => {
+      expect(resolveGaugeOptions('g', {}, 3).limit).toBe(3);
+      expect(resolveGaugeOptions('g', { limit: 7 }, 3).limit).toBe(7);
+    });
+
+    it.each([
+      [2500, 3],
+      [3000, 3],
+      [3001, 4],
+      [200, 1],
+      [1, 1],
+    ])('a queue timeout of %d ms defaults Retry-After to %d s', (timeoutMs, retry) => {
+      const resolved = resolveGaugeOptions('g', { queue: { size: 5, timeoutMs } });
+      expect(resolved).toMatchObject({ queueSize: 5, queueTimeoutMs: timeoutMs });
+      expect(resolved.retryAfterSeconds).toBe(retry);
+    });
+
+    it('an explicit retryAfterSeconds wins, 0 included', () => {
+      expect(resolveGaugeOptions('g', { retryAfterSeconds: 7 }).retryAfterSeconds).toBe(7);
+      const queued = { queue: { size: 1, timeoutMs: 5000 }, retryAfterSeconds: 0 };
+      expect(resolveGaugeOptions('g', queued).retryAfterSeconds).toBe(0);
+    });
+
+    it('a queue of size 0 fails fast: Retry-After 1', () => {
+      const resolved = resolveGaugeOptions('g', { queue: { size: 0, timeoutMs: 10_000 } });
+      expect(resolved).toMatchObject({ queueSize: 0, retryAfterSeconds: 1 });
+    });
+
+    it('accepts the largest timeout setTimeout honours', () => {
+      const resolved = resolveGaugeOptions('g', { queue: { size: 1, timeoutMs: MAX_TIMEOUT } });
+      expect(resolved.queueTimeoutMs).toBe(MAX_TIMEOUT);
+    });
+  });
+
+  describe('rejects, naming the gauge and the option', () => {
+    it.each([0, -1, NaN, 1.5, Infinity, -Infinity, '5', true])('limit %p', (limit) => {
+      const message = configError(() => resolveGaugeOptions('orders', raw({ limit })));
+      expect(message).toContain('Gauge "orders"');
+      expect(message).toContain('"limit"');
+    });
+
+    it.each([-1, 1.5, NaN, Infinity, '3', undefined])('queue.size %p', (size) => {
+      const message = configError(() =>
+        resolveGaugeOptions('orders', raw({ queue: { size, timeoutMs: 100 } })),
+      );
+      expect(message).toContain('Gauge "orders"');
+      expect(message).toContain('"queue.size"');
+    });
+
+    it.each([-1, 0, NaN, Infinity, 2 ** 31, MAX_TIMEOUT + 0.5, '100', undefined])(
+      'queue.timeoutMs %p',
+      (timeoutMs) => {
+        const message = configError(() =>
+          resolveGaugeOptions('orders', raw({ queue: { size: 1, timeoutMs } })),
+        );
+        expect(message).toContain('Gauge "orders"');
+        expect(message).toContain('"queue.timeoutMs"');
+      },
+    );
+
+    it.each([-1, 1.5, NaN, '2'])('retryAfterSeconds %p', (retryAfterSeconds) => {
+      const message = configError(() => resolveGaugeOptions('orders', raw({ retryAfterSeconds })));
+      expect(message).toContain('Gauge "orders"');
+      expect(message).toContain('"retryAfterSeconds"');
+    });
+
+    it.each([null, 5, 'big', true])('queue %p', (queue) => {
+      const message = configError(() => resolveGaugeOptions('orders', raw({ queue })));
+      expect(message).toContain('Gauge "orders"');
+      expect(message).toContain('"queue"');
+    });
+
+    it('an unknown key such as the typo "limt", listing the known ones', () => {
+      const message = configError(() => resolveGaugeOptions('orders', raw({ limt: 5 })));
+      expect(message).toContain('Gauge "orders"');
+      expect(message).toContain('"limt"');
+      expect(message).toContain('limit, queue, retryAfterSeconds');
+    });
+
+    it('an unknown queue key such as "timeout"', () => {
+      const message = configError(() =>
+        resolveGaugeOptions('orders', raw({ queue: { size: 1, timeout: 100 } })),
+      );
+      expect(message).toContain('Gauge "orders"');
+      expect(message).toContain('"queue.timeout"');
+      expect(message).toContain('queue.size, queue.timeoutMs');
+    });
+
+    it.each([null, 5, 'x'])('options %p that are not an object', (options) => {
+      const message = configError(() => resolveGaugeOptions('orders', raw(options)));
+      expect(message).toContain('Gauge "orders"');
+    });
+
+    it('shows the bad value in the message', () => {
+      expect(configError(() => resolveGaugeOptions('g', raw({ limit: '5' })))).toContain('"5"');
+      expect(configError(() => resolveGaugeOptions('g', { limit: 1.5 }))).toContain('1.5');
+    });
+  });
+
+  describe('gauge names', () => {
+    it.each(['', '   ', 5, null, undefined])('rejects the name %p', (name) => {
+      configError(() => resolveGaugeOptions(name as string));
+      configError(() => assertGaugeName(name));
+    });
+
+    it('names the place the bad name came from', () => {
+      expect(configError(() => assertGaugeName('', '@Limited() on C.m'))).toContain(
+        '@Limited() on C.m',
+      );
+    });
+  });
+
+  describe('assertDefaultLimit', () => {
+    it.each([0, -1, 1.5, NaN, Infinity, '10'])('rejects %p, naming defaultLimit', (value) => {
+      const message = configError(() => assertDefaultLimit(value));
+      expect(message).toContain('BackpressureModule');
+      expect(message).toContain('"defaultLimit"');
+    });
+
+    it('accepts a positive integer', () => {
+      expect(() => assertDefaultLimit(1)).not.toThrow();
+      expect(() => assertDefaultLimit(500)).not.toThrow();
+    });
+  });
+});
