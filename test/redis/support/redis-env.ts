@@ -1,4 +1,5 @@
 import { describe } from '@jest/globals';
+import { once } from 'node:events';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -24,8 +25,21 @@ export async function whyUnreachable(url: string): Promise<string | undefined> {
   } catch (error) {
     return `no Redis at ${url} (${(error as Error).message})`;
   } finally {
-    client.disconnect();
+    await closeClient(client);
   }
+}
+
+/** Quits and waits until the socket is gone, so no ioredis disconnect timer outlives a test. */
+export async function closeClient(client: Redis): Promise<void> {
+  if (client.status !== 'ready') {
+    client.disconnect(); // not connected (or between reconnects): nothing to wait for
+    return;
+  }
+  const ended = once(client, 'end');
+  await client.quit().catch(() => client.disconnect());
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([ended, new Promise((resolve) => (timer = setTimeout(resolve, 1000)))]);
+  clearTimeout(timer);
 }
 
 /** The redis-server binary for suites that stop and restart their own server, if installed. */

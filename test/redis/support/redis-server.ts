@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
-import { redisServerBinary } from './redis-env';
+import { closeClient, redisServerBinary } from './redis-env';
 
 const running = new Set<ChildProcess>();
 process.once('exit', () => {
@@ -104,7 +104,7 @@ async function answers(url: string): Promise<boolean> {
   } catch {
     return false;
   } finally {
-    client.disconnect();
+    await closeClient(client);
   }
 }
 
