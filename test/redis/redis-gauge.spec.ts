@@ -16,7 +16,7 @@ import {
 } from './support/redis-env';
 import { gaugeOf, isSettled, Logs, sleep, until, within } from './support/helpers';
 
-const describeRedis = await describeWithRedis();
+const describeRedis = describeWithRedis();
 
 describeRedis('RedisGauge on a shared Redis', () => {
   const prefix = uniquePrefix('gauge');
@@ -82,7 +82,7 @@ describeRedis('RedisGauge on a shared Redis', () => {
     expect(await redis.keys(`${prefix}*`)).toEqual([key]);
     expect(gauge.leaseKey).toBe(key);
     expect(gauge.channel).toBe(`${prefix}{keys}:released`);
-    const [member, score] = await redis.zrange(key, 0, -1, 'WITHSCORES');
+    const [member, score] = await redis.zrange(key, '0', '-1', 'WITHSCORES');
     expect(member.startsWith(`${store.instanceId}:`)).toBe(true);
     expect(Number(score)).toBeGreaterThanOrEqual(before + 5000);
     expect(Number(score)).toBeLessThanOrEqual(after + 5000);
@@ -175,7 +175,7 @@ describeRedis('RedisGauge on a shared Redis', () => {
     // The holder stops renewing without releasing, as a killed instance would.
     await holderStore.close();
     const stopped = await redisNow(redis);
-    const [, expiry] = await redis.zrange(`${prefix}{renew}:leases`, 0, -1, 'WITHSCORES');
+    const [, expiry] = await redis.zrange(`${prefix}{renew}:leases`, '0', '-1', 'WITHSCORES');
     expect(Number(expiry) - stopped).toBeLessThanOrEqual(300);
     await until(async () => {
       try {

@@ -11,8 +11,9 @@ import { gaugeOf, Logs, until } from './support/helpers';
 import { closeClient, describeWithRedis } from './support/redis-env';
 import { RedisServer } from './support/redis-server';
 import { runLoad } from './support/load';
+import { calls } from './support/commandstats';
 
-const describeRedis = await describeWithRedis({ server: true });
+const describeRedis = describeWithRedis({ server: true });
 
 describeRedis('a Redis gauge store when Redis goes away (private redis-server)', () => {
   let server: RedisServer;
@@ -192,9 +193,3 @@ describeRedis('a Redis gauge store when Redis goes away (private redis-server)',
     },
   );
 });
-
-/** Calls of one command in `INFO commandstats`. */
-export function calls(stats: string, command: string): number {
-  const match = new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(stats);
-  return match ? Number(match[1]) : 0;
-}

@@ -1,33 +1,15 @@
 import { describe } from '@jest/globals';
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { delimiter, join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 
 /** The Redis the shared-Redis suites use (one runs on this project's machines). */
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const REQUIRED = process.env.REQUIRE_REDIS === '1';
-
-/** Resolves to why `url` cannot be used, or undefined when it answers PING. */
-export async function whyUnreachable(url: string): Promise<string | undefined> {
-  const client = new Redis(url, {
-    lazyConnect: true,
-    connectTimeout: 2000,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    retryStrategy: () => null,
-  });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    await client.ping();
-    return undefined;
-  } catch (error) {
-    return `no Redis at ${url} (${(error as Error).message})`;
-  } finally {
-    await closeClient(client);
-  }
-}
+/** The repository root (tests run from it), where ioredis resolves. */
+const ROOT = resolve(process.cwd());
 
 /** Quits and waits until the socket is gone, so no ioredis disconnect timer outlives a test. */
 export async function closeClient(client: Redis): Promise<void> {
@@ -64,11 +46,12 @@ export function redisServerBinary(): string | undefined {
 /**
  * `describe` when what the suite needs is there; otherwise the suite is reported skipped with the
  * reason in its name — or, with REQUIRE_REDIS=1 (CI), the file fails so a missing Redis is noticed.
+ * Decided synchronously (a short child process pings Redis), since suites are declared up front.
  */
-export async function describeWithRedis(
+export function describeWithRedis(
   needs: { server?: boolean } = {},
-): Promise<(name: string, body: () => void) => void> {
-  let reason = await whyUnreachable(REDIS_URL);
+): (name: string, body: () => void) => void {
+  let reason = whyUnreachableSync(REDIS_URL);
   if (!reason && needs.server && !redisServerBinary()) {
     reason = 'no redis-server binary to start a private server (set REDIS_SERVER)';
   }
@@ -76,6 +59,30 @@ export async function describeWithRedis(
   if (REQUIRED) throw new Error(`REQUIRE_REDIS=1 but ${reason}`);
   process.stderr.write(`[redis suites] skipped: ${reason}; set REQUIRE_REDIS=1 to fail instead\n`);
   return (name, body) => describe.skip(`${name} (skipped: ${reason})`, body);
+}
+
+const PING_SCRIPT = `
+const { Redis } = require('ioredis');
+const client = new Redis(process.argv[1], { lazyConnect: true, connectTimeout: 2000,
+  maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+let last;
+client.on('error', (error) => { last = error.message; });
+client.connect().then(() => client.ping()).then(
+  () => { client.disconnect(); process.exit(0); },
+  (error) => { process.stdout.write(last || error.message); process.exit(1); });
+`;
+
+/** Why `url` cannot be used (or undefined), found by a child process so the caller stays synchronous. */
+export function whyUnreachableSync(url: string): string | undefined {
+  const result = spawnSync(process.execPath, ['-e', PING_SCRIPT, url], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 10_000,
+  });
+  if (result.status === 0) return undefined;
+  const why =
+    result.stdout?.trim() || result.error?.message || result.stderr?.trim().split('\n')[0];
+  return `no Redis at ${url} (${why || `exit ${result.status}`})`;
 }
 
 /** A key prefix no other run or test uses, so suites can share one Redis. */

@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { Redis } from 'ioredis';
-import { closeClient, redisServerBinary } from './redis-env';
+import { redisServerBinary } from './redis-env';
 
 const running = new Set<ChildProcess>();
 process.once('exit', () => {
@@ -56,7 +56,7 @@ export class RedisServer {
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline) {
       if (child.exitCode !== null) break;
-      if (await answers(this.url)) return;
+      if (await answers(this.port)) return;
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
     await this.stop();
@@ -90,22 +90,23 @@ export class RedisServer {
   }
 }
 
-async function answers(url: string): Promise<boolean> {
-  const client = new Redis(url, {
-    lazyConnect: true,
-    connectTimeout: 500,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
+/** One raw PING over TCP (no client library, so nothing lingers after a refused connection). */
+function answers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    let reply = '';
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(500, () => done(false));
+    socket.once('error', () => done(false));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (chunk) => {
+      reply += chunk.toString();
+      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
+    });
   });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    return (await client.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    await closeClient(client);
-  }
 }
 
 async function freePort(): Promise<number> {
