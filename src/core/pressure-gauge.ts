@@ -1,4 +1,4 @@
-import { GaugeAbortedError, GaugeExhaustedError } from './gauge.errors';
+import { GaugeAbortedError, GaugeExhaustedError, type ExhaustionReason } from './gauge.errors';
 import type { Gauge, Release } from './gauge.interface';
 import { resolveGaugeOptions, type GaugeOptions, type ResolvedGaugeOptions } from './gauge-options';
 import { WaitQueue, type QueueNode } from './wait-queue';
@@ -83,7 +83,7 @@ export class PressureGauge implements Gauge {
     if (this.active < this.limit && this.waiters.length === 0) return this.grant();
     if (this.waiters.length >= this.queueSize) {
       this.rejected++;
-      throw new GaugeExhaustedError(
+      throw refusal(
         this.name,
         this.queueSize === 0 ? 'full' : 'queue-full',
         this.retryAfterSeconds,
@@ -107,7 +107,7 @@ export class PressureGauge implements Gauge {
       return Promise.reject(error);
     }
     if (typeof slot === 'function') return runInSlot(fn, slot);
-    return slot.then((release) => runInSlot(fn, release));
+    return slot.then((release) => callInSlot(fn, release));
   }
 
   /** Rejects every waiter (as timed out would be misleading: they are told the gauge is full). */
@@ -115,7 +115,7 @@ export class PressureGauge implements Gauge {
     for (const waiter of this.waiters.drain()) {
       waiter.settle();
       this.rejected++;
-      waiter.reject(new GaugeExhaustedError(this.name, 'queue-full', this.retryAfterSeconds));
+      waiter.reject(refusal(this.name, 'queue-full', this.retryAfterSeconds));
     }
   }
 
@@ -150,7 +150,7 @@ export class PressureGauge implements Gauge {
   private readonly expire = (waiter: Waiter): void => {
     waiter.settle();
     this.timedOut++;
-    waiter.reject(new GaugeExhaustedError(this.name, 'timeout', this.retryAfterSeconds));
+    waiter.reject(refusal(this.name, 'timeout', this.retryAfterSeconds));
   };
 
   private abort(waiter: Waiter): void {
@@ -170,29 +170,60 @@ function resolveRaw({ name, ...options }: GaugeOptions & { name: string }): Reso
   return resolveGaugeOptions(name, options);
 }
 
+/**
+ * A refusal is flow control, not a bug, so it is built without a stack trace: capturing one cost
+ * more than the rest of a rejection (see docs/benchmarks.md, rejection cost).
+ */
+function refusal(
+  gauge: string,
+  reason: ExhaustionReason,
+  retryAfterSeconds: number,
+): GaugeExhaustedError {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new GaugeExhaustedError(gauge, reason, retryAfterSeconds);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
 /** Runs `fn` and releases exactly once, whether it returns, throws, resolves or rejects. */
 function runInSlot<T>(fn: () => T | PromiseLike<T>, release: Release): Promise<T> {
+  try {
+    return Promise.resolve(callInSlot(fn, release));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/**
+ * `runInSlot` for a caller that is already in a promise callback: a plain value is returned as is,
+ * so the caller's promise does not have to adopt another promise (two extra microtask turns per
+ * queued waiter).
+ */
+function callInSlot<T>(fn: () => T | PromiseLike<T>, release: Release): T | Promise<T> {
   let result: T | PromiseLike<T>;
   try {
     result = fn();
   } catch (error) {
     release();
-    return Promise.reject(error);
+    throw error;
   }
-  if (isPromiseLike(result)) {
-    return Promise.resolve(result).then(
-      (value) => {
-        release();
-        return value;
-      },
-      (error: unknown) => {
-        release();
-        throw error;
-      },
-    );
+  if (!isPromiseLike(result)) {
+    release();
+    return result;
   }
-  release();
-  return Promise.resolve(result);
+  return Promise.resolve(result).then(
+    (value) => {
+      release();
+      return value;
+    },
+    (error: unknown) => {
+      release();
+      throw error;
+    },
+  );
 }
 
 function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
