@@ -1,0 +1,128 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { PointSummary } from './harness/overload';
+import { plotsDir, resultsDir } from './harness/paths';
+import type { Spread } from './harness/stats';
+import { barChart, lineChart, type Point } from './harness/svg-chart';
+
+/**
+ * Renders docs/bench-*.svg from whichever results JSON exist, so a partial run (--only) or a plain
+ * re-render (--plots) keeps every plot in step with the committed numbers.
+ */
+export function renderPlots(quick: boolean): void {
+  const load = <T>(id: string): T | undefined => {
+    const file = join(resultsDir(quick), `${id}.json`);
+    return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as T) : undefined;
+  };
+  const out = (name: string, svg: string) => writeFileSync(join(plotsDir(quick), name), svg);
+
+  const overhead = load<{ data: Record<string, { variants: Record<string, { rps: Spread }> }> }>(
+    '1-overhead',
+  );
+  if (overhead) {
+    const adapters = Object.keys(overhead.data);
+    const names: Record<string, string> = {
+      bare: 'bare Nest',
+      empty: 'empty interceptor',
+      limited: '@Limited (ample)',
+      throttler: '@nestjs/throttler (ample)',
+    };
+    out(
+      'bench-overhead.svg',
+      barChart({
+        title: 'Overhead on a trivial GET (higher is better)',
+        subtitle:
+          'requests/s, median of interleaved runs, whiskers min–max; same machine, same run',
+        xLabels: adapters.map((a) => a[0].toUpperCase() + a.slice(1)),
+        xTitle: 'HTTP adapter',
+        yTitle: 'requests per second',
+        series: Object.entries(names).map(([key, name]) => ({
+          name,
+          values: adapters.map((a) => overhead.data[a].variants[key]?.rps),
+        })),
+      }),
+    );
+  }
+
+  type Sweep = {
+    settings: { loads: number[]; deadlineMs: number };
+    data: Record<string, Record<string, PointSummary>>;
+  };
+  const io = load<Sweep>('3-io-overload');
+  if (io) {
+    const labels: Record<string, string> = {
+      control: 'no limiter (control)',
+      failfast: '@Limited, fail fast',
+      queue: '@Limited, queue 20 / 100 ms',
+    };
+    const xLabels = io.settings.loads.map((l) => `${l}×`);
+    const series = (pick: (p: PointSummary) => Point | undefined) =>
+      Object.entries(labels).map(([mode, name]) => ({
+        name,
+        values: io.settings.loads.map((l) =>
+          io.data[mode]?.[l] ? pick(io.data[mode][l]) : undefined,
+        ),
+      }));
+    out(
+      'bench-io-goodput.svg',
+      lineChart({
+        title: 'Goodput under I/O overload (higher is better)',
+        subtitle:
+          '2xx answered within the 1 s client deadline ÷ capacity (200/s); open-loop arrivals; gauge of 10',
+        xLabels,
+        xTitle: 'offered load (× capacity)',
+        yTitle: 'goodput (÷ capacity)',
+        yMax: 1.1,
+        guides: [{ y: 0.95, label: 'aim ≥ 0.95' }],
+        series: series((p) => p.goodput),
+      }),
+    );
+    const deadline = io.settings.deadlineMs;
+    out(
+      'bench-io-p99.svg',
+      lineChart({
+        title: 'p99 latency of successful responses under I/O overload (lower is better)',
+        subtitle: `log scale; where no 2xx arrived in time, plotted at the ${deadline} ms deadline (every request timed out)`,
+        xLabels,
+        xTitle: 'offered load (× capacity)',
+        yTitle: 'p99 of 2xx (ms)',
+        logY: true,
+        yMax: deadline * 1.5,
+        guides: [
+          { y: 60, label: 'aim ≤ 60 ms (fail fast)' },
+          { y: deadline, label: 'client deadline' },
+        ],
+        series: series((p) =>
+          Number.isFinite(p.okP99Ms.median)
+            ? p.okP99Ms
+            : { median: deadline, min: deadline, max: deadline },
+        ),
+      }),
+    );
+  }
+
+  const cpu = load<Sweep>('4-cpu-overload');
+  if (cpu) {
+    const labels: Record<string, string> = {
+      none: 'no limit',
+      limit1: '@Limited, limit 1',
+      limit2: '@Limited, limit 2',
+      limit4: '@Limited, limit 4',
+    };
+    out(
+      'bench-cpu-goodput.svg',
+      barChart({
+        title: 'Goodput under CPU-bound overload (higher is better)',
+        subtitle:
+          'handler burns 5 ms of CPU (200/s on one core); 2xx within 1 s ÷ capacity; fail-fast gauges',
+        xLabels: cpu.settings.loads.map((l) => `${l}× offered`),
+        xTitle: 'offered load (× capacity)',
+        yTitle: 'goodput (÷ capacity)',
+        series: Object.entries(labels).map(([mode, name]) => ({
+          name,
+          values: cpu.settings.loads.map((l) => cpu.data[mode]?.[l]?.goodput),
+        })),
+      }),
+    );
+  }
+}

@@ -1,0 +1,51 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { Aim, Scenario } from '../harness/scenario';
+import { show, spread, type Spread } from '../harness/stats';
+
+/**
+ * Scenario 5: the core alone, no HTTP: uncontended acquire/release and `process()` in ns/op next to
+ * p-limit and cockatiel's bulkhead, and 100k queued waiters drained through one slot.
+ */
+export const scenario: Scenario = {
+  id: '5-micro',
+  title: 'Core micro-benchmark',
+  async run(ctx) {
+    const args = [
+      join(__dirname, '..', 'micro', 'micro.js'),
+      `--reps=${Math.max(ctx.reps, ctx.quick ? 1 : 5)}`,
+    ];
+    if (ctx.quick) args.push('--quick');
+    const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', ...args], {
+      env: { ...process.env, NODE_ENV: 'production' },
+      maxBuffer: 16 * 2 ** 20,
+    });
+    const raw = JSON.parse(stdout) as {
+      settings: Record<string, unknown>;
+      nsPerOp: Record<string, number[]>;
+    };
+    const nsPerOp: Record<string, Spread> = {};
+    for (const [name, runs] of Object.entries(raw.nsPerOp)) {
+      nsPerOp[name] = spread(runs);
+      ctx.log(`  ${name}: ${show(nsPerOp[name], 3, ' ns')}`);
+    }
+    const tryAcquire = nsPerOp['gauge tryAcquire()+release'];
+    const drained = nsPerOp['gauge: drain, per waiter'];
+    const aims: Aim[] = [
+      {
+        what: 'uncontended tryAcquire()+release',
+        target: '≤ 100 ns',
+        value: show(tryAcquire, 3, ' ns'),
+        met: tryAcquire.median <= 100,
+      },
+      {
+        what: 'drained waiter (100k queued)',
+        target: '≤ 1 µs',
+        value: show(drained, 3, ' ns'),
+        met: drained.median <= 1000,
+      },
+    ];
+    return { settings: raw.settings, data: { nsPerOp }, aims };
+  },
+};

@@ -1,0 +1,61 @@
+import { Controller, Get, Module } from '@nestjs/common';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { lib } from '../harness/lib';
+import { burnCpu } from './dependency';
+import { counter } from './handler-counter';
+
+/**
+ * Scenario 4: a handler that burns 5 ms of CPU on the event loop (200 requests/s at most on one
+ * core), in five 1 ms slices with a turn of the event loop between them, as a handler that parses,
+ * awaits, computes and renders does. (A handler that burns all 5 ms in one synchronous go never has
+ * two requests in flight at once, so no gauge of any size could refuse anything there.)
+ * Variants: no limit, or a fail-fast gauge of 1, 2 or 4 (`limit1`, `limit2`, `limit4`).
+ */
+export const CPU_CAPACITY_PER_SECOND = 200;
+
+async function work(): Promise<string> {
+  counter.enter();
+  try {
+    for (let slice = 0; slice < 5; slice++) {
+      burnCpu(1);
+      await yieldToLoop();
+    }
+    return 'ok';
+  } finally {
+    counter.leave();
+  }
+}
+
+@Controller()
+class PlainController {
+  @Get()
+  get(): Promise<string> {
+    return work();
+  }
+}
+
+@Controller()
+class LimitedController {
+  @Get()
+  @lib.Limited('bench')
+  get(): Promise<string> {
+    return work();
+  }
+}
+
+/** The root module for one variant. */
+export function cpuModule(variant: string): object {
+  if (variant === 'none') {
+    @Module({ controllers: [PlainController] })
+    class NoLimitModule {}
+    return NoLimitModule;
+  }
+  const limit = Number(/^limit(\d+)$/.exec(variant)?.[1]);
+  if (!Number.isInteger(limit)) throw new Error(`cpu: unknown variant ${variant}`);
+  @Module({
+    imports: [lib.BackpressureModule.forRoot({ gauges: { bench: { limit } } })],
+    controllers: [LimitedController],
+  })
+  class LimitedModule {}
+  return LimitedModule;
+}

@@ -1,0 +1,76 @@
+import 'reflect-metadata';
+import type { INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
+import type { ServerStats } from '../harness/server-process';
+import { lib } from '../harness/lib';
+import { cpuModule } from './cpu.app';
+import { counter } from './handler-counter';
+import { ioModule } from './io.app';
+import { overheadModule } from './overhead.app';
+
+/**
+ * Entry point of a bench server process: builds the app named by BENCH_APP / BENCH_VARIANT on
+ * BENCH_ADAPTER, listens on a loopback port, tells the parent where, then answers stats requests.
+ */
+const apps: Record<string, (variant: string) => object> = {
+  overhead: overheadModule,
+  io: ioModule,
+  cpu: cpuModule,
+};
+
+async function main(): Promise<void> {
+  const { BENCH_APP = '', BENCH_VARIANT = '', BENCH_ADAPTER = 'express' } = process.env;
+  const build = apps[BENCH_APP];
+  if (!build) throw new Error(`unknown bench app "${BENCH_APP}"`);
+  const module = build(BENCH_VARIANT);
+  const app: INestApplication =
+    BENCH_ADAPTER === 'fastify'
+      ? await NestFactory.create(module, new FastifyAdapter(), {
+          logger: false,
+          abortOnError: false,
+        })
+      : await NestFactory.create(module, { logger: false, abortOnError: false });
+  await app.listen(0, '127.0.0.1');
+  const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+
+  process.on('message', (msg: { type: string; id: number; gc: boolean; resetPeak: boolean }) => {
+    if (msg.type !== 'stats') return;
+    process.send?.({ type: 'stats', id: msg.id, stats: stats(app, msg.gc) });
+    if (msg.resetPeak) counter.peak = counter.running;
+  });
+  // A clean exit on SIGTERM, so `node --cpu-prof` writes its profile when profiling a server.
+  process.once('SIGTERM', () => process.exit(0));
+  process.send?.({ type: 'ready', url });
+}
+
+function stats(app: INestApplication, gc: boolean): ServerStats {
+  const result: ServerStats = {
+    handler: { running: counter.running, peak: counter.peak, calls: counter.calls },
+    resources: process.getActiveResourcesInfo(),
+  };
+  const registry = tryGet(app);
+  if (registry?.has('bench')) {
+    const { inFlight, queued, admitted, rejected, timedOut, aborted } = registry.get('bench');
+    result.gauge = { inFlight, queued, admitted, rejected, timedOut, aborted };
+  }
+  if (gc && typeof global.gc === 'function') {
+    global.gc();
+    global.gc();
+    result.heapUsed = process.memoryUsage().heapUsed;
+  }
+  return result;
+}
+
+function tryGet(app: INestApplication) {
+  try {
+    return app.get(lib.GaugeRegistry, { strict: false });
+  } catch {
+    return undefined;
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

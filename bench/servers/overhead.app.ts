@@ -1,0 +1,119 @@
+import {
+  Controller,
+  Get,
+  Inject,
+  Injectable,
+  Module,
+  UseGuards,
+  UseInterceptors,
+  type CallHandler,
+  type ExecutionContext,
+  type NestInterceptor,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
+import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
+import type { Observable } from 'rxjs';
+import type { GaugeRegistry } from '../../src';
+import { lib } from '../harness/lib';
+
+/**
+ * Scenarios 1 and 2: the same trivial GET with nothing, an empty interceptor (Nest's floor for
+ * anything that wraps a handler), `@Limited` with ample slots, @nestjs/throttler with an ample
+ * limit, and `@Limited` on a gauge whose only slot is held (every request is refused).
+ */
+
+@Controller()
+class BareController {
+  @Get()
+  get(): string {
+    return 'ok';
+  }
+}
+
+@Injectable()
+class EmptyInterceptor implements NestInterceptor {
+  intercept(_context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    return next.handle();
+  }
+}
+
+@Controller()
+class EmptyController {
+  @Get()
+  @UseInterceptors(EmptyInterceptor)
+  get(): string {
+    return 'ok';
+  }
+}
+
+@Controller()
+class LimitedController {
+  @Get()
+  @lib.Limited('bench')
+  get(): string {
+    return 'ok';
+  }
+}
+
+@Controller()
+class ThrottledController {
+  @Get()
+  @UseGuards(ThrottlerGuard)
+  get(): string {
+    return 'ok';
+  }
+}
+
+/** Takes the gauge's only slot at startup and never gives it back. */
+@Injectable()
+class SlotHog implements OnApplicationBootstrap {
+  constructor(@Inject(lib.GaugeRegistry) private readonly registry: GaugeRegistry) {}
+
+  onApplicationBootstrap(): void {
+    if (typeof this.registry.get('bench').acquire() !== 'function')
+      throw new Error('slot not taken');
+  }
+}
+
+/** The root module for one variant. */
+export function overheadModule(variant: string): object {
+  switch (variant) {
+    case 'bare': {
+      @Module({ controllers: [BareController] })
+      class BareModule {}
+      return BareModule;
+    }
+    case 'empty': {
+      @Module({ controllers: [EmptyController] })
+      class EmptyModule {}
+      return EmptyModule;
+    }
+    case 'limited': {
+      @Module({
+        imports: [lib.BackpressureModule.forRoot({ gauges: { bench: { limit: 10_000 } } })],
+        controllers: [LimitedController],
+      })
+      class LimitedModule {}
+      return LimitedModule;
+    }
+    case 'throttler': {
+      @Module({
+        imports: [ThrottlerModule.forRoot([{ ttl: 1_000, limit: 1_000_000_000 }])],
+        controllers: [ThrottledController],
+      })
+      class ThrottledModule {}
+      return ThrottledModule;
+    }
+    case 'held': {
+      @Module({
+        imports: [lib.BackpressureModule.forRoot({ gauges: { bench: { limit: 1 } } })],
+        controllers: [LimitedController],
+        providers: [SlotHog],
+      })
+      class HeldModule {}
+      return HeldModule;
+    }
+    default:
+      throw new Error(`overhead: unknown variant ${variant}`);
+  }
+}
