@@ -1,4 +1,8 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { Redis } from 'ioredis';
 import { RedisGaugeStore, type Release } from '../../src';
 import { gaugeOf, isSettled, Logs, until, within } from './support/helpers';
@@ -113,4 +117,26 @@ describeRedis('replicas in separate processes sharing one Redis gauge', () => {
       await Promise.all(holds);
     }
   }, 120_000);
+
+  it('needs ioredis only when a store is given a URL, and says so clearly when it is missing', () => {
+    // The compiled core, copied where no node_modules can be found: as in an app without ioredis.
+    const bare = mkdtempSync(join(tmpdir(), 'bp-no-ioredis-'));
+    try {
+      cpSync(join(dirname(library.index), 'core'), join(bare, 'core'), { recursive: true });
+      const script = `
+        const core = require(${JSON.stringify(join(bare, 'core'))});
+        const gauge = new core.MemoryGaugeStore().createGauge(core.resolveGaugeOptions('local'));
+        const store = new core.RedisGaugeStore({ redis: 'redis://127.0.0.1:6379' });
+        try { store.createGauge(core.resolveGaugeOptions('shared')); console.log('created'); }
+        catch (error) { console.log(gauge.limit, error.name, error.message); }`;
+      const run = spawnSync(process.execPath, ['-e', script], { cwd: bare, encoding: 'utf8' });
+      expect(run.stderr).toBe('');
+      expect(run.stdout).toMatch(
+        /^10 GaugeConfigError RedisGaugeStore was given a URL but "ioredis" could not be loaded \(Cannot find module 'ioredis'/,
+      );
+      expect(run.stdout).toContain('npm install ioredis');
+    } finally {
+      rmSync(bare, { recursive: true, force: true });
+    }
+  });
 });

@@ -174,6 +174,8 @@ export class RedisGaugeStore implements GaugeStore {
       autoResendUnfulfilledCommands: false,
       commandTimeout: timeout,
       connectTimeout: Math.max(timeout, 1000),
+      // A socket that does not close after QUIT is destroyed soon, not held for ioredis's 2 s.
+      disconnectTimeout: 200,
       lazyConnect: false,
       retryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
       connectionName: 'backpressure',

@@ -1,0 +1,159 @@
+import 'reflect-metadata';
+import { afterAll, afterEach, beforeAll, expect, it } from '@jest/globals';
+import { Controller, Get, Module, type INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { ExpressAdapter } from '@nestjs/platform-express';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
+import { Redis } from 'ioredis';
+import {
+  BackpressureModule,
+  Limited,
+  RedisGaugeStore,
+  type BackpressureModuleOptions,
+} from '../../src';
+import { Logs, until } from './support/helpers';
+import {
+  closeClient,
+  deleteKeys,
+  describeWithRedis,
+  REDIS_URL,
+  uniquePrefix,
+} from './support/redis-env';
+
+const describeRedis = describeWithRedis();
+
+/** Lets a test decide when the handlers holding slots finish. */
+let gate: Promise<void> = Promise.resolve();
+let open: () => void = () => undefined;
+const closeGate = () => (gate = new Promise<void>((resolve) => (open = resolve)));
+let entered = 0;
+
+@Controller()
+class LimitedController {
+  @Get('shared')
+  @Limited('shared')
+  async shared() {
+    entered++;
+    await gate;
+    return 'done';
+  }
+
+  @Get('down')
+  @Limited('down')
+  down() {
+    return 'never';
+  }
+}
+
+/** Nothing listens here: a Redis that is down from the start. */
+const DEAD_URL = 'redis://127.0.0.1:1';
+
+describeRedis('BackpressureModule with a RedisGaugeStore', () => {
+  const prefix = uniquePrefix('module');
+  let redis: Redis;
+  let app: INestApplication | undefined;
+
+  const start = async (
+    platform: string,
+    options: BackpressureModuleOptions | (() => BackpressureModuleOptions),
+  ) => {
+    const imports =
+      typeof options === 'function'
+        ? [BackpressureModule.forRootAsync({ useFactory: options })]
+        : [BackpressureModule.forRoot(options)];
+    @Module({ imports, controllers: [LimitedController] })
+    class AppModule {}
+    const adapter = platform === 'express' ? new ExpressAdapter() : new FastifyAdapter();
+    app = await NestFactory.create(AppModule, adapter, {
+      logger: false,
+      forceCloseConnections: true,
+    });
+    await app.listen(0, '127.0.0.1');
+    return (await app.getUrl()).replace('[::1]', '127.0.0.1');
+  };
+
+  beforeAll(() => {
+    redis = new Redis(REDIS_URL);
+  });
+  afterEach(async () => {
+    open();
+    await app?.close();
+    app = undefined;
+    entered = 0;
+    await deleteKeys(redis, prefix);
+  });
+  afterAll(async () => {
+    await closeClient(redis);
+  });
+
+  for (const platform of ['express', 'fastify']) {
+    it(`answers 429 with Retry-After when the shared gauge is full (${platform})`, async () => {
+      const url = await start(platform, {
+        store: new RedisGaugeStore({ redis: REDIS_URL, keyPrefix: prefix, logger: new Logs() }),
+        gauges: { shared: { limit: 2 } },
+      });
+      closeGate();
+      const held = [fetch(`${url}/shared`), fetch(`${url}/shared`)];
+      await until(() => entered === 2, 'two handlers hold both slots');
+      expect(await redis.zcard(`${prefix}{shared}:leases`)).toBe(2);
+
+      const refused = await fetch(`${url}/shared`);
+      expect(refused.status).toBe(429);
+      expect(refused.headers.get('retry-after')).toBe('1');
+      open();
+      expect((await Promise.all(held)).map((r) => r.status)).toEqual([200, 200]);
+      await until(
+        async () => (await redis.zcard(`${prefix}{shared}:leases`)) === 0,
+        'slots are released',
+      );
+    });
+
+    it(`answers 503 with Retry-After when Redis is down and the gauge fails closed (${platform})`, async () => {
+      const logs = new Logs();
+      const url = await start(platform, {
+        gauges: {
+          down: {
+            limit: 1,
+            retryAfterSeconds: 7,
+            store: new RedisGaugeStore({ redis: DEAD_URL, logger: logs }),
+          },
+        },
+      });
+      const responses = await Promise.all([1, 2, 3].map(() => fetch(`${url}/down`)));
+      expect(responses.map((r) => r.status)).toEqual([503, 503, 503]);
+      expect(responses[0].headers.get('retry-after')).toBe('7');
+      expect(await responses[0].json()).toEqual({
+        statusCode: 503,
+        message: 'Service unavailable',
+        error: 'Service Unavailable',
+      });
+      expect(logs.warnings).toEqual([
+        expect.stringContaining('redis://127.0.0.1:1 is unreachable'),
+      ]);
+    });
+  }
+
+  it('takes an ioredis client through forRootAsync, and leaves that client open at shutdown', async () => {
+    const client = new Redis(REDIS_URL);
+    try {
+      const url = await start('express', () => ({
+        store: new RedisGaugeStore({ redis: client, keyPrefix: prefix, logger: new Logs() }),
+        gauges: { shared: { limit: 1, queue: { size: 5, timeoutMs: 5000 } } },
+      }));
+      closeGate();
+      const first = fetch(`${url}/shared`);
+      await until(() => entered === 1, 'the first handler holds the slot');
+      const second = fetch(`${url}/shared`);
+      await until(async () => (await redis.zcard(`${prefix}{shared}:leases`)) === 1, 'one lease');
+      open();
+      expect((await Promise.all([first, second])).map((r) => r.status)).toEqual([200, 200]);
+      expect(entered).toBe(2);
+
+      await app!.close();
+      app = undefined;
+      expect(await client.ping()).toBe('PONG');
+    } finally {
+      await closeClient(client);
+    }
+  });
+});
