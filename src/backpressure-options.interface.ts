@@ -13,6 +13,9 @@ export interface BackpressureModuleOptions {
   defaultLimit?: number;
   /** Gauges by name; a name used by `@Limited` or `@InjectGauge` but absent here gets the defaults. */
   gauges?: Record<string, GaugeConfig>;
-  /** Where slots are counted for every gauge without its own `store` (default: in memory). */
+  /**
+   * Where slots are counted for every gauge without its own `store` (default: in memory). A
+   * `RedisGaugeStore` makes each limit hold across every instance sharing the Redis.
+   */
   store?: GaugeStore;
 }

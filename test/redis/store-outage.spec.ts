@@ -76,7 +76,8 @@ describeRedis('a Redis gauge store when Redis goes away (private redis-server)',
   });
 
   it('fails open to localLimit per instance; those slots are never released to Redis', async () => {
-    const { store } = instance({ whenStoreDown: { localLimit: 1 } });
+    // A long TTL: no renewal lands inside the command count below.
+    const { store } = instance({ whenStoreDown: { localLimit: 1 }, leaseTtlMs: 60_000 });
     const gauge = gaugeOf(store, 'open', { limit: 3, whenStoreDown: { localLimit: 2 } });
     await until(() => store.state === 'up', 'the store connects');
     await server.stop();
