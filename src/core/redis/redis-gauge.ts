@@ -1,18 +1,14 @@
 import { GaugeAbortedError, GaugeExhaustedError, GaugeUnavailableError } from '../gauge.errors';
 import type { Gauge, Release } from '../gauge.interface';
 import type { ResolvedGaugeOptions, StoreDownPolicy } from '../gauge-options';
-import { PressureGauge } from '../pressure-gauge';
-import { WaitQueue, type QueueNode } from '../wait-queue';
-import type { LeaseCommands } from './lease-commands';
+import { LeaseLedger, type LedgerBackend } from './lease-ledger';
 import type { LeaseHolder } from './lease-renewer';
-import { describeFailure, type RedisHealth } from './redis-health';
+import { LocalWaitList } from './local-wait-list';
+import { OutageFallback } from './outage-fallback';
 
 /** What a Redis gauge needs from its store: the connection's state, the scripts, lease settings. */
-export interface LeaseBackend {
-  readonly health: RedisHealth;
+export interface LeaseBackend extends LedgerBackend {
   readonly leaseTtlMs: number;
-  /** Undefined until the client exists (ioredis still loading). */
-  commands(): LeaseCommands | undefined;
   /** A lease id unique across instances: `instanceId:counter`. */
   nextLeaseId(): string;
 }
@@ -21,26 +17,6 @@ export interface LeaseBackend {
 export interface GaugeKeys {
   readonly leases: string;
   readonly channel: string;
-}
-
-/** A caller waiting locally for a global slot. */
-class Waiter implements QueueNode {
-  prev: QueueNode | undefined = undefined;
-  next: QueueNode | undefined = undefined;
-  deadline = 0;
-  queued = false;
-  onAbort: (() => void) | undefined = undefined;
-
-  constructor(
-    readonly resolve: (release: Release) => void,
-    readonly reject: (error: Error) => void,
-    readonly signal: AbortSignal | undefined,
-  ) {}
-
-  settle(): void {
-    if (this.onAbort) this.signal?.removeEventListener('abort', this.onAbort);
-    this.onAbort = undefined;
-  }
 }
 
 /**
@@ -62,13 +38,10 @@ export class RedisGauge implements Gauge, LeaseHolder {
   readonly channel: string;
 
   private readonly queueSize: number;
-  private readonly waiters: WaitQueue<Waiter>;
-  /** Fail-open policy only: the per-instance gauge used while Redis is down. */
-  private readonly local: PressureGauge | undefined;
-  private readonly held = new Set<string>();
-  /** Leases to remove once Redis is back: failed releases, and attempts whose outcome was lost. */
-  private readonly orphans = new Set<string>();
-  private readonly counts = { admitted: 0, rejected: 0, timedOut: 0, aborted: 0 };
+  private readonly waiters: LocalWaitList;
+  private readonly fallback: OutageFallback;
+  private readonly leases: LeaseLedger;
+  private readonly counts = { admitted: 0, rejected: 0, aborted: 0 };
   private wakes = 0;
   private draining = false;
   private drainAgain = false;
@@ -86,35 +59,34 @@ export class RedisGauge implements Gauge, LeaseHolder {
     this.queueSize = options.queueSize;
     this.leaseKey = keys.leases;
     this.channel = keys.channel;
-    this.waiters = new WaitQueue<Waiter>(options.queueTimeoutMs, this.expire);
-    if (policy !== 'fail-closed') {
-      this.local = new PressureGauge({ ...options, limit: policy.localLimit });
-    }
+    this.waiters = new LocalWaitList(this.name, this.retryAfterSeconds, options.queueTimeoutMs);
+    this.fallback = new OutageFallback(options, policy, backend.health);
+    this.leases = new LeaseLedger(this, backend);
   }
 
   /** Slots this instance holds (Redis leases plus local fail-open slots). */
   get inFlight(): number {
-    return this.held.size + (this.local?.inFlight ?? 0);
+    return this.leases.size + this.fallback.inFlight;
   }
 
   get queued(): number {
-    return this.waiters.length + (this.local?.queued ?? 0);
+    return this.waiters.length + this.fallback.queued;
   }
 
   get admitted(): number {
-    return this.counts.admitted + (this.local?.admitted ?? 0);
+    return this.counts.admitted + this.fallback.admitted;
   }
 
   get rejected(): number {
-    return this.counts.rejected + (this.local?.rejected ?? 0);
+    return this.counts.rejected + this.fallback.rejected;
   }
 
   get timedOut(): number {
-    return this.counts.timedOut + (this.local?.timedOut ?? 0);
+    return this.waiters.timedOut + this.fallback.timedOut;
   }
 
   get aborted(): number {
-    return this.counts.aborted + (this.local?.aborted ?? 0);
+    return this.counts.aborted + this.waiters.aborted + this.fallback.aborted;
   }
 
   /** True when waiting callers get a release notification (queue mode). */
@@ -124,15 +96,22 @@ export class RedisGauge implements Gauge, LeaseHolder {
 
   acquire(signal?: AbortSignal): Release | Promise<Release> {
     if (signal?.aborted) throw this.abortedError();
-    if (this.closed) throw this.unavailable(`Gauge "${this.name}" is closed`);
+    if (this.closed) {
+      this.counts.rejected++;
+      throw new GaugeUnavailableError(
+        this.name,
+        `Gauge "${this.name}" is closed`,
+        this.retryAfterSeconds,
+      );
+    }
     const state = this.backend.health.state;
-    if (state === 'down') return this.whileDown(signal);
+    if (state === 'down') return this.fallback.acquire(signal);
     if (state === 'connecting') {
       return this.backend.health.settled().then(() => this.acquire(signal));
     }
     if (this.waiters.length > 0) {
       if (this.waiters.length >= this.queueSize) throw this.exhausted('queue-full');
-      return this.enqueue(signal);
+      return this.waiters.add(signal);
     }
     return this.attempt(signal);
   }
@@ -147,7 +126,7 @@ export class RedisGauge implements Gauge, LeaseHolder {
   }
 
   heldLeaseIds(): string[] {
-    return [...this.held];
+    return this.leases.ids();
   }
 
   /** A release notification or the periodic re-check: waiting callers try again. */
@@ -158,10 +137,9 @@ export class RedisGauge implements Gauge, LeaseHolder {
 
   /** Redis went away: waiting callers take the failure policy now rather than time out. */
   storeDown(): void {
-    for (const waiter of this.waiters.drain()) {
-      waiter.settle();
+    for (const waiter of this.waiters.takeAll()) {
       try {
-        const slot = this.whileDown(waiter.signal);
+        const slot = this.fallback.acquire(waiter.signal);
         if (typeof slot === 'function') waiter.resolve(slot);
         else slot.then(waiter.resolve, waiter.reject);
       } catch (error) {
@@ -172,19 +150,18 @@ export class RedisGauge implements Gauge, LeaseHolder {
 
   /** Redis is back: frees what the outage left behind, then serves waiters. */
   storeUp(): void {
-    this.removeOrphans();
+    this.leases.removeOrphans();
     this.wake();
   }
 
   /** Rejects waiting callers (they are told the gauge is full, as the in-memory gauge does). */
   close(): void {
     this.closed = true;
-    for (const waiter of this.waiters.drain()) {
-      waiter.settle();
+    for (const waiter of this.waiters.takeAll()) {
       this.counts.rejected++;
       waiter.reject(new GaugeExhaustedError(this.name, 'queue-full', this.retryAfterSeconds));
     }
-    this.local?.close();
+    this.fallback.close();
   }
 
   /** One script call: a slot now, a refusal, or a place in the local queue. */
@@ -195,32 +172,21 @@ export class RedisGauge implements Gauge, LeaseHolder {
     try {
       granted = await this.backend.commands()!.acquire(this.leaseKey, id, this.limit, this.ttl);
     } catch (error) {
-      this.failed(id, error);
-      return this.whileDown(signal);
+      this.leases.lost(id, error);
+      return this.fallback.acquire(signal);
     }
     if (granted) {
       if (!signal?.aborted && !this.closed) return this.grant(id);
-      this.releaseLease(id);
+      this.leases.release(id);
       throw this.abortedError();
     }
     if (this.queueSize === 0) throw this.exhausted('full');
     if (this.waiters.length >= this.queueSize) throw this.exhausted('queue-full');
     if (signal?.aborted) throw this.abortedError();
-    const waiting = this.enqueue(signal);
+    const waiting = this.waiters.add(signal);
     // A release notification that arrived while this attempt was on the wire was meant for it too.
     if (wakes !== this.wakes) void this.drain();
     return waiting;
-  }
-
-  private enqueue(signal: AbortSignal | undefined): Promise<Release> {
-    return new Promise<Release>((resolve, reject) => {
-      const waiter = new Waiter(resolve, reject, signal);
-      if (signal) {
-        waiter.onAbort = () => this.abort(waiter);
-        signal.addEventListener('abort', waiter.onAbort, { once: true });
-      }
-      this.waiters.push(waiter);
-    });
   }
 
   /** Serves waiters oldest first, one attempt at a time, until Redis says full. */
@@ -247,87 +213,33 @@ export class RedisGauge implements Gauge, LeaseHolder {
       try {
         granted = await this.backend.commands()!.acquire(this.leaseKey, id, this.limit, this.ttl);
       } catch (error) {
-        this.failed(id, error);
+        this.leases.lost(id, error);
         return;
       }
       if (!granted) return;
       // The waiter this was for may have timed out or aborted meanwhile: the next one gets it.
       const waiter = this.waiters.shift();
       if (waiter === undefined) {
-        this.releaseLease(id);
+        this.leases.release(id);
         return;
       }
-      waiter.settle();
       waiter.resolve(this.grant(id));
     }
   }
 
   private grant(id: string): Release {
-    this.held.add(id);
+    this.leases.hold(id);
     this.counts.admitted++;
     let held = true;
     return () => {
       if (!held) return;
       held = false;
-      this.held.delete(id);
-      this.releaseLease(id);
+      this.leases.release(id);
     };
-  }
-
-  /** One script call; if Redis is away the lease is remembered and removed when it is back. */
-  private releaseLease(id: string): void {
-    const commands = this.backend.commands();
-    if (!commands || this.backend.health.state !== 'up') {
-      this.orphans.add(id);
-      return;
-    }
-    commands
-      .release(this.leaseKey, this.channel, this.limit, this.notifies, [id])
-      .catch((error: unknown) => this.failed(id, error));
-  }
-
-  private removeOrphans(): void {
-    const commands = this.backend.commands();
-    if (this.orphans.size === 0 || !commands) return;
-    const ids = [...this.orphans];
-    this.orphans.clear();
-    commands
-      .release(this.leaseKey, this.channel, this.limit, this.notifies, ids)
-      .catch((error: unknown) => {
-        for (const id of ids) this.orphans.add(id);
-        this.backend.health.markDown(describeFailure(error));
-      });
-  }
-
-  /** A command failed: its lease may exist in Redis, so it is removed on recovery; Redis is down. */
-  private failed(id: string, error: unknown): void {
-    this.orphans.add(id);
-    this.backend.health.markDown(describeFailure(error));
-  }
-
-  /** The failure policy: a local slot (fail open) or 503 (fail closed). */
-  private whileDown(signal: AbortSignal | undefined): Release | Promise<Release> {
-    if (this.local) return this.local.acquire(signal);
-    const why = this.backend.health.reason || 'not connected';
-    throw this.unavailable(
-      `Gauge "${this.name}" refused: its Redis store is unreachable (${why}) and it fails closed`,
-    );
   }
 
   private get ttl(): number {
     return this.backend.leaseTtlMs;
-  }
-
-  private readonly expire = (waiter: Waiter): void => {
-    waiter.settle();
-    this.counts.timedOut++;
-    waiter.reject(new GaugeExhaustedError(this.name, 'timeout', this.retryAfterSeconds));
-  };
-
-  private abort(waiter: Waiter): void {
-    if (!this.waiters.remove(waiter)) return;
-    waiter.settle();
-    waiter.reject(this.abortedError());
   }
 
   private exhausted(reason: 'full' | 'queue-full'): GaugeExhaustedError {
@@ -338,10 +250,5 @@ export class RedisGauge implements Gauge, LeaseHolder {
   private abortedError(): GaugeAbortedError {
     this.counts.aborted++;
     return new GaugeAbortedError(this.name);
-  }
-
-  private unavailable(message: string): GaugeUnavailableError {
-    this.counts.rejected++;
-    return new GaugeUnavailableError(this.name, message, this.retryAfterSeconds);
   }
 }
