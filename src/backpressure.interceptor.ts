@@ -7,22 +7,21 @@ import {
 } from '@nestjs/common';
 import { SSE_METADATA } from '@nestjs/common/constants';
 import { HttpAdapterHost, Reflector } from '@nestjs/core';
-import { from, mergeMap, Observable, throwError, type Subscriber } from 'rxjs';
+import { from, mergeMap, Observable, Subscription, throwError, type Subscriber } from 'rxjs';
+import { GaugeAbortedError } from './core/gauge.errors';
 import type { Gauge, Release } from './core/gauge.interface';
 import { LIMITED_GAUGE } from './backpressure.constants';
 import { refusalFor, translateRefusal } from './context-errors';
 import { GaugeRegistry } from './gauge.registry';
+import { discardUnsent, rawResponse, releaseWhenSent } from './raw-response.util';
 
-/** Marks an execution context whose request already holds a slot (class- and method-level `@Limited`). */
+/**
+ * Marks an execution context whose request holds a slot right now, so the second interceptor of a
+ * class- and method-level `@Limited` passes through. Cleared on release: an outer interceptor that
+ * retries the call must take a slot again.
+ */
 const ADMITTED = Symbol('backpressure.admitted');
-type Marked = ExecutionContext & { [ADMITTED]?: true };
-
-/** The Node response under Express (`res`) or Fastify (`reply.raw`), to see the client leave. */
-interface RawResponse {
-  readonly writableFinished: boolean;
-  once(event: 'close', listener: () => void): unknown;
-  off(event: 'close', listener: () => void): unknown;
-}
+type Marked = ExecutionContext & { [ADMITTED]?: boolean };
 
 /**
  * Holds a slot of the handler's gauge for as long as the handler's work runs, and turns "no slot in
@@ -45,9 +44,7 @@ export class BackpressureInterceptor implements NestInterceptor {
   ) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    const marked = context as Marked;
-    if (marked[ADMITTED]) return next.handle();
-    marked[ADMITTED] = true;
+    if ((context as Marked)[ADMITTED]) return next.handle();
 
     const gauge = this.gaugeFor(context);
     if (!gauge.mayWait) {
@@ -73,13 +70,20 @@ export class BackpressureInterceptor implements NestInterceptor {
     const response = rawResponse(context);
     const onClose = () => waiting.abort();
     const stopWatching = () => response?.off('close', onClose);
-    if (response && !response.writableFinished) response.once('close', onClose);
+    if (response?.closed) waiting.abort();
+    else response?.once('close', onClose);
 
     let cancelled = false;
     let running: { unsubscribe(): void } | undefined;
     const start = (release: Release) => {
       stopWatching();
-      if (cancelled || waiting.signal.aborted) return release();
+      if (cancelled) return release();
+      if (waiting.signal.aborted) {
+        // Granted as the client left (or by a store that ignores the signal): the handler must not
+        // run, and the request must still end, or Nest would wait for it forever.
+        release();
+        return fail(new GaugeAbortedError(gauge.name));
+      }
       running = this.run(next, release, context).subscribe(subscriber);
     };
     const fail = (error: unknown) => {
@@ -101,43 +105,69 @@ export class BackpressureInterceptor implements NestInterceptor {
     };
   }
 
-  /** Runs the handler in the slot and releases it when the handler's work is over. */
+  /** Runs the handler in the slot and releases it (once) when the handler's work is over. */
   private run(next: CallHandler, release: Release, context: ExecutionContext): Observable<unknown> {
     const streamed =
       this.reflector.get<boolean | undefined>(SSE_METADATA, context.getHandler()) === true;
+    const marked = context as Marked;
     return new Observable((subscriber) => {
-      let releaseLater = false;
-      const work = next.handle().subscribe({
-        next: (value) => {
-          if (value instanceof StreamableFile) {
-            releaseLater = true;
-            releaseWhenSent(value, rawResponse(context), release);
-          }
-          subscriber.next(value);
-        },
-        error: (error: unknown) => {
-          release();
-          subscriber.error(error);
-        },
-        complete: () => {
-          if (!releaseLater) release();
-          subscriber.complete();
-        },
-      });
-      // Unsubscribed early (client gone, an outer timeout): an SSE stream stops with its subscription,
-      // so its slot is free. Any other handler's work goes on after an unsubscribe (a promise cannot be
-      // cancelled), so `work` stays subscribed and releases when that work really ends.
+      let held = true;
+      const done = () => {
+        if (!held) return;
+        held = false;
+        marked[ADMITTED] = false;
+        release();
+      };
+      marked[ADMITTED] = true;
+      let ended = false;
+      let emitted = false;
+      let sending = false;
+      // A holder, so `stop` works even if called while `subscribe` has not returned yet.
+      const work = new Subscription();
+      const stop = () => {
+        work.unsubscribe();
+        done();
+      };
+      work.add(
+        next.handle().subscribe({
+          next: (value) => {
+            emitted = true;
+            if (subscriber.closed && !sending) {
+              // Nobody will send this value: a file's stream would hold what it reads from.
+              discardUnsent(value);
+              return stop();
+            }
+            if (value instanceof StreamableFile) {
+              sending = true;
+              releaseWhenSent(value, rawResponse(context), done);
+            }
+            subscriber.next(value);
+          },
+          error: (error: unknown) => {
+            ended = true;
+            done();
+            subscriber.error(error);
+          },
+          complete: () => {
+            ended = true;
+            if (!sending) done();
+            subscriber.complete();
+          },
+        }),
+      );
+      // Unsubscribed before the work ended (client gone, an outer timeout or take): a stream that
+      // has started (SSE, or any handler that has emitted) stops with its subscription, so its
+      // slot is free. A handler still pending goes on (a promise cannot be cancelled), so `work`
+      // stays subscribed and frees the slot when that work ends, or, for a stream, at its first
+      // value. A StreamableFile being sent keeps its slot until the send is over.
       return () => {
-        if (streamed) {
-          work.unsubscribe();
-          release();
-        }
+        if (!ended && (streamed || (emitted && !sending))) stop();
       };
     });
   }
 
   private refuse(error: unknown, gauge: Gauge, context: ExecutionContext): Observable<never> {
-    const refusal = withoutStackTrace(() => refusalFor(error, gauge));
+    const refusal = refusalFor(error, gauge);
     if (!refusal) return throwError(() => error);
     const type = context.getType();
     if (type === 'http') {
@@ -176,40 +206,4 @@ export class BackpressureInterceptor implements NestInterceptor {
     }
     return gauge;
   }
-}
-
-/**
- * A 429 is an answer, not a bug: its exception is built without a stack trace, whose capture cost
- * more than the rest of a rejection (see docs/benchmarks.md, rejection cost).
- */
-function withoutStackTrace<T>(build: () => T): T {
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
-  try {
-    return build();
-  } finally {
-    Error.stackTraceLimit = limit;
-  }
-}
-
-function rawResponse(context: ExecutionContext): RawResponse | undefined {
-  if (context.getType() !== 'http') return undefined;
-  const response = context
-    .switchToHttp()
-    .getResponse<{ raw?: RawResponse } & Partial<RawResponse>>();
-  const raw = response?.raw ?? response;
-  return typeof raw?.once === 'function' ? (raw as RawResponse) : undefined;
-}
-
-/** A streamed body's work ends when the stream ends, fails, or the client stops reading it. */
-function releaseWhenSent(
-  file: StreamableFile,
-  response: RawResponse | undefined,
-  release: Release,
-): void {
-  const stream = file.getStream();
-  stream.once('end', release);
-  stream.once('close', release);
-  stream.once('error', release);
-  response?.once('close', release);
 }

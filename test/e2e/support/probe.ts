@@ -1,0 +1,49 @@
+import { Readable } from 'node:stream';
+import { Subject } from 'rxjs';
+import { Deferred } from './wait';
+
+/**
+ * What the test controllers report to and are held by: every handler entry in order, one gate per
+ * entry that the test opens, and a stream / subject the test feeds. Provided by value, one per app.
+ */
+export class Probe {
+  /** Labels of the handlers that started, in the order they started. */
+  readonly entered: string[] = [];
+  /** Raw responses of handlers that asked to be watched, to see the client leave. */
+  readonly responses = new Map<string, { closed?: boolean; destroyed?: boolean }>();
+  /** Events an SSE or Observable handler emits. */
+  readonly events = new Subject<string>();
+  /** The body a `StreamableFile` handler sends; the test pushes its chunks. */
+  readonly body = new Readable({ read() {} });
+  /** Gates of the handlers still held, oldest first (a label may be held more than once). */
+  private readonly gates: Array<{ label: string; gate: Deferred }> = [];
+
+  /** Records that handler `label` started and returns what holds it until `pass` or `fail`. */
+  enter(label: string): Promise<void> {
+    this.entered.push(label);
+    const gate = new Deferred();
+    this.gates.push({ label, gate });
+    return gate.promise;
+  }
+
+  /** Lets the (oldest held) handler `label` go on. */
+  pass(label: string): void {
+    this.take(label).resolve();
+  }
+
+  /** Makes the (oldest held) handler `label` fail with `error`. */
+  fail(label: string, error: unknown): void {
+    this.take(label).reject(error);
+  }
+
+  /** Lets every held handler go (and test cleanup). */
+  passAll(): void {
+    for (const { gate } of this.gates.splice(0)) gate.resolve();
+  }
+
+  private take(label: string): Deferred {
+    const index = this.gates.findIndex((held) => held.label === label);
+    if (index < 0) throw new Error(`no handler "${label}" is held`);
+    return this.gates.splice(index, 1)[0].gate;
+  }
+}
