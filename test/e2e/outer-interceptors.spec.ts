@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import {
   Controller,
   Get,
+  StreamableFile,
   UseInterceptors,
   type CallHandler,
   type NestInterceptor,
@@ -59,6 +60,13 @@ class ImpatientController {
     await this.probe.enter('slow');
     return 'slow';
   }
+
+  @Get('file')
+  @Limited('outer')
+  async file() {
+    await this.probe.enter('file');
+    return new StreamableFile(this.probe.body);
+  }
 }
 
 @Controller('first')
@@ -89,6 +97,7 @@ describe.each(PLATFORMS)('outer interceptors around @Limited on %s', (platform: 
 
   afterEach(async () => {
     probe.passAll();
+    probe.body.destroy();
     await running.close();
   });
 
@@ -128,6 +137,14 @@ describe.each(PLATFORMS)('outer interceptors around @Limited on %s', (platform: 
 
     probe.pass('slow');
     await until(() => running.gauge('outer').inFlight === 0, 'the slot is free');
+  });
+
+  it('a StreamableFile returned after an outer timeout is destroyed, and its slot freed', async () => {
+    expect((await send(running.url, '/impatient/file').reply).status).toBe(500);
+    expect(running.gauge('outer').inFlight).toBe(1);
+    probe.pass('file');
+    await until(() => running.gauge('outer').inFlight === 0, 'the slot is free');
+    await until(() => probe.body.destroyed, 'the unsent stream is destroyed');
   });
 
   it('a stream unsubscribed after its first value stops and frees the slot', async () => {

@@ -1,10 +1,32 @@
 import 'reflect-metadata';
-import { Controller, Get, Param } from '@nestjs/common';
+import {
+  Controller,
+  Get,
+  Injectable,
+  Param,
+  UseGuards,
+  type CanActivate,
+  type ExecutionContext,
+} from '@nestjs/common';
 import { BackpressureModule, Limited } from '../../src';
 import { moduleOf, PLATFORMS, startApp, type Platform, type Running } from './support/apps';
 import { json, send, type Call } from './support/http';
 import { Probe } from './support/probe';
 import { settle, until } from './support/wait';
+
+/** Holds a request before the interceptor (as a slow auth guard would), to let its client leave. */
+@Injectable()
+class SlowGuard implements CanActivate {
+  constructor(private readonly probe: Probe) {}
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const http = context.switchToHttp();
+    const { id } = http.getRequest<{ params: { id: string } }>().params;
+    const res = http.getResponse<{ raw?: { closed?: boolean }; closed?: boolean }>();
+    this.probe.responses.set(id, res.raw ?? res);
+    await this.probe.enter(`guard ${id}`);
+    return true;
+  }
+}
 
 @Controller()
 class QueuedController {
@@ -13,6 +35,14 @@ class QueuedController {
   @Get('line/:id')
   @Limited('line')
   async line(@Param('id') id: string) {
+    await this.probe.enter(id);
+    return id;
+  }
+
+  @Get('guarded/:id')
+  @UseGuards(SlowGuard)
+  @Limited('line')
+  async guarded(@Param('id') id: string) {
     await this.probe.enter(id);
     return id;
   }
@@ -127,5 +157,23 @@ describe.each(PLATFORMS)('queue mode on %s', (platform: Platform) => {
     await settle();
     expect(probe.entered).toEqual(['a', 'c']);
     expect(gauge).toMatchObject({ inFlight: 0, queued: 0, admitted: 2, aborted: 1 });
+  });
+
+  it('does not queue a request whose client left before it reached the gauge', async () => {
+    const first = await arrive('line', 'a', 'run');
+    const gone = send(running.url, '/guarded/b');
+    await until(() => probe.entered.includes('guard b'), 'the request is in the guard');
+    gone.abort();
+    await until(() => probe.responses.get('b')?.closed === true, 'the server sees it leave');
+    probe.pass('guard b');
+    const gauge = running.gauge('line');
+    await until(() => gauge.aborted === 1, 'the request is turned away');
+    expect(gauge.queued).toBe(0);
+
+    probe.pass('a');
+    expect((await first.reply).status).toBe(200);
+    await settle();
+    expect(probe.entered).toEqual(['a', 'guard b']);
+    expect(gauge).toMatchObject({ inFlight: 0, admitted: 1 });
   });
 });
