@@ -31,7 +31,8 @@ type Marked = ExecutionContext & { [ADMITTED]?: boolean };
  * completed, an error thrown or emitted, a `StreamableFile` fully sent, or an SSE stream ended. A
  * client that disconnects does not free the slot while the handler still runs — that would let more
  * than `limit` handlers run — but a client that disconnects while queued leaves the queue and its
- * handler never runs.
+ * handler never runs. A stream that is unsubscribed (client gone, an outer `take`) stops and frees
+ * its slot: an SSE stream at once, any other (e.g. a WebSocket handler's) once it has emitted.
  */
 @Injectable()
 export class BackpressureInterceptor implements NestInterceptor {
