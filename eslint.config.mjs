@@ -3,7 +3,7 @@ import tseslint from 'typescript-eslint';
 import prettier from 'eslint-config-prettier';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'dist-sample/', 'coverage/', 'docs/'] },
+  { ignores: ['node_modules/', 'dist/', 'dist-sample/', 'coverage/', 'docs/', '.bench-tmp/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -25,6 +25,9 @@ export default tseslint.config(
         global: 'readonly',
         globalThis: 'readonly',
         queueMicrotask: 'readonly',
+        module: 'readonly',
+        require: 'readonly',
+        __dirname: 'readonly',
       },
     },
     rules: {
