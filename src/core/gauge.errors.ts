@@ -18,6 +18,24 @@ export class GaugeExhaustedError extends Error {
   ) {
     super(describe(gauge, reason));
   }
+
+  /**
+   * A refusal is flow control, not a bug, so gauges build it without a stack trace: capturing one
+   * cost more than the rest of a rejection (see docs/benchmarks.md, rejection cost).
+   */
+  static withoutStack(
+    gauge: string,
+    reason: ExhaustionReason,
+    retryAfterSeconds: number,
+  ): GaugeExhaustedError {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      return new GaugeExhaustedError(gauge, reason, retryAfterSeconds);
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
+  }
 }
 
 function describe(gauge: string, reason: ExhaustionReason): string {

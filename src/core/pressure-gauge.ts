@@ -1,28 +1,7 @@
-import { GaugeAbortedError, GaugeExhaustedError, type ExhaustionReason } from './gauge.errors';
+import { GaugeAbortedError, GaugeExhaustedError } from './gauge.errors';
 import type { Gauge, Release } from './gauge.interface';
 import { resolveGaugeOptions, type GaugeOptions, type ResolvedGaugeOptions } from './gauge-options';
-import { WaitQueue, type QueueNode } from './wait-queue';
-
-/** A caller parked in the queue until a slot is handed to it, its deadline passes, or it aborts. */
-class Waiter implements QueueNode {
-  prev: QueueNode | undefined = undefined;
-  next: QueueNode | undefined = undefined;
-  deadline = 0;
-  queued = false;
-  onAbort: (() => void) | undefined = undefined;
-
-  constructor(
-    readonly resolve: (release: Release) => void,
-    readonly reject: (error: Error) => void,
-    readonly signal: AbortSignal | undefined,
-  ) {}
-
-  /** Detaches the abort listener so a settled waiter holds no reference from the signal. */
-  settle(): void {
-    if (this.onAbort) this.signal?.removeEventListener('abort', this.onAbort);
-    this.onAbort = undefined;
-  }
-}
+import { WaitList } from './wait-list';
 
 /**
  * An in-process counting semaphore: at most `limit` callers hold a slot at once. The rest are
@@ -39,12 +18,10 @@ export class PressureGauge implements Gauge {
   readonly mayWait: boolean;
   admitted = 0;
   rejected = 0;
-  timedOut = 0;
-  aborted = 0;
 
   private active = 0;
   private readonly queueSize: number;
-  private readonly waiters: WaitQueue<Waiter>;
+  private readonly waiters: WaitList;
 
   /** Takes either raw options (validated here) or options the module already resolved. */
   constructor(options: ResolvedGaugeOptions | (GaugeOptions & { name: string })) {
@@ -54,7 +31,7 @@ export class PressureGauge implements Gauge {
     this.retryAfterSeconds = resolved.retryAfterSeconds;
     this.queueSize = resolved.queueSize;
     this.mayWait = resolved.queueSize > 0;
-    this.waiters = new WaitQueue<Waiter>(resolved.queueTimeoutMs, this.expire);
+    this.waiters = new WaitList(this.name, this.retryAfterSeconds, resolved.queueTimeoutMs);
   }
 
   get inFlight(): number {
@@ -63,6 +40,14 @@ export class PressureGauge implements Gauge {
 
   get queued(): number {
     return this.waiters.length;
+  }
+
+  get timedOut(): number {
+    return this.waiters.timedOut;
+  }
+
+  get aborted(): number {
+    return this.waiters.aborted;
   }
 
   /**
@@ -77,26 +62,19 @@ export class PressureGauge implements Gauge {
 
   acquire(signal?: AbortSignal): Release | Promise<Release> {
     if (signal?.aborted) {
-      this.aborted++;
+      this.waiters.aborted++;
       throw new GaugeAbortedError(this.name);
     }
     if (this.active < this.limit && this.waiters.length === 0) return this.grant();
     if (this.waiters.length >= this.queueSize) {
       this.rejected++;
-      throw refusal(
+      throw GaugeExhaustedError.withoutStack(
         this.name,
         this.queueSize === 0 ? 'full' : 'queue-full',
         this.retryAfterSeconds,
       );
     }
-    return new Promise<Release>((resolve, reject) => {
-      const waiter = new Waiter(resolve, reject, signal);
-      if (signal) {
-        waiter.onAbort = () => this.abort(waiter);
-        signal.addEventListener('abort', waiter.onAbort, { once: true });
-      }
-      this.waiters.push(waiter);
-    });
+    return this.waiters.add(signal);
   }
 
   process<T>(fn: () => T | PromiseLike<T>, signal?: AbortSignal): Promise<T> {
@@ -112,10 +90,11 @@ export class PressureGauge implements Gauge {
 
   /** Rejects every waiter (as timed out would be misleading: they are told the gauge is full). */
   close(): void {
-    for (const waiter of this.waiters.drain()) {
-      waiter.settle();
+    for (const waiter of this.waiters.takeAll()) {
       this.rejected++;
-      waiter.reject(refusal(this.name, 'queue-full', this.retryAfterSeconds));
+      waiter.reject(
+        GaugeExhaustedError.withoutStack(this.name, 'queue-full', this.retryAfterSeconds),
+      );
     }
   }
 
@@ -142,22 +121,8 @@ export class PressureGauge implements Gauge {
       this.active--;
       return;
     }
-    waiter.settle();
     this.admitted++;
     waiter.resolve(this.lease());
-  }
-
-  private readonly expire = (waiter: Waiter): void => {
-    waiter.settle();
-    this.timedOut++;
-    waiter.reject(refusal(this.name, 'timeout', this.retryAfterSeconds));
-  };
-
-  private abort(waiter: Waiter): void {
-    if (!this.waiters.remove(waiter)) return;
-    waiter.settle();
-    this.aborted++;
-    waiter.reject(new GaugeAbortedError(this.name));
   }
 }
 
@@ -168,24 +133,6 @@ function isResolved(options: object): options is ResolvedGaugeOptions {
 /** Validates raw options with every key the caller gave, so a typo such as `limt` is refused. */
 function resolveRaw({ name, ...options }: GaugeOptions & { name: string }): ResolvedGaugeOptions {
   return resolveGaugeOptions(name, options);
-}
-
-/**
- * A refusal is flow control, not a bug, so it is built without a stack trace: capturing one cost
- * more than the rest of a rejection (see docs/benchmarks.md, rejection cost).
- */
-function refusal(
-  gauge: string,
-  reason: ExhaustionReason,
-  retryAfterSeconds: number,
-): GaugeExhaustedError {
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
-  try {
-    return new GaugeExhaustedError(gauge, reason, retryAfterSeconds);
-  } finally {
-    Error.stackTraceLimit = limit;
-  }
 }
 
 /** Runs `fn` and releases exactly once, whether it returns, throws, resolves or rejects. */

@@ -1,9 +1,9 @@
 import { GaugeAbortedError, GaugeExhaustedError, GaugeUnavailableError } from '../gauge.errors';
 import type { Gauge, Release } from '../gauge.interface';
 import type { ResolvedGaugeOptions, StoreDownPolicy } from '../gauge-options';
+import { WaitList } from '../wait-list';
 import { LeaseLedger, type LedgerBackend } from './lease-ledger';
 import type { LeaseHolder } from './lease-renewer';
-import { LocalWaitList } from './local-wait-list';
 import { OutageFallback } from './outage-fallback';
 
 /** What a Redis gauge needs from its store: the connection's state, the scripts, lease settings. */
@@ -38,7 +38,7 @@ export class RedisGauge implements Gauge, LeaseHolder {
   readonly channel: string;
 
   private readonly queueSize: number;
-  private readonly waiters: LocalWaitList;
+  private readonly waiters: WaitList;
   private readonly fallback: OutageFallback;
   private readonly leases: LeaseLedger;
   private readonly counts = { admitted: 0, rejected: 0, aborted: 0 };
@@ -59,7 +59,7 @@ export class RedisGauge implements Gauge, LeaseHolder {
     this.queueSize = options.queueSize;
     this.leaseKey = keys.leases;
     this.channel = keys.channel;
-    this.waiters = new LocalWaitList(this.name, this.retryAfterSeconds, options.queueTimeoutMs);
+    this.waiters = new WaitList(this.name, this.retryAfterSeconds, options.queueTimeoutMs);
     this.fallback = new OutageFallback(options, policy, backend.health);
     this.leases = new LeaseLedger(this, backend);
   }
@@ -159,7 +159,9 @@ export class RedisGauge implements Gauge, LeaseHolder {
     this.closed = true;
     for (const waiter of this.waiters.takeAll()) {
       this.counts.rejected++;
-      waiter.reject(new GaugeExhaustedError(this.name, 'queue-full', this.retryAfterSeconds));
+      waiter.reject(
+        GaugeExhaustedError.withoutStack(this.name, 'queue-full', this.retryAfterSeconds),
+      );
     }
     this.fallback.close();
   }
@@ -244,7 +246,7 @@ export class RedisGauge implements Gauge, LeaseHolder {
 
   private exhausted(reason: 'full' | 'queue-full'): GaugeExhaustedError {
     this.counts.rejected++;
-    return new GaugeExhaustedError(this.name, reason, this.retryAfterSeconds);
+    return GaugeExhaustedError.withoutStack(this.name, reason, this.retryAfterSeconds);
   }
 
   private abortedError(): GaugeAbortedError {

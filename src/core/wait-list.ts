@@ -1,14 +1,38 @@
-import { GaugeAbortedError, GaugeExhaustedError } from '../gauge.errors';
-import type { Release } from '../gauge.interface';
-import { WaitQueue } from '../wait-queue';
-import { Waiter } from './waiter';
+import { GaugeAbortedError, GaugeExhaustedError } from './gauge.errors';
+import type { Release } from './gauge.interface';
+import { WaitQueue, type QueueNode } from './wait-queue';
 
 /**
- * The callers of one Redis gauge waiting in this instance, oldest first, on the core `WaitQueue`
- * (one deadline timer, O(1) removal): a caller that times out or aborts is rejected here exactly as
- * by the in-memory gauge, and has left the list before anyone could hand it a slot.
+ * A caller waiting for a slot: a node of the `WaitQueue`, plus the promise callbacks and the
+ * abort listener to detach once it is settled.
  */
-export class LocalWaitList {
+export class Waiter implements QueueNode {
+  prev: QueueNode | undefined = undefined;
+  next: QueueNode | undefined = undefined;
+  deadline = 0;
+  queued = false;
+  onAbort: (() => void) | undefined = undefined;
+
+  constructor(
+    readonly resolve: (release: Release) => void,
+    readonly reject: (error: Error) => void,
+    readonly signal: AbortSignal | undefined,
+  ) {}
+
+  /** Detaches the abort listener so a settled waiter holds no reference from the signal. */
+  settle(): void {
+    if (this.onAbort) this.signal?.removeEventListener('abort', this.onAbort);
+    this.onAbort = undefined;
+  }
+}
+
+/**
+ * The callers of one gauge waiting in this process, oldest first, on the `WaitQueue` (one deadline
+ * timer, O(1) removal). Shared by the in-memory and Redis gauges so that timeouts and aborts behave
+ * the same: a caller that times out or aborts is rejected here and has left the list before anyone
+ * could hand it a slot.
+ */
+export class WaitList {
   timedOut = 0;
   aborted = 0;
   private readonly queue: WaitQueue<Waiter>;
@@ -54,7 +78,7 @@ export class LocalWaitList {
   private readonly expire = (waiter: Waiter): void => {
     waiter.settle();
     this.timedOut++;
-    waiter.reject(new GaugeExhaustedError(this.gauge, 'timeout', this.retryAfterSeconds));
+    waiter.reject(GaugeExhaustedError.withoutStack(this.gauge, 'timeout', this.retryAfterSeconds));
   };
 
   private abort(waiter: Waiter): void {
