@@ -36,7 +36,8 @@ type Marked = ExecutionContext & { [ADMITTED]?: boolean };
  */
 @Injectable()
 export class BackpressureInterceptor implements NestInterceptor {
-  private readonly gauges = new WeakMap<object, WeakMap<object, Gauge>>();
+  /** Per controller, per handler: its gauge, or null when neither carries `@Limited`. */
+  private readonly gauges = new WeakMap<object, WeakMap<object, Gauge | null>>();
 
   constructor(
     private readonly registry: GaugeRegistry,
@@ -48,6 +49,7 @@ export class BackpressureInterceptor implements NestInterceptor {
     if ((context as Marked)[ADMITTED]) return next.handle();
 
     const gauge = this.gaugeFor(context);
+    if (gauge === null) return next.handle();
     if (!gauge.mayWait) {
       let release: Release;
       try {
@@ -185,24 +187,20 @@ export class BackpressureInterceptor implements NestInterceptor {
     );
   }
 
-  /** The gauge for this handler: the method's `@Limited` name wins over the class's. Cached. */
-  private gaugeFor(context: ExecutionContext): Gauge {
+  /** The gauge for this handler (the method's `@Limited` name wins over the class's), or null. Cached. */
+  private gaugeFor(context: ExecutionContext): Gauge | null {
     const controller = context.getClass();
     const handler = context.getHandler();
     let byHandler = this.gauges.get(controller);
     if (!byHandler) this.gauges.set(controller, (byHandler = new WeakMap()));
     let gauge = byHandler.get(handler);
-    if (!gauge) {
+    if (gauge === undefined) {
+      // No `@Limited` (the interceptor registered globally): such handlers are not limited.
       const name = this.reflector.getAllAndOverride<string | undefined>(LIMITED_GAUGE, [
         handler,
         controller,
       ]);
-      if (name === undefined) {
-        throw new Error(
-          `BackpressureInterceptor on ${controller.name}.${handler.name} has no gauge: use @Limited('name') instead of @UseInterceptors(BackpressureInterceptor)`,
-        );
-      }
-      gauge = this.registry.get(name);
+      gauge = name === undefined ? null : this.registry.get(name);
       byHandler.set(handler, gauge);
     }
     return gauge;

@@ -4,6 +4,7 @@ import { getGaugeToken } from './backpressure.constants';
 import {
   BACKPRESSURE_ASYNC_OPTIONS_TYPE,
   BACKPRESSURE_OPTIONS_TYPE,
+  BACKPRESSURE_OPTIONS,
   ConfigurableBackpressureModule,
 } from './backpressure.module-definition';
 import { BackpressureInterceptor } from './backpressure.interceptor';
@@ -18,7 +19,7 @@ import { injectedGaugeNames } from './inject-gauge.decorator';
  */
 @Module({
   providers: [GaugeRegistry, BackpressureInterceptor],
-  exports: [GaugeRegistry, BackpressureInterceptor],
+  exports: [GaugeRegistry, BackpressureInterceptor, BACKPRESSURE_OPTIONS],
 })
 export class BackpressureModule extends ConfigurableBackpressureModule {
   static override forRoot(options: number | typeof BACKPRESSURE_OPTIONS_TYPE = {}): DynamicModule {
