@@ -35,47 +35,50 @@ class MixedController {
   }
 }
 
-describe.each(PLATFORMS)('BackpressureInterceptor as APP_INTERCEPTOR on %s', (platform: Platform) => {
-  let probe: Probe;
-  let running: Running;
+describe.each(PLATFORMS)(
+  'BackpressureInterceptor as APP_INTERCEPTOR on %s',
+  (platform: Platform) => {
+    let probe: Probe;
+    let running: Running;
 
-  beforeEach(async () => {
-    probe = new Probe();
-    running = await startApp(
-      platform,
-      moduleOf({
-        imports: [BackpressureModule.forRoot({ gauges: { global: { limit: 1 } } })],
-        controllers: [MixedController],
-        providers: [
-          { provide: Probe, useValue: probe },
-          { provide: APP_INTERCEPTOR, useExisting: BackpressureInterceptor },
-          OptionsReader,
-        ],
-      }),
-    );
-  });
+    beforeEach(async () => {
+      probe = new Probe();
+      running = await startApp(
+        platform,
+        moduleOf({
+          imports: [BackpressureModule.forRoot({ gauges: { global: { limit: 1 } } })],
+          controllers: [MixedController],
+          providers: [
+            { provide: Probe, useValue: probe },
+            { provide: APP_INTERCEPTOR, useExisting: BackpressureInterceptor },
+            OptionsReader,
+          ],
+        }),
+      );
+    });
 
-  afterEach(async () => {
-    probe.passAll();
-    await running.close();
-  });
+    afterEach(async () => {
+      probe.passAll();
+      await running.close();
+    });
 
-  it('lets handlers without @Limited through, unlimited', async () => {
-    const replies = await Promise.all([1, 2, 3].map(() => send(running.url, '/free').reply));
-    expect(replies.map((reply) => reply.status)).toEqual([200, 200, 200]);
-  });
+    it('lets handlers without @Limited through, unlimited', async () => {
+      const replies = await Promise.all([1, 2, 3].map(() => send(running.url, '/free').reply));
+      expect(replies.map((reply) => reply.status)).toEqual([200, 200, 200]);
+    });
 
-  it('counts a @Limited request once although the interceptor applies twice', async () => {
-    const call = send(running.url, '/limited');
-    await until(() => probe.entered.length === 1, 'the handler runs');
-    expect(running.gauge('global')).toMatchObject({ inFlight: 1, admitted: 1 });
-    expect((await send(running.url, '/limited').reply).status).toBe(429);
-    probe.pass('limited');
-    expect((await call.reply).status).toBe(200);
-    expect(running.gauge('global')).toMatchObject({ inFlight: 0, admitted: 1, rejected: 1 });
-  });
+    it('counts a @Limited request once although the interceptor applies twice', async () => {
+      const call = send(running.url, '/limited');
+      await until(() => probe.entered.length === 1, 'the handler runs');
+      expect(running.gauge('global')).toMatchObject({ inFlight: 1, admitted: 1 });
+      expect((await send(running.url, '/limited').reply).status).toBe(429);
+      probe.pass('limited');
+      expect((await call.reply).status).toBe(200);
+      expect(running.gauge('global')).toMatchObject({ inFlight: 0, admitted: 1, rejected: 1 });
+    });
 
-  it('exports the module options for injection', () => {
-    expect(running.app.get(OptionsReader).options.gauges?.global?.limit).toBe(1);
-  });
-});
+    it('exports the module options for injection', () => {
+      expect(running.app.get(OptionsReader).options.gauges?.global?.limit).toBe(1);
+    });
+  },
+);
