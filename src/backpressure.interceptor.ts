@@ -170,7 +170,7 @@ export class BackpressureInterceptor implements NestInterceptor {
   }
 
   private refuse(error: unknown, gauge: Gauge, context: ExecutionContext): Observable<never> {
-    const refusal = refusalFor(error, gauge);
+    const refusal = withoutStackTrace(() => refusalFor(error, gauge));
     if (!refusal) return throwError(() => error);
     const type = context.getType();
     if (type === 'http') {
@@ -204,5 +204,19 @@ export class BackpressureInterceptor implements NestInterceptor {
       byHandler.set(handler, gauge);
     }
     return gauge;
+  }
+}
+
+/**
+ * A 429 is an answer, not a bug: its exception is built without a stack trace, whose capture was
+ * the largest cost of a refusal (docs/benchmarks.md, rejection cost).
+ */
+function withoutStackTrace<T>(build: () => T): T {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return build();
+  } finally {
+    Error.stackTraceLimit = limit;
   }
 }
