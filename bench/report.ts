@@ -24,7 +24,7 @@ export function renderTables(quick: boolean): void {
     const r = JSON.parse(readFileSync(join(dir, file), 'utf8'));
     const m = r.machine;
     md += `\n## ${r.id}: ${r.title}\n\n`;
-    md += `${m.date.slice(0, 10)} · ${m.cpus} CPUs (${m.cpuModel}) · Node ${m.node} · Nest ${m.nest} · ${r.seconds} s · settings \`${JSON.stringify(r.settings)}\`\n\n`;
+    md += `${m.date.slice(0, 10)} · ${m.cpus} CPUs (${m.cpuModel}) · Node ${m.node} · Nest ${m.nest} · commit ${m.commit ?? '?'} · ${r.seconds} s · settings \`${JSON.stringify(r.settings)}\`\n\n`;
     if (r.id === '1-overhead' || r.id === '2-rejection') md += closedLoopTables(r, s);
     if (r.id === '3-io-overload' || r.id === '4-cpu-overload') md += sweepTable(r, s);
     if (r.id === '5-micro') {
@@ -59,7 +59,15 @@ function closedLoopTables(
         .map(([k, v]) => `${k} ${s(v)}`)
         .join(' · ')}\n\n`;
     } else {
-      md += `**${adapter}**: bare 200/s ${s(d.bare.okPerSecond, 4)}, p99 ${s(d.bare.p99Ms)} ms · held 429/s ${s(d.held.refusedPerSecond, 4)}, p50 ${s(d.held.p50Ms)} ms, p99 ${s(d.held.p99Ms)} ms · ratio ${s(d.refusedOverOk)}\n\n`;
+      md += `**${adapter}**\n\n| response | per s | p50 ms | p99 ms |\n| --- | --- | --- | --- |\n`;
+      md += `| bare route, 200 | ${s(d.bare.okPerSecond, 4)} | ${s(d.bare.p50Ms)} | ${s(d.bare.p99Ms)} |\n`;
+      if (d.nest429)
+        md += `| Nest's bare 429 (interceptor throws HttpException) | ${s(d.nest429.refusedPerSecond, 4)} | ${s(d.nest429.p50Ms)} | ${s(d.nest429.p99Ms)} |\n`;
+      md += `| @Limited, slot held, 429 | ${s(d.held.refusedPerSecond, 4)} | ${s(d.held.p50Ms)} | ${s(d.held.p99Ms)} |\n`;
+      md += `\nRatios (per round): @Limited 429 ÷ bare 200 ${s(d.refusedOverOk)}`;
+      if (d.nest429)
+        md += ` · Nest 429 ÷ bare 200 ${s(d.nest429OverOk)} · @Limited 429 ÷ Nest 429 ${s(d.refusedOverNest429)}`;
+      md += '\n\n';
     }
   }
   return md;
@@ -70,12 +78,12 @@ function sweepTable(
   s: (x: Spread | undefined, d?: number) => string,
 ): string {
   let md =
-    '| mode | offered | goodput | p50 2xx ms | p99 2xx ms | p50 429 ms | p99 429 ms | timed out | peak in handler | inFlight/queued after |\n';
-  md += '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n';
+    '| mode | offered | goodput | p50 2xx ms | p99 2xx ms | p50 429 ms | p99 429 ms | timed out | peak in handler | inFlight/queued after | loop delay p99 ms, server / client |\n';
+  md += '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n';
   for (const [mode, points] of Object.entries(r.data)) {
     for (const [load, p] of Object.entries(points)) {
       const after = `${p.inFlightAfter.max}/${p.queuedAfter.max}`;
-      md += `| ${mode} | ${load}× | ${s(p.goodput)} | ${s(p.okP50Ms)} | ${s(p.okP99Ms)} | ${s(p.rejectedP50Ms)} | ${s(p.rejectedP99Ms)} | ${s(p.timedOutShare, 2)} | ${p.peakInHandler.max} | ${after} |\n`;
+      md += `| ${mode} | ${load}× | ${s(p.goodput)} | ${s(p.okP50Ms)} | ${s(p.okP99Ms)} | ${s(p.rejectedP50Ms)} | ${s(p.rejectedP99Ms)} | ${s(p.timedOutShare, 2)} | ${p.peakInHandler.max} | ${after} | ${p.serverLoopP99Ms ? `${s(p.serverLoopP99Ms)} / ${s(p.clientLoopP99Ms)}` : '—'} |\n`;
     }
   }
   return md;

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +17,8 @@ export interface MachineInfo {
   fastify: string;
   autocannon: string;
   library: string;
+  /** The commit measured (with "+dirty" when the work tree had changes under src/). */
+  commit: string;
   loadAverage: number[];
 }
 
@@ -32,8 +35,22 @@ export function machineInfo(): MachineInfo {
     fastify: version('fastify'),
     autocannon: version('autocannon'),
     library: JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).version,
+    commit: commit(),
     loadAverage: os.loadavg().map((l) => Math.round(l * 100) / 100),
   };
+}
+
+function commit(): string {
+  try {
+    const git = (...args: string[]) =>
+      execFileSync('git', args, { cwd: repoRoot, encoding: 'utf8' }).trim();
+    return (
+      git('rev-parse', '--short', 'HEAD') +
+      (git('status', '--porcelain', '--', 'src') ? '+dirty' : '')
+    );
+  } catch {
+    return 'unknown';
+  }
 }
 
 function version(pkg: string): string {

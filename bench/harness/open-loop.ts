@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 /**
  * Open-loop load: requests leave at a fixed arrival rate whatever the server does, as independent
@@ -42,6 +43,8 @@ export interface OpenLoopResult {
   outcomes: number;
   okLatenciesMs: number[];
   rejectedLatenciesMs: number[];
+  /** p99 of the generator's own event-loop delay (ms): its share of any latency it reports. */
+  loopDelayP99Ms: number;
 }
 
 interface InFlight {
@@ -64,7 +67,10 @@ export function openLoop(options: OpenLoopOptions): Promise<OpenLoopResult> {
     outcomes: 0,
     okLatenciesMs: [],
     rejectedLatenciesMs: [],
+    loopDelayP99Ms: NaN,
   };
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
   const outstanding: InFlight[] = [];
   let head = 0;
   let open = 0;
@@ -144,6 +150,8 @@ export function openLoop(options: OpenLoopOptions): Promise<OpenLoopResult> {
       if (result.sent >= options.count && open === 0) {
         clearInterval(timer);
         agent.destroy();
+        loopDelay.disable();
+        result.loopDelayP99Ms = loopDelay.percentile(99) / 1e6;
         resolve(result);
       }
     };

@@ -20,6 +20,9 @@ export interface PointRun {
   restarted: number;
   inFlightAfter: number;
   queuedAfter: number;
+  /** p99 event-loop delay of the server and of the load generator during the point (ms). */
+  serverLoopP99Ms: number;
+  clientLoopP99Ms: number;
 }
 
 /** Medians and spreads of a point's repetitions. */
@@ -119,6 +122,8 @@ export async function overloadSweep(ctx: BenchContext, options: SweepOptions) {
       restarted: idle ? 0 : 1,
       inFlightAfter: after.gauge?.inFlight ?? 0,
       queuedAfter: after.gauge?.queued ?? 0,
+      serverLoopP99Ms: now.loopDelayP99Ms,
+      clientLoopP99Ms: result.loopDelayP99Ms,
     };
   }
 }

@@ -17,6 +17,8 @@ export interface ServerStats {
   heapUsed?: number;
   /** `process.getActiveResourcesInfo()`: the handles and timers keeping the process alive. */
   resources: string[];
+  /** p99 of the server's event-loop delay since the last peak reset (ms). */
+  loopDelayP99Ms: number;
 }
 
 /** Which app a server process runs: see servers/apps.ts. */

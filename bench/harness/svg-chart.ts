@@ -31,7 +31,7 @@ export interface ChartOptions {
 const COLORS = ['#d62728', '#1f77b4', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b'];
 const W = 760;
 const H = 440;
-const M = { left: 72, right: 24, top: 64, bottom: 64 };
+const MARGIN = { left: 72, right: 24, bottom: 64 };
 
 export function lineChart(o: ChartOptions): string {
   return chart(o, (x, y, i, s) => {
@@ -79,6 +79,9 @@ type Draw = (
 ) => string;
 
 function chart(o: ChartOptions, draw: Draw): string {
+  // The legend sits between the subtitle and the plot, two entries a row, never over the data.
+  const legendRows = Math.ceil(o.series.length / 2);
+  const M = { ...MARGIN, top: 60 + legendRows * 18 + 10 };
   const plotW = W - M.left - M.right;
   const plotH = H - M.top - M.bottom;
   const all = o.series.flatMap((s) => s.values.flatMap((v) => (v ? [v.min, v.median, v.max] : [])));
@@ -119,8 +122,8 @@ function chart(o: ChartOptions, draw: Draw): string {
   svg += `<text transform="translate(18 ${M.top + plotH / 2}) rotate(-90)" text-anchor="middle">${esc(o.yTitle)}</text>`;
   o.series.forEach((s, i) => (svg += draw(x, y, i, s, slot)));
   o.series.forEach((s, i) => {
-    const lx = W - M.right - 190;
-    const ly = M.top + 8 + i * 18;
+    const lx = M.left + (i % 2) * 330;
+    const ly = 66 + Math.floor(i / 2) * 18;
     svg += `<rect x="${lx}" y="${ly - 9}" width="14" height="10" fill="${COLORS[i % COLORS.length]}"/>`;
     svg += text(lx + 20, ly, s.name, 'start', 12);
   });

@@ -3,12 +3,13 @@ import { interleaved, type Aim, type Scenario } from '../harness/scenario';
 import { ServerProcess } from '../harness/server-process';
 import { show, spread } from '../harness/stats';
 
-const VARIANTS = ['bare', 'held'] as const;
+const VARIANTS = ['bare', 'nest429', 'held'] as const;
 const ADAPTERS = ['express', 'fastify'] as const;
 
 /**
  * Scenario 2: what a refusal costs. A gauge whose only slot is held at startup answers every
- * request with 429; next to it, the bare route answers 200. Shedding load must be cheap, or the
+ * request with 429; next to it, the bare route answers 200, and an interceptor that throws a plain
+ * HttpException(429) shows Nest's own floor for a refusal. Shedding load must be cheap, or the
  * shedding itself overloads the server.
  */
 export const scenario: Scenario = {
@@ -48,12 +49,18 @@ export const scenario: Scenario = {
         });
         const bare = runs.get('bare')!;
         const held = runs.get('held')!;
+        const floor = runs.get('nest429')!;
         const okPerSecond = spread(bare.map((r) => r.rpsByStatus['200'] ?? 0));
         const refusedPerSecond = spread(held.map((r) => r.rpsByStatus['429'] ?? 0));
         const ratio = spread(
           held.map((r, i) => (r.rpsByStatus['429'] ?? 0) / (bare[i].rpsByStatus['200'] ?? NaN)),
         );
         const refusedP99Ms = spread(held.map((r) => r.p99Ms));
+        const per429 = (r: { rpsByStatus: Record<string, number> }) => r.rpsByStatus['429'] ?? 0;
+        const overFloor = spread(held.map((r, i) => per429(r) / per429(floor[i])));
+        const floorOverOk = spread(
+          floor.map((r, i) => per429(r) / (bare[i].rpsByStatus['200'] ?? NaN)),
+        );
         data[adapter] = {
           bare: {
             okPerSecond,
@@ -70,6 +77,13 @@ export const scenario: Scenario = {
             ),
           },
           refusedOverOk: ratio,
+          nest429: {
+            refusedPerSecond: spread(floor.map(per429)),
+            p50Ms: spread(floor.map((r) => r.p50Ms)),
+            p99Ms: spread(floor.map((r) => r.p99Ms)),
+          },
+          nest429OverOk: floorOverOk,
+          refusedOverNest429: overFloor,
         };
         aims.push(
           {
@@ -77,6 +91,18 @@ export const scenario: Scenario = {
             target: '≥ 0.9',
             value: show(ratio),
             met: ratio.median >= 0.9,
+          },
+          {
+            what: `${adapter}: (context) Nest's own bare 429/s ÷ bare 200/s`,
+            target: '(floor)',
+            value: show(floorOverOk),
+            met: true,
+          },
+          {
+            what: `${adapter}: (context) @Limited 429/s ÷ Nest's bare 429/s`,
+            target: '(ours vs floor)',
+            value: show(overFloor),
+            met: true,
           },
           {
             what: `${adapter}: p99 of a 429`,

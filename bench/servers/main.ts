@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import type { ServerStats } from '../harness/server-process';
 import { lib } from '../harness/lib';
@@ -13,6 +14,10 @@ import { overheadModule } from './overhead.app';
  * Entry point of a bench server process: builds the app named by BENCH_APP / BENCH_VARIANT on
  * BENCH_ADAPTER, listens on a loopback port, tells the parent where, then answers stats requests.
  */
+/** Event-loop delay (1 ms resolution): tells a slow server apart from a slow load generator. */
+const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+loopDelay.enable();
+
 const apps: Record<string, (variant: string) => object> = {
   overhead: overheadModule,
   io: ioModule,
@@ -37,7 +42,10 @@ async function main(): Promise<void> {
   process.on('message', (msg: { type: string; id: number; gc: boolean; resetPeak: boolean }) => {
     if (msg.type !== 'stats') return;
     process.send?.({ type: 'stats', id: msg.id, stats: stats(app, msg.gc) });
-    if (msg.resetPeak) counter.peak = counter.running;
+    if (msg.resetPeak) {
+      counter.peak = counter.running;
+      loopDelay.reset();
+    }
   });
   // A clean exit on SIGTERM, so `node --cpu-prof` writes its profile when profiling a server.
   process.once('SIGTERM', () => process.exit(0));
@@ -48,6 +56,7 @@ function stats(app: INestApplication, gc: boolean): ServerStats {
   const result: ServerStats = {
     handler: { running: counter.running, peak: counter.peak, calls: counter.calls },
     resources: process.getActiveResourcesInfo(),
+    loopDelayP99Ms: loopDelay.percentile(99) / 1e6,
   };
   const registry = tryGet(app);
   if (registry?.has('bench')) {

@@ -1,5 +1,7 @@
 import {
   Controller,
+  HttpException,
+  HttpStatus,
   Get,
   Inject,
   Injectable,
@@ -12,14 +14,15 @@ import {
   type OnApplicationBootstrap,
 } from '@nestjs/common';
 import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
-import type { Observable } from 'rxjs';
+import { throwError, type Observable } from 'rxjs';
 import type { GaugeRegistry } from '../../src';
 import { lib } from '../harness/lib';
 
 /**
  * Scenarios 1 and 2: the same trivial GET with nothing, an empty interceptor (Nest's floor for
  * anything that wraps a handler), `@Limited` with ample slots, @nestjs/throttler with an ample
- * limit, and `@Limited` on a gauge whose only slot is held (every request is refused).
+ * limit, `@Limited` on a gauge whose only slot is held (every request is refused), and an
+ * interceptor throwing a plain HttpException(429) (Nest's own floor for a refusal).
  */
 
 @Controller()
@@ -41,6 +44,23 @@ class EmptyInterceptor implements NestInterceptor {
 class EmptyController {
   @Get()
   @UseInterceptors(EmptyInterceptor)
+  get(): string {
+    return 'ok';
+  }
+}
+
+/** Nest's own floor for a 429: an interceptor that refuses every request with a fresh HttpException. */
+@Injectable()
+class RefuseInterceptor implements NestInterceptor {
+  intercept(): Observable<unknown> {
+    return throwError(() => new HttpException('Too many requests', HttpStatus.TOO_MANY_REQUESTS));
+  }
+}
+
+@Controller()
+class RefusingController {
+  @Get()
+  @UseInterceptors(RefuseInterceptor)
   get(): string {
     return 'ok';
   }
@@ -87,6 +107,11 @@ export function overheadModule(variant: string): object {
       @Module({ controllers: [EmptyController] })
       class EmptyModule {}
       return EmptyModule;
+    }
+    case 'nest429': {
+      @Module({ controllers: [RefusingController] })
+      class Nest429Module {}
+      return Nest429Module;
     }
     case 'limited': {
       @Module({
