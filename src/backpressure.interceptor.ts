@@ -7,13 +7,21 @@ import {
 } from '@nestjs/common';
 import { SSE_METADATA } from '@nestjs/common/constants';
 import { HttpAdapterHost, Reflector } from '@nestjs/core';
-import { from, mergeMap, Observable, Subscription, throwError, type Subscriber } from 'rxjs';
-import { GaugeAbortedError } from './core/gauge.errors';
+import {
+  from,
+  mergeMap,
+  Observable,
+  Subscription,
+  throwError,
+  type Subscriber,
+  type TeardownLogic,
+} from 'rxjs';
+import { GaugeAbortedError, withoutStackTrace } from './core/gauge.errors';
 import type { Gauge, Release } from './core/gauge.interface';
 import { LIMITED_GAUGE } from './backpressure.constants';
 import { refusalFor, translateRefusal } from './context-errors';
 import { GaugeRegistry } from './gauge.registry';
-import { discardUnsent, rawResponse, releaseWhenSent } from './raw-response.util';
+import { discardUnsent, rawResponse, releaseWhenSent, type RawResponse } from './raw-response.util';
 
 /**
  * Marks an execution context whose request holds a slot right now, so the second interceptor of a
@@ -22,6 +30,13 @@ import { discardUnsent, rawResponse, releaseWhenSent } from './raw-response.util
  */
 const ADMITTED = Symbol('backpressure.admitted');
 type Marked = ExecutionContext & { [ADMITTED]?: boolean };
+
+/** What the interceptor needs to know of a limited handler, looked up once per handler. */
+interface LimitedRoute {
+  readonly gauge: Gauge;
+  /** An SSE handler: its stream stops when unsubscribed, so its slot is free then. */
+  readonly streamed: boolean;
+}
 
 /**
  * Holds a slot of the handler's gauge for as long as the handler's work runs, and turns "no slot in
@@ -36,8 +51,8 @@ type Marked = ExecutionContext & { [ADMITTED]?: boolean };
  */
 @Injectable()
 export class BackpressureInterceptor implements NestInterceptor {
-  /** Per controller, per handler: its gauge, or null when neither carries `@Limited`. */
-  private readonly gauges = new WeakMap<object, WeakMap<object, Gauge | null>>();
+  /** Per controller, per handler: its gauge and kind, or null when neither carries `@Limited`. */
+  private readonly routes = new WeakMap<object, WeakMap<object, LimitedRoute | null>>();
 
   constructor(
     private readonly registry: GaugeRegistry,
@@ -47,39 +62,39 @@ export class BackpressureInterceptor implements NestInterceptor {
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     if ((context as Marked)[ADMITTED]) return next.handle();
-
-    const gauge = this.gaugeFor(context);
-    if (gauge === null) return next.handle();
+    const route = this.routeOf(context);
+    if (route === null) return next.handle();
+    const { gauge } = route;
+    // The slot is taken on subscription, not here: an outer interceptor that never subscribes
+    // (a cache hit, a `race`) must not leave a slot taken that nothing would release.
     if (!gauge.mayWait) {
-      let release: Release;
-      try {
-        release = gauge.acquire() as Release;
-      } catch (error) {
-        return this.refuse(error, gauge, context);
-      }
-      return this.run(next, release, context);
+      return new Observable((subscriber) => {
+        let release: Release;
+        try {
+          release = gauge.acquire() as Release;
+        } catch (error) {
+          return this.refuse(error, gauge, context).subscribe(subscriber);
+        }
+        return this.runInSlot(subscriber, next, release, context, route.streamed);
+      });
     }
-    return new Observable((subscriber) => this.waitThenRun(gauge, next, context, subscriber));
+    return new Observable((subscriber) => this.waitThenRun(route, next, context, subscriber));
   }
 
   /** Queue path: waits for a slot, leaving the queue if the client goes away first. */
   private waitThenRun(
-    gauge: Gauge,
+    { gauge, streamed }: LimitedRoute,
     next: CallHandler,
     context: ExecutionContext,
     subscriber: Subscriber<unknown>,
-  ) {
+  ): TeardownLogic {
     const waiting = new AbortController();
-    const response = rawResponse(context);
+    let response: RawResponse | undefined;
     const onClose = () => waiting.abort();
-    const stopWatching = () => response?.off('close', onClose);
-    if (response?.closed) waiting.abort();
-    else response?.once('close', onClose);
-
     let cancelled = false;
-    let running: { unsubscribe(): void } | undefined;
+    let running: TeardownLogic;
     const start = (release: Release) => {
-      stopWatching();
+      response?.off('close', onClose);
       if (cancelled) return release();
       if (waiting.signal.aborted) {
         // Granted as the client left (or by a store that ignores the signal): the handler must not
@@ -87,86 +102,103 @@ export class BackpressureInterceptor implements NestInterceptor {
         release();
         return fail(new GaugeAbortedError(gauge.name));
       }
-      running = this.run(next, release, context).subscribe(subscriber);
+      running = this.runInSlot(subscriber, next, release, context, streamed);
     };
     const fail = (error: unknown) => {
-      stopWatching();
+      response?.off('close', onClose);
       if (!cancelled) this.refuse(error, gauge, context).subscribe(subscriber);
     };
 
+    // A client already gone is turned away before it can take a slot or a place in the queue.
+    if (rawResponse(context)?.closed) waiting.abort();
     try {
       const slot = gauge.acquire(waiting.signal);
-      if (typeof slot === 'function') start(slot);
-      else slot.then(start, fail);
+      if (typeof slot === 'function') {
+        start(slot);
+      } else {
+        // Only a caller that really waits watches for its client leaving.
+        response = rawResponse(context);
+        response?.once('close', onClose);
+        slot.then(start, fail);
+      }
     } catch (error) {
       fail(error);
     }
     return () => {
       cancelled = true;
       waiting.abort();
-      running?.unsubscribe();
+      if (typeof running === 'function') running();
+      else running?.unsubscribe();
     };
   }
 
-  /** Runs the handler in the slot and releases it (once) when the handler's work is over. */
-  private run(next: CallHandler, release: Release, context: ExecutionContext): Observable<unknown> {
-    const streamed =
-      this.reflector.get<boolean | undefined>(SSE_METADATA, context.getHandler()) === true;
+  /**
+   * Runs the handler in the slot, forwarding to `subscriber`, and releases the slot once when the
+   * handler's work is over. Returns the teardown for `subscriber`'s unsubscription.
+   */
+  private runInSlot(
+    subscriber: Subscriber<unknown>,
+    next: CallHandler,
+    release: Release,
+    context: ExecutionContext,
+    streamed: boolean,
+  ): TeardownLogic {
     const marked = context as Marked;
-    return new Observable((subscriber) => {
-      let held = true;
-      const done = () => {
-        if (!held) return;
-        held = false;
-        marked[ADMITTED] = false;
-        release();
-      };
-      marked[ADMITTED] = true;
-      let ended = false;
-      let emitted = false;
-      let sending = false;
-      // A holder, so `stop` works even if called while `subscribe` has not returned yet.
-      const work = new Subscription();
-      const stop = () => {
-        work.unsubscribe();
-        done();
-      };
-      work.add(
-        next.handle().subscribe({
-          next: (value) => {
-            emitted = true;
-            if (subscriber.closed && !sending) {
-              // Nobody will send this value: a file's stream would hold what it reads from.
-              discardUnsent(value);
-              return stop();
-            }
-            if (value instanceof StreamableFile) {
-              sending = true;
-              releaseWhenSent(value, rawResponse(context), done);
-            }
-            subscriber.next(value);
-          },
-          error: (error: unknown) => {
-            ended = true;
-            done();
-            subscriber.error(error);
-          },
-          complete: () => {
-            ended = true;
-            if (!sending) done();
-            subscriber.complete();
-          },
-        }),
-      );
-      // Unsubscribed before the work ended (client gone, an outer timeout or take): a stream that
-      // has started (SSE, or any handler that has emitted) stops with its subscription, so its
-      // slot is free. A handler still pending goes on (a promise cannot be cancelled), so `work`
-      // stays subscribed and frees the slot when that work ends, or, for a stream, at its first
-      // value. A StreamableFile being sent keeps its slot until the send is over.
-      return () => {
-        if (!ended && (streamed || (emitted && !sending))) stop();
-      };
-    });
+    let held = true;
+    const done = () => {
+      if (!held) return;
+      held = false;
+      release();
+    };
+    marked[ADMITTED] = true;
+    let ended = false;
+    let emitted = false;
+    let sending = false;
+    // A holder, so `stop` works even if called while `subscribe` has not returned yet.
+    const work = new Subscription();
+    const stop = () => {
+      work.unsubscribe();
+      done();
+    };
+    work.add(
+      next.handle().subscribe({
+        next: (value) => {
+          emitted = true;
+          if (subscriber.closed && !sending) {
+            // Nobody will send this value: a file's stream would hold what it reads from.
+            discardUnsent(value);
+            return stop();
+          }
+          if (value instanceof StreamableFile) {
+            sending = true;
+            releaseWhenSent(value, rawResponse(context), done);
+          }
+          subscriber.next(value);
+        },
+        error: (error: unknown) => {
+          ended = true;
+          marked[ADMITTED] = false;
+          done();
+          subscriber.error(error);
+        },
+        complete: () => {
+          ended = true;
+          marked[ADMITTED] = false;
+          if (!sending) done();
+          subscriber.complete();
+        },
+      }),
+    );
+    // Unsubscribed before the work ended (client gone, an outer timeout or take): a stream that
+    // has started (SSE, or any handler that has emitted) stops with its subscription, so its
+    // slot is free. A handler still pending goes on (a promise cannot be cancelled), so `work`
+    // stays subscribed and frees the slot when that work ends, or, for a stream, at its first
+    // value. A StreamableFile being sent keeps its slot until the send is over. Either way this
+    // attempt is over for the caller: an outer retry must take a slot of its own.
+    return () => {
+      marked[ADMITTED] = false;
+      if (!ended && (streamed || (emitted && !sending))) stop();
+    };
   }
 
   private refuse(error: unknown, gauge: Gauge, context: ExecutionContext): Observable<never> {
@@ -187,36 +219,28 @@ export class BackpressureInterceptor implements NestInterceptor {
     );
   }
 
-  /** The gauge for this handler (the method's `@Limited` name wins over the class's), or null. Cached. */
-  private gaugeFor(context: ExecutionContext): Gauge | null {
+  /** This handler's gauge (the method's `@Limited` name wins over the class's) and kind, or null. Cached. */
+  private routeOf(context: ExecutionContext): LimitedRoute | null {
     const controller = context.getClass();
     const handler = context.getHandler();
-    let byHandler = this.gauges.get(controller);
-    if (!byHandler) this.gauges.set(controller, (byHandler = new WeakMap()));
-    let gauge = byHandler.get(handler);
-    if (gauge === undefined) {
+    let byHandler = this.routes.get(controller);
+    if (!byHandler) this.routes.set(controller, (byHandler = new WeakMap()));
+    let route = byHandler.get(handler);
+    if (route === undefined) {
       // No `@Limited` (the interceptor registered globally): such handlers are not limited.
       const name = this.reflector.getAllAndOverride<string | undefined>(LIMITED_GAUGE, [
         handler,
         controller,
       ]);
-      gauge = name === undefined ? null : this.registry.get(name);
-      byHandler.set(handler, gauge);
+      route =
+        name === undefined
+          ? null
+          : {
+              gauge: this.registry.get(name),
+              streamed: this.reflector.get<boolean | undefined>(SSE_METADATA, handler) === true,
+            };
+      byHandler.set(handler, route);
     }
-    return gauge;
-  }
-}
-
-/**
- * A 429 is an answer, not a bug: its exception is built without a stack trace, whose capture was
- * the largest cost of a refusal (docs/benchmarks.md, rejection cost).
- */
-function withoutStackTrace<T>(build: () => T): T {
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
-  try {
-    return build();
-  } finally {
-    Error.stackTraceLimit = limit;
+    return route;
   }
 }

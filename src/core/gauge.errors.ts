@@ -28,13 +28,7 @@ export class GaugeExhaustedError extends Error {
     reason: ExhaustionReason,
     retryAfterSeconds: number,
   ): GaugeExhaustedError {
-    const limit = Error.stackTraceLimit;
-    Error.stackTraceLimit = 0;
-    try {
-      return new GaugeExhaustedError(gauge, reason, retryAfterSeconds);
-    } finally {
-      Error.stackTraceLimit = limit;
-    }
+    return withoutStackTrace(() => new GaugeExhaustedError(gauge, reason, retryAfterSeconds));
   }
 }
 
@@ -77,4 +71,18 @@ export class GaugeUnavailableError extends Error {
 /** Thrown at start-up for bad options, naming the gauge and the option so the fix is obvious. */
 export class GaugeConfigError extends Error {
   override readonly name = 'GaugeConfigError';
+}
+
+/**
+ * Builds an error without capturing a stack trace. Refusals are answers under overload, not bugs,
+ * and the capture was the largest cost of a refusal (docs/benchmarks.md, rejection cost).
+ */
+export function withoutStackTrace<T>(build: () => T): T {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return build();
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
 }
