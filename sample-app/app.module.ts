@@ -1,8 +1,7 @@
 import { Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
-import { BackpressureModule } from '../src';
+import { BackpressureModule, GaugeErrorFilter } from '../src';
 import { storeFromEnv } from './backpressure-store';
-import { GaugeExhaustedFilter } from './gauge-exhausted.filter';
 import { HomeController } from './home.controller';
 import { ReportsController } from './reports.controller';
 import { ReportsService } from './reports.service';
@@ -23,6 +22,6 @@ import { WorkController } from './work.controller';
     }),
   ],
   controllers: [HomeController, WorkController, ReportsController],
-  providers: [ReportsService, { provide: APP_FILTER, useClass: GaugeExhaustedFilter }],
+  providers: [ReportsService, { provide: APP_FILTER, useClass: GaugeErrorFilter }],
 })
 export class AppModule {}

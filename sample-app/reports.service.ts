@@ -5,7 +5,7 @@ import { InjectGauge, type Gauge } from '../src';
 /**
  * Work limited outside a controller: the service runs it inside a slot of the `reports` gauge.
  * `process` gives the slot back however the work ends, and rejects with `GaugeExhaustedError`
- * when there is no slot (turned into 429 by `GaugeExhaustedFilter`).
+ * when there is no slot (turned into 429 by `the library's `GaugeErrorFilter``).
  */
 @Injectable()
 export class ReportsService {

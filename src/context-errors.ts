@@ -22,7 +22,7 @@ const loaded: Partial<Record<'rpc' | 'ws', ErrorClass>> = {};
  */
 export function refusalFor(
   error: unknown,
-  gauge: Gauge,
+  gauge: Pick<Gauge, 'name' | 'retryAfterSeconds'>,
 ): BackpressureException | BackpressureUnavailableException | undefined {
   if (error instanceof GaugeExhaustedError) {
     return new BackpressureException(gauge.name, error.reason, error.retryAfterSeconds);

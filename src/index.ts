@@ -6,6 +6,7 @@ export { BackpressureInterceptor } from './backpressure.interceptor';
 export { BackpressureModule } from './backpressure.module';
 export { BACKPRESSURE_OPTIONS } from './backpressure.module-definition';
 export type { RefusalPayload } from './context-errors';
+export { GaugeErrorFilter } from './gauge-error.filter';
 export { GaugeRegistry } from './gauge.registry';
 export { InjectGauge } from './inject-gauge.decorator';
 export { Limited } from './limited.decorator';
