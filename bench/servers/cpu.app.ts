@@ -1,4 +1,4 @@
-import { Controller, Get, Module } from '@nestjs/common';
+import { Controller, Get, Module, type Type } from '@nestjs/common';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { lib } from '../harness/lib';
 import { burnCpu } from './dependency';
@@ -44,7 +44,7 @@ class LimitedController {
 }
 
 /** The root module for one variant. */
-export function cpuModule(variant: string): object {
+export function cpuModule(variant: string): Type {
   if (variant === 'none') {
     @Module({ controllers: [PlainController] })
     class NoLimitModule {}

@@ -1,4 +1,4 @@
-import { Controller, Get, Module } from '@nestjs/common';
+import { Controller, Get, Module, type Type } from '@nestjs/common';
 import { lib } from '../harness/lib';
 import { Dependency } from './dependency';
 import { counter } from './handler-counter';
@@ -39,7 +39,7 @@ class LimitedController {
 }
 
 /** The root module for one variant. */
-export function ioModule(variant: string): object {
+export function ioModule(variant: string): Type {
   if (variant === 'control') {
     @Module({ controllers: [PlainController] })
     class ControlModule {}

@@ -18,7 +18,10 @@ import { overheadModule } from './overhead.app';
 const loopDelay = monitorEventLoopDelay({ resolution: 1 });
 loopDelay.enable();
 
-const apps: Record<string, (variant: string) => object> = {
+/** Whatever `NestFactory.create` accepts as a module, on NestJS 11 and 12 alike. */
+type EntryModule = Parameters<typeof NestFactory.create>[0];
+
+const apps: Record<string, (variant: string) => EntryModule> = {
   overhead: overheadModule,
   io: ioModule,
   cpu: cpuModule,

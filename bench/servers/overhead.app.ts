@@ -12,6 +12,7 @@ import {
   type ExecutionContext,
   type NestInterceptor,
   type OnApplicationBootstrap,
+  type Type,
 } from '@nestjs/common';
 import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
 import { throwError, type Observable } from 'rxjs';
@@ -96,7 +97,7 @@ class SlotHog implements OnApplicationBootstrap {
 }
 
 /** The root module for one variant. */
-export function overheadModule(variant: string): object {
+export function overheadModule(variant: string): Type {
   switch (variant) {
     case 'bare': {
       @Module({ controllers: [BareController] })
