@@ -25,6 +25,7 @@ export interface LedgerTarget {
 export class LeaseLedger {
   private readonly held = new Set<string>();
   private readonly orphans = new Set<string>();
+  private readonly whenIdle: (() => void)[] = [];
 
   constructor(
     private readonly target: LedgerTarget,
@@ -47,12 +48,28 @@ export class LeaseLedger {
   /** Gives lease `id` back (held or not): one script call, or an orphan while Redis is away. */
   release(id: string): void {
     this.held.delete(id);
-    const commands = this.backend.commands();
-    if (!commands || this.backend.health.state !== 'up') {
-      this.orphans.add(id);
-      return;
+    this.remove([id]);
+    if (this.held.size === 0 && this.whenIdle.length > 0) {
+      for (const resolve of this.whenIdle.splice(0)) resolve();
     }
-    this.send(commands, [id]);
+  }
+
+  /** Resolves once no lease is held (each release sent), for a graceful shutdown. */
+  idle(): Promise<void> {
+    if (this.held.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.whenIdle.push(resolve));
+  }
+
+  /**
+   * A renewal covering `ids` has been answered (or failed, and may have been applied). A lease
+   * released meanwhile may have been re-added by it, if its plain `ZADD` reached Redis after the
+   * release (a reordered or retried command): it is removed again, else it would hold a slot until
+   * its TTL. A second removal is harmless. Returns how many such leases there were.
+   */
+  renewed(ids: readonly string[]): number {
+    const released = ids.filter((id) => !this.held.has(id));
+    if (released.length > 0) this.remove(released);
+    return released.length;
   }
 
   /** A command about lease `id` failed: Redis counts as down, and the lease is removed later. */
@@ -67,6 +84,16 @@ export class LeaseLedger {
     if (this.orphans.size === 0 || !commands) return;
     const ids = [...this.orphans];
     this.orphans.clear();
+    this.send(commands, ids);
+  }
+
+  /** One script call, or orphans while Redis is away. */
+  private remove(ids: string[]): void {
+    const commands = this.backend.commands();
+    if (!commands || this.backend.health.state !== 'up') {
+      for (const id of ids) this.orphans.add(id);
+      return;
+    }
     this.send(commands, ids);
   }
 

@@ -5,6 +5,8 @@ import { describeFailure, type RedisHealth, type StoreLogger } from './redis-hea
 export interface LeaseHolder {
   readonly leaseKey: string;
   heldLeaseIds(): string[];
+  /** Told which ids a renewal covered once it is answered or failed; returns those no longer held. */
+  renewed(ids: readonly string[]): number;
 }
 
 /**
@@ -44,15 +46,22 @@ export class LeaseRenewer {
     const commands = this.commands();
     if (this.running || !commands || this.health.state !== 'up') return;
     const batches: LeaseBatch[] = [];
+    const holders: LeaseHolder[] = [];
     for (const holder of this.holders()) {
       const ids = holder.heldLeaseIds();
-      if (ids.length > 0) batches.push({ key: holder.leaseKey, ids });
+      if (ids.length === 0) continue;
+      batches.push({ key: holder.leaseKey, ids });
+      holders.push(holder);
     }
     if (batches.length === 0) return;
     this.running = true;
     try {
       const readded = await commands.renew(batches, this.ttlMs);
-      const lost = readded.reduce((sum, n) => sum + n, 0);
+      // Leases released while the renewal was on the wire are removed again, and not reported.
+      const lost = readded.reduce(
+        (sum, n, i) => sum + Math.max(0, n - holders[i].renewed(batches[i].ids)),
+        0,
+      );
       if (lost > 0) {
         this.logger.warn(
           `${lost} lease(s) held by this instance were missing in Redis and were added back ` +
@@ -61,6 +70,8 @@ export class LeaseRenewer {
       }
     } catch (error) {
       this.health.markDown(describeFailure(error));
+      // It may have been applied all the same: released leases become orphans, removed on recovery.
+      holders.forEach((holder, i) => holder.renewed(batches[i].ids));
     } finally {
       this.running = false;
     }

@@ -1,66 +1,64 @@
 import { GaugeUnavailableError } from '../gauge.errors';
-import type { GaugeStats, Release } from '../gauge.interface';
+import type { Release } from '../gauge.interface';
 import type { ResolvedGaugeOptions, StoreDownPolicy } from '../gauge-options';
-import { PressureGauge } from '../pressure-gauge';
 import type { RedisHealth } from './redis-health';
 
 /**
- * What a Redis gauge does while Redis is unreachable, by its `whenStoreDown` policy: refuse with
- * `GaugeUnavailableError` (503), or admit through an in-process gauge of `localLimit` slots (same
- * queue settings) whose slots never touch Redis, not even after it is back.
+ * The slots a Redis gauge may hand out while Redis is unreachable, by its `whenStoreDown` policy:
+ * none (fail closed: `GaugeUnavailableError`, 503), or `localLimit` in-process slots that never
+ * touch Redis, not even after it is back (fail open).
+ *
+ * It holds no queue: callers waiting for one of these slots stay in the Redis gauge's own wait
+ * list, so they keep their place and deadline across the outage and are served before newcomers
+ * whichever comes first, a local slot or Redis.
  */
-export class OutageFallback implements Omit<GaugeStats, 'limit'> {
-  private readonly local: PressureGauge | undefined;
-  private refused = 0;
+export class OutageFallback {
+  admitted = 0;
+  refused = 0;
+  private active = 0;
+  private readonly localLimit: number;
 
   constructor(
     private readonly options: ResolvedGaugeOptions,
     policy: StoreDownPolicy,
     private readonly health: RedisHealth,
+    /** Told when a local slot is freed, so a waiting caller can take it. */
+    private readonly onFreed: () => void,
   ) {
-    if (policy !== 'fail-closed') {
-      this.local = new PressureGauge({ ...options, limit: policy.localLimit });
-    }
+    this.localLimit = policy === 'fail-closed' ? 0 : policy.localLimit;
   }
 
-  /** A local slot (fail open), or throws `GaugeUnavailableError` (fail closed). */
-  acquire(signal: AbortSignal | undefined): Release | Promise<Release> {
-    if (this.local) return this.local.acquire(signal);
+  get failsOpen(): boolean {
+    return this.localLimit > 0;
+  }
+
+  get inFlight(): number {
+    return this.active;
+  }
+
+  /** A local slot if one is free, else undefined (all taken, or the gauge fails closed). */
+  take(): Release | undefined {
+    if (this.active >= this.localLimit) return undefined;
+    this.active++;
+    this.admitted++;
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.active--;
+      this.onFreed();
+    };
+  }
+
+  /** The refusal of a fail-closed gauge (counted as a rejection). */
+  refusal(): GaugeUnavailableError {
     this.refused++;
     const { name, retryAfterSeconds } = this.options;
     const why = this.health.reason || 'not connected';
-    throw new GaugeUnavailableError(
+    return new GaugeUnavailableError(
       name,
       `Gauge "${name}" refused: its Redis store is unreachable (${why}) and it fails closed`,
       retryAfterSeconds,
     );
-  }
-
-  close(): void {
-    this.local?.close();
-  }
-
-  get inFlight(): number {
-    return this.local?.inFlight ?? 0;
-  }
-
-  get queued(): number {
-    return this.local?.queued ?? 0;
-  }
-
-  get admitted(): number {
-    return this.local?.admitted ?? 0;
-  }
-
-  get rejected(): number {
-    return this.refused + (this.local?.rejected ?? 0);
-  }
-
-  get timedOut(): number {
-    return this.local?.timedOut ?? 0;
-  }
-
-  get aborted(): number {
-    return this.local?.aborted ?? 0;
   }
 }

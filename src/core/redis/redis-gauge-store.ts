@@ -56,6 +56,7 @@ export class RedisGaugeStore implements GaugeStore {
     this.backend = {
       health: this.health,
       leaseTtlMs,
+      connectTimeoutMs: this.connectTimeoutMs,
       commands: () => this.commands,
       nextLeaseId: () => `${this.instanceId}:${(++this.leaseCounter).toString(36)}`,
     };
@@ -85,17 +86,38 @@ export class RedisGaugeStore implements GaugeStore {
   }
 
   /**
-   * Stops timers and closes the store's connections. Waiting callers are refused; leases still held
-   * are no longer renewed and expire within the TTL.
+   * Refuses waiting and new callers, gives handlers still running up to `commandTimeoutMs` to
+   * release their slots (so those releases reach Redis), then stops timers and closes the store's
+   * connections. Leases still held after that are no longer renewed and expire within the TTL.
    */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     if (this.recheckTimer !== undefined) clearInterval(this.recheckTimer);
-    this.renewer.stop();
     for (const gauge of this.gauges) gauge.close();
+    await this.heldLeasesReleased();
+    this.renewer.stop();
     this.health.close();
     await Promise.all([this.client, this.subscriber].map((client) => client && shut(client)));
+  }
+
+  /**
+   * Waits (at most `commandTimeoutMs`) until no gauge holds a lease. Never frees a slot itself: a
+   * lease is released only by its holder, so a handler still running keeps its slot counted.
+   */
+  private async heldLeasesReleased(): Promise<void> {
+    if (this.health.state !== 'up') return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const bound = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.options.commandTimeoutMs);
+    });
+    await Promise.race([Promise.all([...this.gauges].map((gauge) => gauge.idle())), bound]);
+    clearTimeout(timer);
+  }
+
+  /** ioredis's connect timeout, and how long the first connection may take to become ready. */
+  private get connectTimeoutMs(): number {
+    return Math.max(this.options.commandTimeoutMs, 1000);
   }
 
   private start(): void {
@@ -128,7 +150,7 @@ export class RedisGaugeStore implements GaugeStore {
     }
     this.client = client;
     this.commands = new LeaseCommands(client);
-    this.health.attach(client);
+    this.health.attach(client, this.connectTimeoutMs);
     for (const channel of this.byChannel.keys()) this.subscribe(channel);
   }
 
@@ -173,7 +195,7 @@ export class RedisGaugeStore implements GaugeStore {
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
       commandTimeout: timeout,
-      connectTimeout: Math.max(timeout, 1000),
+      connectTimeout: this.connectTimeoutMs,
       // A socket that does not close after QUIT is destroyed soon, not held for ioredis's 2 s.
       disconnectTimeout: 200,
       lazyConnect: false,

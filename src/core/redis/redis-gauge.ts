@@ -9,6 +9,8 @@ import { OutageFallback } from './outage-fallback';
 /** What a Redis gauge needs from its store: the connection's state, the scripts, lease settings. */
 export interface LeaseBackend extends LedgerBackend {
   readonly leaseTtlMs: number;
+  /** How long the first connection may take to become ready before the store counts as down. */
+  readonly connectTimeoutMs: number;
   /** A lease id unique across instances: `instanceId:counter`. */
   nextLeaseId(): string;
 }
@@ -23,11 +25,12 @@ export interface GaugeKeys {
  * A gauge whose `limit` holds across every instance sharing one Redis: a slot is a lease in the
  * gauge's sorted set, taken and given back by one script each.
  *
- * Callers that find it full wait in a local FIFO (the core `WaitQueue`: one deadline timer, O(1)
- * abort) and are retried when a release notification arrives, or at the store's periodic re-check.
- * While Redis is unreachable the gauge follows its `whenStoreDown` policy: refuse with
- * `GaugeUnavailableError` (503), or admit up to `localLimit` per instance through a local gauge
- * whose slots never touch Redis.
+ * Callers that cannot have a slot at once wait in one local FIFO (the core `WaitList`: queue size,
+ * timeout and abort as in memory), whatever the store's state: while it is still connecting, while
+ * Redis is full (retried on a release notification or the store's periodic re-check), and while
+ * Redis is down and every fail-open local slot is taken. So a caller keeps its place and deadline
+ * across an outage and its recovery, and is served before anyone who came later. While Redis is
+ * unreachable the gauge follows its `whenStoreDown` policy (see `OutageFallback`).
  */
 export class RedisGauge implements Gauge, LeaseHolder {
   readonly name: string;
@@ -59,8 +62,10 @@ export class RedisGauge implements Gauge, LeaseHolder {
     this.queueSize = options.queueSize;
     this.leaseKey = keys.leases;
     this.channel = keys.channel;
-    this.waiters = new WaitList(this.name, this.retryAfterSeconds, options.queueTimeoutMs);
-    this.fallback = new OutageFallback(options, policy, backend.health);
+    // A fail-fast gauge waits only for the first connection, and at most as long as it may take.
+    const timeoutMs = this.queueSize > 0 ? options.queueTimeoutMs : backend.connectTimeoutMs;
+    this.waiters = new WaitList(this.name, this.retryAfterSeconds, timeoutMs);
+    this.fallback = new OutageFallback(options, policy, backend.health, () => this.serveLocally());
     this.leases = new LeaseLedger(this, backend);
   }
 
@@ -70,7 +75,7 @@ export class RedisGauge implements Gauge, LeaseHolder {
   }
 
   get queued(): number {
-    return this.waiters.length + this.fallback.queued;
+    return this.waiters.length;
   }
 
   get admitted(): number {
@@ -78,15 +83,15 @@ export class RedisGauge implements Gauge, LeaseHolder {
   }
 
   get rejected(): number {
-    return this.counts.rejected + this.fallback.rejected;
+    return this.counts.rejected + this.fallback.refused;
   }
 
   get timedOut(): number {
-    return this.waiters.timedOut + this.fallback.timedOut;
+    return this.waiters.timedOut;
   }
 
   get aborted(): number {
-    return this.counts.aborted + this.waiters.aborted + this.fallback.aborted;
+    return this.counts.aborted + this.waiters.aborted;
   }
 
   /** True when waiting callers get a release notification (queue mode). */
@@ -104,16 +109,18 @@ export class RedisGauge implements Gauge, LeaseHolder {
         this.retryAfterSeconds,
       );
     }
-    const state = this.backend.health.state;
-    if (state === 'down') return this.fallback.acquire(signal);
-    if (state === 'connecting') {
-      return this.backend.health.settled().then(() => this.acquire(signal));
+    switch (this.backend.health.state) {
+      case 'up':
+        // Behind earlier callers; a fail-fast gauge's callers left from the first connection are
+        // being served, and a newcomer may try Redis meanwhile rather than be refused.
+        if (this.waiters.length > 0 && this.queueSize > 0) return this.join(signal);
+        return this.attempt(signal);
+      case 'down':
+        return this.outageSlot(signal);
+      case 'connecting':
+        // Nothing is known yet: wait in the list (bounded) until the first connection settles.
+        return this.join(signal);
     }
-    if (this.waiters.length > 0) {
-      if (this.waiters.length >= this.queueSize) throw this.exhausted('queue-full');
-      return this.waiters.add(signal);
-    }
-    return this.attempt(signal);
   }
 
   async process<T>(fn: () => T | PromiseLike<T>, signal?: AbortSignal): Promise<T> {
@@ -129,26 +136,33 @@ export class RedisGauge implements Gauge, LeaseHolder {
     return this.leases.ids();
   }
 
+  renewed(ids: readonly string[]): number {
+    return this.leases.renewed(ids);
+  }
+
+  /** Resolves once this instance holds no lease (every release sent), for a graceful close. */
+  idle(): Promise<void> {
+    return this.leases.idle();
+  }
+
   /** A release notification or the periodic re-check: waiting callers try again. */
   wake(): void {
     this.wakes++;
     if (this.waiters.length > 0) void this.drain();
   }
 
-  /** Redis went away: waiting callers take the failure policy now rather than time out. */
+  /** Redis went away (or never came): waiting callers take the failure policy now. */
   storeDown(): void {
-    for (const waiter of this.waiters.takeAll()) {
-      try {
-        const slot = this.fallback.acquire(waiter.signal);
-        if (typeof slot === 'function') waiter.resolve(slot);
-        else slot.then(waiter.resolve, waiter.reject);
-      } catch (error) {
-        waiter.reject(error as Error);
-      }
+    if (!this.fallback.failsOpen) {
+      for (const waiter of this.waiters.takeAll()) waiter.reject(this.fallback.refusal());
+      return;
     }
+    this.serveLocally();
+    // A fail-fast gauge waited only for the connection: whoever got no local slot is refused.
+    if (this.queueSize === 0) this.refuseWaiters('full');
   }
 
-  /** Redis is back: frees what the outage left behind, then serves waiters. */
+  /** Redis is back (or connected): frees what the outage left behind, then serves waiters. */
   storeUp(): void {
     this.leases.removeOrphans();
     this.wake();
@@ -157,13 +171,7 @@ export class RedisGauge implements Gauge, LeaseHolder {
   /** Rejects waiting callers (they are told the gauge is full, as the in-memory gauge does). */
   close(): void {
     this.closed = true;
-    for (const waiter of this.waiters.takeAll()) {
-      this.counts.rejected++;
-      waiter.reject(
-        GaugeExhaustedError.withoutStack(this.name, 'queue-full', this.retryAfterSeconds),
-      );
-    }
-    this.fallback.close();
+    this.refuseWaiters('queue-full');
   }
 
   /** One script call: a slot now, a refusal, or a place in the local queue. */
@@ -175,7 +183,7 @@ export class RedisGauge implements Gauge, LeaseHolder {
       granted = await this.backend.commands()!.acquire(this.leaseKey, id, this.limit, this.ttl);
     } catch (error) {
       this.leases.lost(id, error);
-      return this.fallback.acquire(signal);
+      return this.outageSlot(signal);
     }
     if (granted) {
       if (!signal?.aborted && !this.closed) return this.grant(id);
@@ -183,12 +191,47 @@ export class RedisGauge implements Gauge, LeaseHolder {
       throw this.abortedError();
     }
     if (this.queueSize === 0) throw this.exhausted('full');
-    if (this.waiters.length >= this.queueSize) throw this.exhausted('queue-full');
     if (signal?.aborted) throw this.abortedError();
-    const waiting = this.waiters.add(signal);
+    const waiting = this.join(signal);
     // A release notification that arrived while this attempt was on the wire was meant for it too.
     if (wakes !== this.wakes) void this.drain();
+    this.serveLocally(); // Redis went away meanwhile: a free local slot is for this caller
     return waiting;
+  }
+
+  /** While Redis is down: a local slot (fail open, nobody waiting before), a wait, or a refusal. */
+  private outageSlot(signal: AbortSignal | undefined): Release | Promise<Release> {
+    if (!this.fallback.failsOpen) throw this.fallback.refusal();
+    if (this.waiters.length === 0) {
+      const slot = this.fallback.take();
+      if (slot) return slot;
+    }
+    return this.join(signal);
+  }
+
+  /** Joins the end of the wait list if there is room. */
+  private join(signal: AbortSignal | undefined): Promise<Release> {
+    if (this.queueSize > 0) {
+      if (this.waiters.length >= this.queueSize) throw this.exhausted('queue-full');
+      return this.waiters.add(signal);
+    }
+    // Fail fast: wait only for the first connection, and no more callers than could be admitted.
+    const connecting = this.backend.health.state === 'connecting';
+    if (!connecting || this.waiters.length >= this.limit) throw this.exhausted('full');
+    return this.waiters.add(signal);
+  }
+
+  /** While Redis is down, hands free local slots to the oldest waiters. */
+  private serveLocally(): void {
+    while (this.waiters.length > 0 && this.backend.health.state === 'down') {
+      const slot = this.fallback.take();
+      if (!slot) return;
+      this.waiters.shift()!.resolve(slot);
+    }
+  }
+
+  private refuseWaiters(reason: 'full' | 'queue-full'): void {
+    for (const waiter of this.waiters.takeAll()) waiter.reject(this.exhausted(reason));
   }
 
   /** Serves waiters oldest first, one attempt at a time, until Redis says full. */
@@ -218,7 +261,11 @@ export class RedisGauge implements Gauge, LeaseHolder {
         this.leases.lost(id, error);
         return;
       }
-      if (!granted) return;
+      if (!granted) {
+        // Fail-fast callers left from the first connection get their answer: full.
+        if (this.queueSize === 0) this.refuseWaiters('full');
+        return;
+      }
       // The waiter this was for may have timed out or aborted meanwhile: the next one gets it.
       const waiter = this.waiters.shift();
       if (waiter === undefined) {

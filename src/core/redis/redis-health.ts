@@ -24,10 +24,9 @@ export class RedisHealth {
   private lastError: string | undefined;
   private client: Redis | undefined;
   private probeTimer: ReturnType<typeof setInterval> | undefined;
+  private readyTimer: ReturnType<typeof setTimeout> | undefined;
   private probing = false;
   private closed = false;
-  private settle!: () => void;
-  private readonly firstSettled = new Promise<void>((resolve) => (this.settle = resolve));
 
   constructor(
     /** Names the store in log lines (a URL without credentials). */
@@ -47,14 +46,20 @@ export class RedisHealth {
     return this.why;
   }
 
-  /** Resolves once the first connection attempt has succeeded or failed. */
-  settled(): Promise<void> {
-    return this.firstSettled;
-  }
-
-  /** Follows `client`'s connection events. */
-  attach(client: Redis): void {
+  /**
+   * Follows `client`'s connection events. A first connection not ready within `readyWithinMs`
+   * counts as an outage (a server that accepts the connection but never answers), so callers
+   * waiting for it take the failure policy instead of waiting on.
+   */
+  attach(client: Redis, readyWithinMs: number): void {
     this.client = client;
+    if (this.current === 'connecting') {
+      this.readyTimer = setTimeout(
+        () => this.markDown(`not ready within ${readyWithinMs} ms`),
+        readyWithinMs,
+      );
+      this.readyTimer.unref();
+    }
     client.on('ready', () => this.markUp());
     client.on('error', (error: Error) => {
       this.lastError = error.message || error.name;
@@ -72,9 +77,9 @@ export class RedisHealth {
     this.logger.warn(
       `Redis ${this.label} is unreachable (${reason}); Redis gauges now fail open or closed as configured, until it is back`,
     );
+    this.stopWaitingForReady();
     this.probeTimer = setInterval(this.probe, this.probeIntervalMs);
     this.probeTimer.unref();
-    this.settle();
     this.onChange('down');
   }
 
@@ -86,11 +91,11 @@ export class RedisHealth {
     this.why = '';
     this.lastError = undefined;
     this.stopProbing();
+    this.stopWaitingForReady();
     if (wasDown) {
       const seconds = ((Date.now() - this.downSince) / 1000).toFixed(1);
       this.logger.log(`Redis ${this.label} is reachable again after ${seconds} s`);
     }
-    this.settle();
     this.onChange('up');
   }
 
@@ -98,7 +103,12 @@ export class RedisHealth {
   close(): void {
     this.closed = true;
     this.stopProbing();
-    this.settle();
+    this.stopWaitingForReady();
+  }
+
+  private stopWaitingForReady(): void {
+    if (this.readyTimer !== undefined) clearTimeout(this.readyTimer);
+    this.readyTimer = undefined;
   }
 
   private stopProbing(): void {
