@@ -38,6 +38,7 @@ async function main(): Promise<void> {
     .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
   if (files.length === 0) throw new Error(`no scenario matches --only=${only}`);
 
+  machineInfo(); // pins the commit measured: the one dist/ was just built from
   mkdirSync(outDir, { recursive: true });
   const verdicts: Array<Aim & { scenario: string }> = [];
   const began = Date.now();

@@ -40,7 +40,14 @@ export function machineInfo(): MachineInfo {
   };
 }
 
+let measured: string | undefined;
+
+/** Read once, on the first call (the runner's start, right after `npm run build`), not per scenario. */
 function commit(): string {
+  return (measured ??= readCommit());
+}
+
+function readCommit(): string {
   try {
     const git = (...args: string[]) =>
       execFileSync('git', args, { cwd: repoRoot, encoding: 'utf8' }).trim();
