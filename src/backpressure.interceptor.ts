@@ -7,19 +7,11 @@ import {
 } from '@nestjs/common';
 import { SSE_METADATA } from '@nestjs/common/constants';
 import { HttpAdapterHost, Reflector } from '@nestjs/core';
-import {
-  from,
-  mergeMap,
-  Observable,
-  Subscription,
-  throwError,
-  type Subscriber,
-  type TeardownLogic,
-} from 'rxjs';
-import { GaugeAbortedError, withoutStackTrace } from './core/gauge.errors';
+import { Observable, Subscription, type Subscriber, type TeardownLogic } from 'rxjs';
+import { GaugeAbortedError } from './core/gauge.errors';
 import type { Gauge, Release } from './core/gauge.interface';
 import { LIMITED_GAUGE } from './backpressure.constants';
-import { refusalFor, translateRefusal } from './context-errors';
+import { refuse } from './context-errors';
 import { GaugeRegistry } from './gauge.registry';
 import { discardUnsent, rawResponse, releaseWhenSent, type RawResponse } from './raw-response.util';
 
@@ -73,7 +65,7 @@ export class BackpressureInterceptor implements NestInterceptor {
         try {
           release = gauge.acquire() as Release;
         } catch (error) {
-          return this.refuse(error, gauge, context).subscribe(subscriber);
+          return refuse(error, gauge, context, this.adapterHost.httpAdapter).subscribe(subscriber);
         }
         return this.runInSlot(subscriber, next, release, context, route.streamed);
       });
@@ -106,7 +98,8 @@ export class BackpressureInterceptor implements NestInterceptor {
     };
     const fail = (error: unknown) => {
       response?.off('close', onClose);
-      if (!cancelled) this.refuse(error, gauge, context).subscribe(subscriber);
+      if (!cancelled)
+        refuse(error, gauge, context, this.adapterHost.httpAdapter).subscribe(subscriber);
     };
 
     // A client already gone is turned away before it can take a slot or a place in the queue.
@@ -199,24 +192,6 @@ export class BackpressureInterceptor implements NestInterceptor {
       marked[ADMITTED] = false;
       if (!ended && (streamed || (emitted && !sending))) stop();
     };
-  }
-
-  private refuse(error: unknown, gauge: Gauge, context: ExecutionContext): Observable<never> {
-    const refusal = withoutStackTrace(() => refusalFor(error, gauge));
-    if (!refusal) return throwError(() => error);
-    const type = context.getType();
-    if (type === 'http') {
-      const response: unknown = context.switchToHttp().getResponse();
-      this.adapterHost.httpAdapter?.setHeader(
-        response,
-        'Retry-After',
-        String(refusal.retryAfterSeconds),
-      );
-      return throwError(() => refusal);
-    }
-    return from(translateRefusal(type, refusal)).pipe(
-      mergeMap((translated) => throwError(() => translated)),
-    );
   }
 
   /** This handler's gauge (the method's `@Limited` name wins over the class's) and kind, or null. Cached. */

@@ -1,6 +1,13 @@
-import type { ContextType } from '@nestjs/common';
+import type { ContextType, ExecutionContext } from '@nestjs/common';
+import type { AbstractHttpAdapter } from '@nestjs/core';
+import { from, mergeMap, throwError, type Observable } from 'rxjs';
 import { BackpressureException, BackpressureUnavailableException } from './backpressure.exception';
-import { GaugeAbortedError, GaugeExhaustedError, GaugeUnavailableError } from './core/gauge.errors';
+import {
+  GaugeAbortedError,
+  GaugeExhaustedError,
+  GaugeUnavailableError,
+  withoutStackTrace,
+} from './core/gauge.errors';
 import type { Gauge } from './core/gauge.interface';
 
 /** What a microservice or WebSocket client receives when a gauge turns its message away. */
@@ -21,6 +28,14 @@ const loaded: Partial<Record<'rpc' | 'ws', ErrorClass>> = {};
  * them). Errors that are not about the gauge pass through untouched.
  */
 export function refusalFor(
+  error: unknown,
+  gauge: Pick<Gauge, 'name' | 'retryAfterSeconds'>,
+): BackpressureException | BackpressureUnavailableException | undefined {
+  // A 429 is an answer, not a bug: no stack trace, whose capture was the largest cost of a refusal.
+  return withoutStackTrace(() => buildRefusal(error, gauge));
+}
+
+function buildRefusal(
   error: unknown,
   gauge: Pick<Gauge, 'name' | 'retryAfterSeconds'>,
 ): BackpressureException | BackpressureUnavailableException | undefined {
@@ -57,4 +72,27 @@ export async function translateRefusal(
 async function load(type: 'rpc' | 'ws'): Promise<ErrorClass> {
   if (type === 'rpc') return (await import('@nestjs/microservices')).RpcException;
   return (await import('@nestjs/websockets')).WsException;
+}
+
+/**
+ * The error a refused call ends with, in its context: for HTTP the exception (with `Retry-After`
+ * set on the response), elsewhere its RPC / WebSocket form. Other errors pass through untouched.
+ */
+export function refuse(
+  error: unknown,
+  gauge: Gauge,
+  context: ExecutionContext,
+  httpAdapter: AbstractHttpAdapter | undefined,
+): Observable<never> {
+  const refusal = refusalFor(error, gauge);
+  if (!refusal) return throwError(() => error);
+  const type = context.getType();
+  if (type === 'http') {
+    const response: unknown = context.switchToHttp().getResponse();
+    httpAdapter?.setHeader(response, 'Retry-After', String(refusal.retryAfterSeconds));
+    return throwError(() => refusal);
+  }
+  return from(translateRefusal(type, refusal)).pipe(
+    mergeMap((translated) => throwError(() => translated)),
+  );
 }

@@ -531,4 +531,14 @@ describe('PressureGauge.close', () => {
     a();
     expect(g.inFlight).toBe(0);
   });
+
+  it('refuses every later caller, although slots are free', async () => {
+    const g = queued(2, 3, 100);
+    g.close();
+    expect(g.tryAcquire()).toBeUndefined();
+    expect(() => g.acquire()).toThrow(expect.objectContaining({ reason: 'full' }));
+    await expect(g.process(() => 'never')).rejects.toMatchObject({ reason: 'full' });
+    expect(stats(g)).toMatchObject({ inFlight: 0, queued: 0, admitted: 0, rejected: 3 });
+    expect(jest.getTimerCount()).toBe(0);
+  });
 });

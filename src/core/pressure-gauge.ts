@@ -20,7 +20,9 @@ export class PressureGauge implements Gauge {
   rejected = 0;
 
   private active = 0;
-  private readonly queueSize: number;
+  /** Slots on offer: `limit` until `close()`, then 0, so the hot path needs no extra check. */
+  private capacity: number;
+  private queueSize: number;
   private readonly waiters: WaitList;
 
   /** Takes either raw options (validated here) or options the module already resolved. */
@@ -28,6 +30,7 @@ export class PressureGauge implements Gauge {
     const resolved = isResolved(options) ? options : resolveRaw(options);
     this.name = resolved.name;
     this.limit = resolved.limit;
+    this.capacity = resolved.limit;
     this.retryAfterSeconds = resolved.retryAfterSeconds;
     this.queueSize = resolved.queueSize;
     this.mayWait = resolved.queueSize > 0;
@@ -55,7 +58,7 @@ export class PressureGauge implements Gauge {
    * rejection, since the caller was turned away.
    */
   tryAcquire(): Release | undefined {
-    if (this.active < this.limit && this.waiters.length === 0) return this.grant();
+    if (this.active < this.capacity && this.waiters.length === 0) return this.grant();
     this.rejected++;
     return undefined;
   }
@@ -65,7 +68,7 @@ export class PressureGauge implements Gauge {
       this.waiters.aborted++;
       throw new GaugeAbortedError(this.name);
     }
-    if (this.active < this.limit && this.waiters.length === 0) return this.grant();
+    if (this.active < this.capacity && this.waiters.length === 0) return this.grant();
     if (this.waiters.length >= this.queueSize) {
       this.rejected++;
       throw GaugeExhaustedError.withoutStack(
@@ -88,8 +91,13 @@ export class PressureGauge implements Gauge {
     return slot.then((release) => callInSlot(fn, release));
   }
 
-  /** Rejects every waiter (as timed out would be misleading: they are told the gauge is full). */
+  /**
+   * Shuts the gauge: every waiter and every later caller is refused as if the gauge were full
+   * (`queue-full` for waiters, `full` afterwards); holders still release normally.
+   */
   close(): void {
+    this.capacity = 0;
+    this.queueSize = 0;
     for (const waiter of this.waiters.takeAll()) {
       this.rejected++;
       waiter.reject(
