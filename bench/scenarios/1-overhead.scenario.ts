@@ -1,6 +1,6 @@
-import { closedLoop, type ClosedLoopResult } from '../harness/closed-loop';
-import { interleaved, type Aim, type Scenario } from '../harness/scenario';
-import { ServerProcess } from '../harness/server-process';
+import type { ClosedLoopResult } from '../harness/closed-loop';
+import type { Aim, Scenario } from '../harness/scenario';
+import { sideBySide, sideBySideSettings } from '../harness/side-by-side';
 import { round, show, spread } from '../harness/stats';
 
 const VARIANTS = ['bare', 'empty', 'limited', 'throttler'] as const;
@@ -16,67 +16,42 @@ export const scenario: Scenario = {
   id: '1-overhead',
   title: 'Overhead on a trivial GET',
   async run(ctx) {
-    const settings = {
-      connections: ctx.quick ? 4 : 20,
-      seconds: ctx.quick ? 1 : 3,
-      warmSeconds: ctx.quick ? 1 : 3,
-      // Closed-loop runs are cheap: more, shorter rounds average out a noisy machine better.
-      reps: ctx.quick ? ctx.reps : Math.max(ctx.reps, 5),
-    };
+    const settings = sideBySideSettings(ctx);
     const data: Record<string, unknown> = {};
     const aims: Aim[] = [];
     for (const adapter of ctx.quick ? ADAPTERS.slice(0, 1) : ADAPTERS) {
-      const servers = new Map<string, ServerProcess>();
-      try {
-        for (const variant of VARIANTS)
-          servers.set(variant, await ServerProcess.start({ app: 'overhead', variant, adapter }));
-        for (const server of servers.values())
-          await closedLoop({
-            url: server.url,
-            connections: settings.connections,
-            seconds: settings.warmSeconds,
-          });
-        const runs = await interleaved(settings.reps, VARIANTS, async (variant, rep) => {
-          const result = await closedLoop({
-            url: servers.get(variant)!.url,
-            connections: settings.connections,
-            seconds: settings.seconds,
-          });
-          ctx.log(
-            `  ${adapter} rep ${rep + 1} ${variant}: ${Math.round(result.rps)} req/s, p99 ${result.p99Ms} ms`,
-          );
-          return result;
-        });
-        const of = (v: string) => runs.get(v as (typeof VARIANTS)[number])!;
-        const ratio = (a: string, b: string) => spread(of(a).map((r, i) => r.rps / of(b)[i].rps));
-        const summary = {
-          variants: Object.fromEntries(VARIANTS.map((v) => [v, summarise(of(v))])),
-          ratios: {
-            limitedOverEmpty: ratio('limited', 'empty'),
-            limitedOverThrottler: ratio('limited', 'throttler'),
-            limitedOverBare: ratio('limited', 'bare'),
-            emptyOverBare: ratio('empty', 'bare'),
-          },
-        };
-        data[adapter] = summary;
-        const { limitedOverEmpty, limitedOverThrottler } = summary.ratios;
-        aims.push(
-          {
-            what: `${adapter}: @Limited req/s ÷ empty interceptor`,
-            target: '≥ 0.97',
-            value: show(limitedOverEmpty),
-            met: limitedOverEmpty.median >= 0.97,
-          },
-          {
-            what: `${adapter}: @Limited req/s ÷ throttler`,
-            target: '≥ 2',
-            value: show(limitedOverThrottler),
-            met: limitedOverThrottler.median >= 2,
-          },
-        );
-      } finally {
-        for (const server of servers.values()) await server.stop();
-      }
+      const runs = await sideBySide(settings, adapter, VARIANTS, (variant, rep, result) =>
+        ctx.log(
+          `  ${adapter} rep ${rep + 1} ${variant}: ${Math.round(result.rps)} req/s, p99 ${result.p99Ms} ms`,
+        ),
+      );
+      const of = (v: string) => runs.get(v as (typeof VARIANTS)[number])!;
+      const ratio = (a: string, b: string) => spread(of(a).map((r, i) => r.rps / of(b)[i].rps));
+      const summary = {
+        variants: Object.fromEntries(VARIANTS.map((v) => [v, summarise(of(v))])),
+        ratios: {
+          limitedOverEmpty: ratio('limited', 'empty'),
+          limitedOverThrottler: ratio('limited', 'throttler'),
+          limitedOverBare: ratio('limited', 'bare'),
+          emptyOverBare: ratio('empty', 'bare'),
+        },
+      };
+      data[adapter] = summary;
+      const { limitedOverEmpty, limitedOverThrottler } = summary.ratios;
+      aims.push(
+        {
+          what: `${adapter}: @Limited req/s ÷ empty interceptor`,
+          target: '≥ 0.97',
+          value: show(limitedOverEmpty),
+          met: limitedOverEmpty.median >= 0.97,
+        },
+        {
+          what: `${adapter}: @Limited req/s ÷ throttler`,
+          target: '≥ 2',
+          value: show(limitedOverThrottler),
+          met: limitedOverThrottler.median >= 2,
+        },
+      );
     }
     return { settings, data, aims };
   },

@@ -1,6 +1,5 @@
-import { closedLoop } from '../harness/closed-loop';
-import { interleaved, type Aim, type Scenario } from '../harness/scenario';
-import { ServerProcess } from '../harness/server-process';
+import type { Aim, Scenario } from '../harness/scenario';
+import { sideBySide, sideBySideSettings } from '../harness/side-by-side';
 import { show, spread } from '../harness/stats';
 
 const VARIANTS = ['bare', 'nest429', 'held'] as const;
@@ -16,104 +15,79 @@ export const scenario: Scenario = {
   id: '2-rejection',
   title: 'Rejection cost (every request refused)',
   async run(ctx) {
-    const settings = {
-      connections: ctx.quick ? 4 : 20,
-      seconds: ctx.quick ? 1 : 3,
-      warmSeconds: ctx.quick ? 1 : 3,
-      // Closed-loop runs are cheap: more, shorter rounds average out a noisy machine better.
-      reps: ctx.quick ? ctx.reps : Math.max(ctx.reps, 5),
-    };
+    const settings = sideBySideSettings(ctx);
     const data: Record<string, unknown> = {};
     const aims: Aim[] = [];
     for (const adapter of ctx.quick ? ADAPTERS.slice(0, 1) : ADAPTERS) {
-      const servers = new Map<string, ServerProcess>();
-      try {
-        for (const variant of VARIANTS)
-          servers.set(variant, await ServerProcess.start({ app: 'overhead', variant, adapter }));
-        for (const server of servers.values())
-          await closedLoop({
-            url: server.url,
-            connections: settings.connections,
-            seconds: settings.warmSeconds,
-          });
-        const runs = await interleaved(settings.reps, VARIANTS, async (variant, rep) => {
-          const result = await closedLoop({
-            url: servers.get(variant)!.url,
-            connections: settings.connections,
-            seconds: settings.seconds,
-          });
-          ctx.log(
-            `  ${adapter} rep ${rep + 1} ${variant}: ${JSON.stringify(roundAll(result.rpsByStatus))} per s, p99 ${result.p99Ms} ms`,
-          );
-          return result;
-        });
-        const bare = runs.get('bare')!;
-        const held = runs.get('held')!;
-        const floor = runs.get('nest429')!;
-        const okPerSecond = spread(bare.map((r) => r.rpsByStatus['200'] ?? 0));
-        const refusedPerSecond = spread(held.map((r) => r.rpsByStatus['429'] ?? 0));
-        const ratio = spread(
-          held.map((r, i) => (r.rpsByStatus['429'] ?? 0) / (bare[i].rpsByStatus['200'] ?? NaN)),
-        );
-        const refusedP99Ms = spread(held.map((r) => r.p99Ms));
-        const per429 = (r: { rpsByStatus: Record<string, number> }) => r.rpsByStatus['429'] ?? 0;
-        const overFloor = spread(held.map((r, i) => per429(r) / per429(floor[i])));
-        const floorOverOk = spread(
-          floor.map((r, i) => per429(r) / (bare[i].rpsByStatus['200'] ?? NaN)),
-        );
-        data[adapter] = {
-          bare: {
-            okPerSecond,
-            p50Ms: spread(bare.map((r) => r.p50Ms)),
-            p99Ms: spread(bare.map((r) => r.p99Ms)),
-          },
-          held: {
-            refusedPerSecond,
-            p50Ms: spread(held.map((r) => r.p50Ms)),
-            p99Ms: refusedP99Ms,
-            otherStatuses: held.reduce(
-              (n, r) => n + r.requests - (r.rpsByStatus['429'] ?? 0) * r.seconds,
-              0,
-            ),
-          },
-          refusedOverOk: ratio,
-          nest429: {
-            refusedPerSecond: spread(floor.map(per429)),
-            p50Ms: spread(floor.map((r) => r.p50Ms)),
-            p99Ms: spread(floor.map((r) => r.p99Ms)),
-          },
-          nest429OverOk: floorOverOk,
-          refusedOverNest429: overFloor,
-        };
-        aims.push(
-          {
-            what: `${adapter}: 429/s ÷ bare 200/s`,
-            target: '≥ 0.9',
-            value: show(ratio),
-            met: ratio.median >= 0.9,
-          },
-          {
-            what: `${adapter}: (context) Nest's own bare 429/s ÷ bare 200/s`,
-            target: '(floor)',
-            value: show(floorOverOk),
-            met: true,
-          },
-          {
-            what: `${adapter}: (context) @Limited 429/s ÷ Nest's bare 429/s`,
-            target: '(ours vs floor)',
-            value: show(overFloor),
-            met: true,
-          },
-          {
-            what: `${adapter}: p99 of a 429`,
-            target: '≤ 5 ms',
-            value: show(refusedP99Ms, 3, ' ms'),
-            met: refusedP99Ms.median <= 5,
-          },
-        );
-      } finally {
-        for (const server of servers.values()) await server.stop();
-      }
+      const runs = await sideBySide(settings, adapter, VARIANTS, (variant, rep, result) =>
+        ctx.log(
+          `  ${adapter} rep ${rep + 1} ${variant}: ${JSON.stringify(roundAll(result.rpsByStatus))} per s, p99 ${result.p99Ms} ms`,
+        ),
+      );
+      const bare = runs.get('bare')!;
+      const held = runs.get('held')!;
+      const floor = runs.get('nest429')!;
+      const okPerSecond = spread(bare.map((r) => r.rpsByStatus['200'] ?? 0));
+      const refusedPerSecond = spread(held.map((r) => r.rpsByStatus['429'] ?? 0));
+      const ratio = spread(
+        held.map((r, i) => (r.rpsByStatus['429'] ?? 0) / (bare[i].rpsByStatus['200'] ?? NaN)),
+      );
+      const refusedP99Ms = spread(held.map((r) => r.p99Ms));
+      const per429 = (r: { rpsByStatus: Record<string, number> }) => r.rpsByStatus['429'] ?? 0;
+      const overFloor = spread(held.map((r, i) => per429(r) / per429(floor[i])));
+      const floorOverOk = spread(
+        floor.map((r, i) => per429(r) / (bare[i].rpsByStatus['200'] ?? NaN)),
+      );
+      data[adapter] = {
+        bare: {
+          okPerSecond,
+          p50Ms: spread(bare.map((r) => r.p50Ms)),
+          p99Ms: spread(bare.map((r) => r.p99Ms)),
+        },
+        held: {
+          refusedPerSecond,
+          p50Ms: spread(held.map((r) => r.p50Ms)),
+          p99Ms: refusedP99Ms,
+          otherStatuses: held.reduce(
+            (n, r) => n + r.requests - (r.rpsByStatus['429'] ?? 0) * r.seconds,
+            0,
+          ),
+        },
+        refusedOverOk: ratio,
+        nest429: {
+          refusedPerSecond: spread(floor.map(per429)),
+          p50Ms: spread(floor.map((r) => r.p50Ms)),
+          p99Ms: spread(floor.map((r) => r.p99Ms)),
+        },
+        nest429OverOk: floorOverOk,
+        refusedOverNest429: overFloor,
+      };
+      aims.push(
+        {
+          what: `${adapter}: 429/s ÷ bare 200/s`,
+          target: '≥ 0.9',
+          value: show(ratio),
+          met: ratio.median >= 0.9,
+        },
+        {
+          what: `${adapter}: (context) Nest's own bare 429/s ÷ bare 200/s`,
+          target: '(floor)',
+          value: show(floorOverOk),
+          met: true,
+        },
+        {
+          what: `${adapter}: (context) @Limited 429/s ÷ Nest's bare 429/s`,
+          target: '(ours vs floor)',
+          value: show(overFloor),
+          met: true,
+        },
+        {
+          what: `${adapter}: p99 of a 429`,
+          target: '≤ 5 ms',
+          value: show(refusedP99Ms, 3, ' ms'),
+          met: refusedP99Ms.median <= 5,
+        },
+      );
     }
     return { settings, data, aims };
   },
