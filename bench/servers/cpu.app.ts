@@ -1,8 +1,8 @@
-import { Controller, Get, Module, type Type } from '@nestjs/common';
+import type { Type } from '@nestjs/common';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { lib } from '../harness/lib';
 import { burnCpu } from './dependency';
 import { counter } from './handler-counter';
+import { workModule } from './work.app';
 
 /**
  * Scenario 4: a handler that burns 5 ms of CPU on the event loop (200 requests/s at most on one
@@ -26,36 +26,10 @@ async function work(): Promise<string> {
   }
 }
 
-@Controller()
-class PlainController {
-  @Get()
-  get(): Promise<string> {
-    return work();
-  }
-}
-
-@Controller()
-class LimitedController {
-  @Get()
-  @lib.Limited('bench')
-  get(): Promise<string> {
-    return work();
-  }
-}
-
 /** The root module for one variant. */
 export function cpuModule(variant: string): Type {
-  if (variant === 'none') {
-    @Module({ controllers: [PlainController] })
-    class NoLimitModule {}
-    return NoLimitModule;
-  }
+  if (variant === 'none') return workModule(work, undefined);
   const limit = Number(/^limit(\d+)$/.exec(variant)?.[1]);
   if (!Number.isInteger(limit)) throw new Error(`cpu: unknown variant ${variant}`);
-  @Module({
-    imports: [lib.BackpressureModule.forRoot({ gauges: { bench: { limit } } })],
-    controllers: [LimitedController],
-  })
-  class LimitedModule {}
-  return LimitedModule;
+  return workModule(work, { limit });
 }

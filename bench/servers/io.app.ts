@@ -1,7 +1,7 @@
-import { Controller, Get, Module, type Type } from '@nestjs/common';
-import { lib } from '../harness/lib';
+import type { Type } from '@nestjs/common';
 import { Dependency } from './dependency';
 import { counter } from './handler-counter';
+import { workModule } from './work.app';
 
 /**
  * Scenario 3 (and the soak): a handler awaiting a dependency that serves 10 calls at a time in
@@ -21,36 +21,10 @@ async function work(): Promise<string> {
   }
 }
 
-@Controller()
-class PlainController {
-  @Get()
-  get(): Promise<string> {
-    return work();
-  }
-}
-
-@Controller()
-class LimitedController {
-  @Get()
-  @lib.Limited('bench')
-  get(): Promise<string> {
-    return work();
-  }
-}
-
 /** The root module for one variant. */
 export function ioModule(variant: string): Type {
-  if (variant === 'control') {
-    @Module({ controllers: [PlainController] })
-    class ControlModule {}
-    return ControlModule;
-  }
+  if (variant === 'control') return workModule(work, undefined);
   const queue = variant === 'queue' ? { size: 20, timeoutMs: 100 } : undefined;
   if (!queue && variant !== 'failfast') throw new Error(`io: unknown variant ${variant}`);
-  @Module({
-    imports: [lib.BackpressureModule.forRoot({ gauges: { bench: { limit: 10, queue } } })],
-    controllers: [LimitedController],
-  })
-  class LimitedModule {}
-  return LimitedModule;
+  return workModule(work, { limit: 10, queue });
 }
