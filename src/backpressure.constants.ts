@@ -5,3 +5,10 @@ export const LIMITED_GAUGE = 'backpressure:gauge';
 export function getGaugeToken(name: string): string {
   return `BackpressureGauge:${name}`;
 }
+
+/**
+ * Metadata key under which `@Limited` records, on each handler it wraps, the wrapper itself: the
+ * interceptor matches it against the function that reports a run, so a helper method called from
+ * inside a handler is not taken for a run of it.
+ */
+export const LIMITED_RUNNER = 'backpressure:runner';

@@ -9,6 +9,7 @@ import {
   withoutStackTrace,
 } from './core/gauge.errors';
 import type { Gauge } from './core/gauge.interface';
+import { headersSent } from './client-connection';
 
 /** What a microservice or WebSocket client receives when a gauge turns its message away. */
 export interface RefusalPayload {
@@ -57,16 +58,21 @@ export async function translateRefusal(
   refusal: BackpressureException | BackpressureUnavailableException,
 ): Promise<Error> {
   if (type !== 'rpc' && type !== 'ws') return refusal;
+  const ErrorType = (loaded[type] ??= await load(type));
+  return new ErrorType(payloadOf(refusal));
+}
+
+function payloadOf(
+  refusal: BackpressureException | BackpressureUnavailableException,
+): RefusalPayload {
   const status = refusal.getStatus() as 429 | 503;
-  const payload: RefusalPayload = {
+  return {
     status: 'error',
     statusCode: status,
     error: status === 429 ? 'Too Many Requests' : 'Service Unavailable',
     message: status === 429 ? 'Too many requests' : 'Service unavailable',
     retryAfterSeconds: refusal.retryAfterSeconds,
   };
-  const ErrorType = (loaded[type] ??= await load(type));
-  return new ErrorType(payload);
 }
 
 async function load(type: 'rpc' | 'ws'): Promise<ErrorClass> {
@@ -76,23 +82,45 @@ async function load(type: 'rpc' | 'ws'): Promise<ErrorClass> {
 
 /**
  * The error a refused call ends with, in its context: for HTTP the exception (with `Retry-After`
- * set on the response), elsewhere its RPC / WebSocket form. Other errors pass through untouched.
+ * set on the response while its head is unsent), elsewhere its RPC / WebSocket form, which may take
+ * a lazy import the first time. Other errors pass through untouched. Never throws: it runs in
+ * promise callbacks and teardowns, where a throw would escape Nest and stop the process.
  */
+export function refusalError(
+  error: unknown,
+  gauge: Gauge,
+  context: ExecutionContext,
+  httpAdapter: AbstractHttpAdapter | undefined,
+): unknown {
+  const refusal = refusalFor(error, gauge);
+  if (!refusal) return error;
+  const type = context.getType();
+  if (type === 'http') {
+    // An SSE stream or a `@Res()` handler may have sent the head already: the refusal then ends the
+    // stream through Nest's error handling, without a header that can no longer be set.
+    if (!headersSent(context)) {
+      try {
+        const response: unknown = context.switchToHttp().getResponse();
+        httpAdapter?.setHeader(response, 'Retry-After', String(refusal.retryAfterSeconds));
+      } catch {
+        // The head went out in between: the status and body still tell the client.
+      }
+    }
+    return refusal;
+  }
+  const cached = loaded[type as 'rpc' | 'ws'];
+  if (cached !== undefined) return new cached(payloadOf(refusal));
+  return translateRefusal(type, refusal).catch(() => refusal);
+}
+
+/** `refusalError` as an Observable that errors, for the interceptor's own subscriber. */
 export function refuse(
   error: unknown,
   gauge: Gauge,
   context: ExecutionContext,
   httpAdapter: AbstractHttpAdapter | undefined,
 ): Observable<never> {
-  const refusal = refusalFor(error, gauge);
-  if (!refusal) return throwError(() => error);
-  const type = context.getType();
-  if (type === 'http') {
-    const response: unknown = context.switchToHttp().getResponse();
-    httpAdapter?.setHeader(response, 'Retry-After', String(refusal.retryAfterSeconds));
-    return throwError(() => refusal);
-  }
-  return from(translateRefusal(type, refusal)).pipe(
-    mergeMap((translated) => throwError(() => translated)),
-  );
+  const refused = refusalError(error, gauge, context, httpAdapter);
+  if (!(refused instanceof Promise)) return throwError(() => refused);
+  return from(refused).pipe(mergeMap((translated) => throwError(() => translated)));
 }

@@ -718,7 +718,8 @@ describe('property: HTTP mixes against @Limited gauges (Express)', () => {
       (s) =>
         s.inFlight === 0 &&
         s.queued === 0 &&
-        s.admitted === s.starts &&
+        // A slot granted to a client that left before its handler started goes back unused.
+        s.admitted >= s.starts &&
         s.admitted + s.rejected + s.timedOut + s.aborted === s.arrivals,
     );
 
@@ -776,11 +777,8 @@ describe('property: HTTP mixes against @Limited gauges (Express)', () => {
     expect(seen.peak.queued).toBeLessThanOrEqual(LIMIT);
     expect(seen.peak.fast).toBeLessThanOrEqual(LIMIT);
     for (const s of snapshot()) {
-      expect({ inFlight: s.inFlight, queued: s.queued, admitted: s.admitted }).toEqual({
-        inFlight: 0,
-        queued: 0,
-        admitted: s.starts,
-      });
+      expect({ inFlight: s.inFlight, queued: s.queued }).toEqual({ inFlight: 0, queued: 0 });
+      expect(s.admitted).toBeGreaterThanOrEqual(s.starts);
       expect(s.admitted + s.rejected + s.timedOut + s.aborted).toBe(s.arrivals);
     }
     const fast = gauges().fast;

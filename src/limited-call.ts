@@ -1,0 +1,210 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { StreamableFile, type ExecutionContext } from '@nestjs/common';
+import { isObservable, Observable } from 'rxjs';
+import { GaugeAbortedError } from './core/gauge.errors';
+import type { Gauge, Release } from './core/gauge.interface';
+import {
+  discardUnsent,
+  isGone,
+  releaseWhenSent,
+  watchGone,
+  type ClientConnection,
+} from './client-connection';
+
+/** What the interceptor knows of a limited handler, looked up once per handler. */
+export interface LimitedRoute {
+  readonly gauge: Gauge;
+  /**
+   * The function `@Limited` put in place of the handler, which reports each run of it to the call
+   * it runs under; absent when the handler was not wrapped (then the call's own span holds).
+   */
+  readonly runner: unknown;
+}
+
+/** Turns a gauge error into the error this call's context should see (see `refusalError`). */
+export type Refuser = (error: unknown, call: LimitedCall) => unknown;
+
+/** The call whose handler chain is running in this async context. */
+const current = new AsyncLocalStorage<LimitedCall>();
+
+/**
+ * One subscription of a limited handler's chain: the interceptors inside `@Limited`, the pipes and
+ * the handler's runs. The interceptor takes a slot before the chain starts and hands it to the
+ * chain's first handler run; from then on the run owns it, and gives it back only when its own
+ * work ends — the promise settles, the returned Observable finalizes, the file is sent — whatever
+ * an interceptor does with the chain meanwhile (time it out, catch, race or drop it). A handler
+ * invoked again in the same chain (an inner `retry`) takes a slot of its own. A slot no run
+ * claimed (a cache hit, a failed pipe) goes back when the chain ends.
+ *
+ * States, read top to bottom: `spare` holds the slot until a run claims it; `open` is true until
+ * the chain completes, fails or is unsubscribed; `pending` lists what must go back when it does
+ * (the spare slot, Observables a run returned that nobody subscribed yet, runs still queueing).
+ */
+export class LimitedCall {
+  private spare: Release | undefined;
+  private open = true;
+  private pending: Set<() => void> | undefined;
+
+  constructor(
+    readonly route: LimitedRoute,
+    readonly context: ExecutionContext,
+    readonly connection: ClientConnection | undefined,
+    private readonly refuse: Refuser,
+  ) {}
+
+  /** The call of the chain this code runs in, if any. */
+  static current(): LimitedCall | undefined {
+    return current.getStore();
+  }
+
+  /** Runs `fn` (which starts the chain) so that the handler's runs below find this call. */
+  enter<T>(fn: () => T): T {
+    return current.run(this, fn);
+  }
+
+  /** Whether the chain still runs (not completed, failed or unsubscribed). */
+  get isOpen(): boolean {
+    return this.open;
+  }
+
+  /** The slot the interceptor took for this call, for the first run to claim. */
+  hold(release: Release): void {
+    if (this.open) this.spare = release;
+    else release();
+  }
+
+  /** The chain is over. A slot no run claimed goes back; runs still working keep theirs. */
+  end(): void {
+    if (!this.open) return;
+    this.open = false;
+    const spare = this.spare;
+    this.spare = undefined;
+    spare?.();
+    const pending = this.pending;
+    this.pending = undefined;
+    if (pending !== undefined) for (const settle of pending) settle();
+  }
+
+  /** Whether `runner` is this call's handler (not a helper method called from inside it). */
+  runs(runner: unknown): boolean {
+    return runner === this.route.runner;
+  }
+
+  /**
+   * One run of the handler: `invoke` calls it. Runs in a slot — the spare one, or a new one —
+   * and returns what the handler returned, tied so that the slot goes back when its work ends.
+   * A run that would start after the chain ended or the client left does not start.
+   */
+  run(invoke: () => unknown): unknown {
+    if (!this.open || isGone(this.connection)) return this.refused(this.abortedError());
+    const spare = this.spare;
+    if (spare !== undefined) {
+      this.spare = undefined;
+      return this.perform(invoke, spare);
+    }
+    const { gauge } = this.route;
+    if (!gauge.mayWait) {
+      let release: Release;
+      try {
+        release = gauge.acquire() as Release;
+      } catch (error) {
+        return this.refused(error);
+      }
+      return this.perform(invoke, release);
+    }
+    return this.queueThenPerform(invoke);
+  }
+
+  /** A run that gets no slot fails with the refusal of its context (the handler's promise rejects). */
+  private async refused(error: unknown): Promise<never> {
+    throw await this.refuse(error, this);
+  }
+
+  private abortedError(): GaugeAbortedError {
+    return new GaugeAbortedError(this.route.gauge.name);
+  }
+
+  /** A further run on a gauge that may wait: queues, leaving if the chain ends or the client goes. */
+  private async queueThenPerform(invoke: () => unknown): Promise<unknown> {
+    const waiting = new AbortController();
+    const abort = () => waiting.abort();
+    this.onEnd(abort);
+    const unwatch = this.connection ? watchGone(this.connection, abort) : undefined;
+    let release: Release;
+    try {
+      release = await this.route.gauge.acquire(waiting.signal);
+    } catch (error) {
+      return this.refused(error);
+    } finally {
+      unwatch?.();
+      this.pending?.delete(abort);
+    }
+    if (waiting.signal.aborted || !this.open) {
+      release();
+      return this.refused(this.abortedError());
+    }
+    return this.perform(invoke, release);
+  }
+
+  private perform(invoke: () => unknown, release: Release): unknown {
+    let result: unknown;
+    try {
+      result = invoke();
+    } catch (error) {
+      release();
+      throw error;
+    }
+    return this.settle(result, release);
+  }
+
+  /** Ties `release` to the end of the work `result` stands for, and returns what Nest gets. */
+  private settle(result: unknown, release: Release): unknown {
+    if (isObservable(result)) return this.observed(result, release);
+    if (result instanceof StreamableFile) {
+      if (this.open) releaseWhenSent(result, this.connection, release);
+      else {
+        discardUnsent(result);
+        release();
+      }
+      return result;
+    }
+    if (typeof (result as PromiseLike<unknown> | null | undefined)?.then === 'function') {
+      return Promise.resolve(result).then(
+        (value) => this.settle(value, release),
+        (error: unknown) => {
+          release();
+          throw error;
+        },
+      );
+    }
+    release();
+    return result;
+  }
+
+  /**
+   * The run's work is its subscription: the slot goes back when the last subscriber finalizes
+   * (completes, fails, or unsubscribes — a client gone, an inner `take`), or when the chain ends
+   * without anyone having subscribed.
+   */
+  private observed(source: Observable<unknown>, release: Release): Observable<unknown> {
+    if (!this.open) {
+      release();
+      return source;
+    }
+    let subscribers = 0;
+    this.onEnd(release);
+    return new Observable((subscriber) => {
+      this.pending?.delete(release);
+      subscribers++;
+      const inner = source.subscribe(subscriber);
+      return () => {
+        inner.unsubscribe();
+        if (--subscribers === 0) release();
+      };
+    });
+  }
+
+  private onEnd(settle: () => void): void {
+    (this.pending ??= new Set()).add(settle);
+  }
+}
