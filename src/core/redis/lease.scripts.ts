@@ -1,7 +1,8 @@
 /*
  * The Lua scripts behind a Redis gauge. Each gauge is one sorted set: member = lease id
- * (`instanceId:counter`), score = the lease's expiry in Redis milliseconds (from `TIME`, never a
- * client clock). A script runs atomically, so "count the live leases, then add one" cannot race.
+ * (`instanceId:nonce:counter`, the nonce random per store, so no two stores ever use the same id),
+ * score = the lease's expiry in Redis milliseconds (from `TIME`, never a client clock). A script
+ * runs atomically, so "count the live leases, then add one" cannot race.
  */
 
 /** Redis's clock in milliseconds; every script reads time here so clients' clocks never matter. */
@@ -24,13 +25,18 @@ if pttl < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
  * Takes a slot if one is free: drops expired leases (a dead instance's slots come back here),
  * counts the rest, adds the new lease. One round trip per attempt.
  *
+ * An id already in the set is never granted (`NX`): re-scoring an existing member would admit a
+ * caller without counting it, and extend someone else's lease. Ids are fresh per attempt and
+ * random per store, so this only guards against a collision; the caller sees "full" and retries
+ * with a new id.
+ *
  * KEYS[1] lease set; ARGV[1] lease id, ARGV[2] limit, ARGV[3] TTL in ms. Returns 1 or 0.
  */
 export const ACQUIRE_LEASE = `${NOW}
 local ttl = tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
-redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+if redis.call('ZADD', KEYS[1], 'NX', now + ttl, ARGV[1]) == 0 then return 0 end
 ${KEEP_ALIVE}
 return 1
 `;

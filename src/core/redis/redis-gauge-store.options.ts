@@ -23,7 +23,11 @@ export interface RedisGaugeStoreOptions {
   commandTimeoutMs?: number;
   /** Default for gauges without their own `whenStoreDown`. Default `'fail-closed'` (503). */
   whenStoreDown?: StoreDownPolicy;
-  /** Prefix of this instance's lease ids (visible in Redis, handy when debugging). Default random. */
+  /**
+   * Readable start of this instance's lease ids (visible in Redis, handy when debugging). Default
+   * random. Need not be unique: each store adds a random part of its own, so replicas given the
+   * same id, or a restart reusing it, never share a lease.
+   */
   instanceId?: string;
   /** Where the one line per outage goes. Default `console`. Nest's `new Logger('Backpressure')` fits. */
   logger?: StoreLogger;

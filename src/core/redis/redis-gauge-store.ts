@@ -22,8 +22,15 @@ import { describeFailure, RedisHealth, type RedisState } from './redis-health';
  * renewal; re-check and outage probe), whatever the number of gauges and requests.
  */
 export class RedisGaugeStore implements GaugeStore {
-  /** Prefix of this instance's lease ids in Redis. */
+  /** The readable start of this store's lease ids (the `instanceId` option, or random). */
   readonly instanceId: string;
+  /**
+   * What every lease id of this store starts with: `instanceId:nonce`, the nonce random per store.
+   * Stores given the same `instanceId` (replicas with a fixed id, two stores in one process, a pod
+   * restarted under its old name while its predecessor's leases are still in Redis) never share a
+   * lease id, so none admits on, renews or releases another's lease.
+   */
+  readonly leaseIdPrefix: string;
   private readonly options: ResolvedRedisStoreOptions;
   private readonly health: RedisHealth;
   private readonly renewer: LeaseRenewer;
@@ -42,6 +49,7 @@ export class RedisGaugeStore implements GaugeStore {
     this.options = resolveRedisStoreOptions(options);
     const { logger, recheckIntervalMs, renewIntervalMs, leaseTtlMs } = this.options;
     this.instanceId = this.options.instanceId ?? randomBytes(6).toString('base64url');
+    this.leaseIdPrefix = `${this.instanceId}:${randomBytes(9).toString('base64url')}`;
     this.health = new RedisHealth(labelOf(this.options.redis), recheckIntervalMs, logger, (state) =>
       this.onHealthChange(state),
     );
@@ -58,7 +66,7 @@ export class RedisGaugeStore implements GaugeStore {
       leaseTtlMs,
       connectTimeoutMs: this.connectTimeoutMs,
       commands: () => this.commands,
-      nextLeaseId: () => `${this.instanceId}:${(++this.leaseCounter).toString(36)}`,
+      nextLeaseId: () => `${this.leaseIdPrefix}:${(++this.leaseCounter).toString(36)}`,
     };
   }
 
@@ -70,6 +78,9 @@ export class RedisGaugeStore implements GaugeStore {
   /** Builds a gauge whose slots are leases in Redis; connects on the first call. */
   createGauge(options: ResolvedGaugeOptions): RedisGauge {
     if (this.closed) throw new Error('RedisGaugeStore is closed; create a new one');
+    // First: a driver that cannot be loaded fails this call, and every later one, with the same
+    // clear error, rather than leaving a gauge behind that never connects.
+    this.start();
     const name = options.name;
     const tag = `${this.options.keyPrefix}{${name}}`;
     const policy = options.whenStoreDown ?? this.options.whenStoreDown;
@@ -81,7 +92,6 @@ export class RedisGaugeStore implements GaugeStore {
     );
     this.gauges.add(gauge);
     if (gauge.notifies) this.listen(gauge);
-    this.start();
     return gauge;
   }
 
@@ -122,10 +132,10 @@ export class RedisGaugeStore implements GaugeStore {
 
   private start(): void {
     if (this.started) return;
-    this.started = true;
     const { redis } = this.options;
     if (typeof redis === 'string') {
-      const loaded = loadIoredis();
+      const loaded = loadIoredis(); // throws (not started) when ioredis is not installed
+      this.started = true;
       if (typeof loaded === 'function') this.connect(new loaded(redis, this.commandOptions()));
       else {
         loaded.then(
@@ -134,6 +144,7 @@ export class RedisGaugeStore implements GaugeStore {
         );
       }
     } else {
+      this.started = true;
       this.connect(redis.duplicate(this.commandOptions()));
     }
     this.recheckTimer = setInterval(() => {

@@ -11,7 +11,10 @@ export interface LeaseBackend extends LedgerBackend {
   readonly leaseTtlMs: number;
   /** How long the first connection may take to become ready before the store counts as down. */
   readonly connectTimeoutMs: number;
-  /** A lease id unique across instances: `instanceId:counter`. */
+  /**
+   * A fresh lease id, never used before by any store: `instanceId:nonce:counter`, the nonce random
+   * per store (so stores given the same `instanceId` never share one). Each attempt takes a new one.
+   */
   nextLeaseId(): string;
 }
 
