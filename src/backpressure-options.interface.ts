@@ -7,7 +7,11 @@ export interface GaugeConfig extends GaugeOptions {
   store?: GaugeStore;
 }
 
-/** What `BackpressureModule.forRoot()` / `forRootAsync()` accept. */
+/**
+ * What `BackpressureModule.forRoot()` / `forRootAsync()` accept. Checked as a whole when the
+ * module is declared or its factory returns: an unknown key or a value of the wrong type fails the
+ * bootstrap with a `GaugeConfigError` naming the option and the value given.
+ */
 export interface BackpressureModuleOptions {
   /** Slots for every gauge not given its own `limit` (default 10). */
   defaultLimit?: number;
@@ -18,4 +22,13 @@ export interface BackpressureModuleOptions {
    * `RedisGaugeStore` makes each limit hold across every instance sharing the Redis.
    */
   store?: GaugeStore;
+  /**
+   * Most gauges kept for names first used after bootstrap (default 1000), e.g. by
+   * `registry.get(nameFromTheRequest)`, so client-chosen names cannot grow the heap. At the cap,
+   * idle ones (no slot held, nobody queued) are evicted, least recently used first; with none
+   * idle, `get` throws `GaugeCapacityException` (503). Gauges configured here, named by
+   * `@Limited`, injected with `@InjectGauge` or looked up during bootstrap are never counted nor
+   * evicted. 0 allows none.
+   */
+  maxDynamicGauges?: number;
 }

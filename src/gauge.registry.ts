@@ -1,73 +1,141 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
-import { GaugeConfigError } from './core/gauge.errors';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import { GaugeConfigError, withoutStackTrace } from './core/gauge.errors';
 import type { Gauge } from './core/gauge.interface';
-import { assertDefaultLimit, DEFAULT_LIMIT, resolveGaugeOptions } from './core/gauge-options';
+import {
+  assertGaugeName,
+  resolveGaugeOptions,
+  type ResolvedGaugeOptions,
+} from './core/gauge-options';
 import { MemoryGaugeStore, type GaugeStore } from './core/gauge-store.interface';
-import type { BackpressureModuleOptions, GaugeConfig } from './backpressure-options.interface';
+import type { BackpressureModuleOptions } from './backpressure-options.interface';
 import { BACKPRESSURE_OPTIONS } from './backpressure.module-definition';
+import { DynamicGauges } from './dynamic-gauges.cache';
+import { GaugeCapacityException, InvalidGaugeNameException } from './gauge-lookup.exception';
+import { validateModuleOptions } from './module-options.validation';
 
 /**
- * Every gauge of the application by name. Configured gauges are built (and validated) when the
- * module starts, so bad options fail the bootstrap; other names get a default gauge on first use.
+ * Every gauge of the application by name.
+ *
+ * Gauges that exist by the end of bootstrap — configured in `gauges`, named by `@Limited`,
+ * injected with `@InjectGauge`, or looked up while the app starts — are pinned: built (and their
+ * store checked) before the app serves, and kept until shutdown, since the interceptor and
+ * injected services hold them. A name first seen later (often chosen by a client) gets a
+ * "dynamic" gauge with the defaults; at most `maxDynamicGauges` of those are kept, and idle ones
+ * are evicted (closed) to make room, so distinct names cannot grow the heap without bound.
  */
 @Injectable()
-export class GaugeRegistry implements OnApplicationShutdown {
+export class GaugeRegistry implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('Backpressure');
-  private readonly gauges = new Map<string, Gauge>();
+  private readonly pinned = new Map<string, Gauge>();
+  private readonly dynamic: DynamicGauges;
   private readonly defaultLimit: number;
   private readonly defaultStore: GaugeStore;
   private readonly stores = new Set<GaugeStore>();
+  /** Set once the app has started: from then on new names are dynamic and checked as input. */
+  private bootstrapped = false;
 
   constructor(@Inject(BACKPRESSURE_OPTIONS) options: BackpressureModuleOptions) {
-    if (options === null || typeof options !== 'object') {
-      throw new GaugeConfigError(
-        `BackpressureModule: options must be an object or a number, got ${String(options)}`,
-      );
-    }
-    this.defaultLimit = options.defaultLimit ?? DEFAULT_LIMIT;
-    assertDefaultLimit(this.defaultLimit);
-    this.defaultStore = options.store ?? new MemoryGaugeStore();
-    for (const [name, config] of Object.entries(options.gauges ?? {})) {
-      this.gauges.set(name, this.build(name, config));
+    const validated = validateModuleOptions(options);
+    this.defaultLimit = validated.defaultLimit;
+    this.defaultStore = validated.store ?? new MemoryGaugeStore();
+    this.dynamic = new DynamicGauges(validated.maxDynamicGauges, (name, gauge) =>
+      this.evicted(name, gauge),
+    );
+    for (const [name, { store, options: resolved }] of validated.gauges) {
+      this.pinned.set(name, this.build(store ?? this.defaultStore, resolved));
     }
   }
 
-  /** The gauge `name`, created with the default limit if it was not configured. */
+  /**
+   * The gauge `name`, created with the default limit if it does not exist yet.
+   *
+   * After bootstrap a new name must be a non-blank string of at most
+   * `MAX_RUNTIME_GAUGE_NAME_LENGTH` characters, or this throws `InvalidGaugeNameException`
+   * (400); at the `maxDynamicGauges` cap with no idle dynamic gauge to evict it throws
+   * `GaugeCapacityException` (503). A dynamic gauge may be evicted once idle, so look it up per
+   * use rather than keeping it.
+   */
   get(name: string): Gauge {
-    return this.gauges.get(name) ?? this.create(name);
+    return this.pinned.get(name) ?? this.dynamic.get(name) ?? this.create(name);
   }
 
-  /** Whether `name` exists yet (configured, or used since start). */
+  /** Whether `name` exists now (pinned, or dynamic and not evicted). */
   has(name: string): boolean {
-    return this.gauges.has(name);
+    return this.pinned.has(name) || this.dynamic.has(name);
   }
 
-  /** All gauges built so far, for health checks and metrics. */
+  /** All gauges that exist now, pinned first, for health checks and metrics. */
   list(): Gauge[] {
-    return [...this.gauges.values()];
+    return [...this.pinned.values(), ...this.dynamic.values()];
+  }
+
+  /** The app has started: gauges created from now on are dynamic. */
+  onApplicationBootstrap(): void {
+    this.bootstrapped = true;
   }
 
   async onApplicationShutdown(): Promise<void> {
-    for (const gauge of this.gauges.values()) await gauge.close?.();
+    for (const gauge of this.list()) await gauge.close?.();
+    this.dynamic.clear();
     for (const store of this.stores) await store.close?.();
   }
 
   private create(name: string): Gauge {
-    const gauge = this.build(name, {});
-    this.gauges.set(name, gauge);
+    if (!this.bootstrapped) {
+      assertGaugeName(name);
+      const gauge = this.build(this.defaultStore, resolveGaugeOptions(name, {}, this.defaultLimit));
+      this.pinned.set(name, gauge);
+      return gauge;
+    }
+    const invalid = InvalidGaugeNameException.check(name);
+    if (invalid !== undefined) {
+      throw withoutStackTrace(() => new InvalidGaugeNameException(invalid));
+    }
+    if (!this.dynamic.makeRoom()) {
+      throw withoutStackTrace(() => new GaugeCapacityException(this.dynamic.max));
+    }
+    const gauge = this.build(this.defaultStore, resolveGaugeOptions(name, {}, this.defaultLimit));
+    this.dynamic.add(name, gauge);
     this.logger.debug?.(`gauge "${name}" created with the default limit ${this.defaultLimit}`);
     return gauge;
   }
 
-  private build(name: string, config: GaugeConfig): Gauge {
-    if (config === null || typeof config !== 'object') {
-      throw new GaugeConfigError(
-        `Gauge "${name}": options must be an object, got ${String(config)}`,
-      );
+  /**
+   * Builds one gauge. Nothing is recorded unless it succeeds, so a store that fails once (a
+   * driver missing, a connection refused) fails that call only, never later ones. While the app
+   * starts, a failure becomes a `GaugeConfigError` naming the gauge, which fails the bootstrap.
+   */
+  private build(store: GaugeStore, options: ResolvedGaugeOptions): Gauge {
+    let gauge: Gauge;
+    try {
+      gauge = store.createGauge(options);
+    } catch (error) {
+      if (this.bootstrapped) throw error;
+      const why = error instanceof Error ? error.message : String(error);
+      throw new GaugeConfigError(`Gauge "${options.name}": its store could not create it: ${why}`, {
+        cause: error,
+      });
     }
-    const { store = this.defaultStore, ...options } = config;
-    const gauge = store.createGauge(resolveGaugeOptions(name, options, this.defaultLimit));
     this.stores.add(store);
     return gauge;
+  }
+
+  /** Closes an evicted gauge without waiting; its failure is logged, never thrown at a caller. */
+  private evicted(name: string, gauge: Gauge): void {
+    this.logger.debug?.(`idle gauge "${name}" evicted (option "maxDynamicGauges")`);
+    const warn = (error: unknown) =>
+      this.logger.warn(`closing evicted gauge "${name}" failed: ${String(error)}`);
+    try {
+      const closing = gauge.close?.();
+      if (closing !== undefined) Promise.resolve(closing).catch(warn);
+    } catch (error) {
+      warn(error);
+    }
   }
 }

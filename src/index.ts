@@ -10,3 +10,10 @@ export { GaugeErrorFilter } from './gauge-error.filter';
 export { GaugeRegistry } from './gauge.registry';
 export { InjectGauge } from './inject-gauge.decorator';
 export { Limited } from './limited.decorator';
+export {
+  GaugeCapacityException,
+  InvalidGaugeNameException,
+  MAX_RUNTIME_GAUGE_NAME_LENGTH,
+  type InvalidGaugeNameReason,
+} from './gauge-lookup.exception';
+export { DEFAULT_MAX_DYNAMIC_GAUGES } from './module-options.validation';

@@ -130,6 +130,27 @@ describe('resolveGaugeOptions', () => {
       expect(message).toContain('Gauge "orders"');
     });
 
+    it.each([
+      ['limit null', { limit: null }, '"limit"', 'got null'],
+      ['retryAfterSeconds null', { retryAfterSeconds: null }, '"retryAfterSeconds"', 'got null'],
+      ['queue []', { queue: [] }, '"queue"', 'got []'],
+      ['limit a function', { limit: function five() {} }, '"limit"', 'got function five'],
+      ['limit a Date', { limit: new Date(0) }, '"limit"', 'got an instance of Date'],
+      ['limit 10n', { limit: 10n }, '"limit"', 'got 10n'],
+      ['limit a symbol', { limit: Symbol('five') }, '"limit"', 'got Symbol(five)'],
+    ])(
+      '%s: only undefined means "not set", and the value is shown as given',
+      (_c, options, option, got) => {
+        const message = configError(() => resolveGaugeOptions('orders', raw(options)));
+        expect(message).toContain(option);
+        expect(message.endsWith(got)).toBe(true);
+      },
+    );
+
+    it('options that are an array are not taken for "no options"', () => {
+      expect(configError(() => resolveGaugeOptions('orders', raw([])))).toContain('got []');
+    });
+
     it('shows the bad value in the message', () => {
       expect(configError(() => resolveGaugeOptions('g', raw({ limit: '5' })))).toContain('"5"');
       expect(configError(() => resolveGaugeOptions('g', { limit: 1.5 }))).toContain('1.5');

@@ -1,3 +1,4 @@
+import { describeValue as show } from './config-value.util';
 import { GaugeConfigError } from './gauge.errors';
 
 /** The slots every gauge has unless told otherwise: the Go original's buffered channel of 10. */
@@ -44,7 +45,14 @@ export interface ResolvedGaugeOptions {
   readonly whenStoreDown?: StoreDownPolicy;
 }
 
-const GAUGE_KEYS = new Set(['limit', 'queue', 'retryAfterSeconds', 'whenStoreDown']);
+/** The keys `GaugeOptions` accepts; anything else is a typo and fails the bootstrap. */
+export const GAUGE_OPTION_KEYS: readonly string[] = [
+  'limit',
+  'queue',
+  'retryAfterSeconds',
+  'whenStoreDown',
+];
+const GAUGE_KEYS = new Set(GAUGE_OPTION_KEYS);
 const QUEUE_KEYS = new Set(['size', 'timeoutMs']);
 const STORE_DOWN_KEYS = new Set(['localLimit']);
 /** setTimeout's ceiling: a longer delay silently becomes 1 ms. */
@@ -61,18 +69,19 @@ export function resolveGaugeOptions(
 ): ResolvedGaugeOptions {
   assertGaugeName(name);
   const where = `Gauge "${name}"`;
-  if (options === null || typeof options !== 'object') {
+  if (!isRecord(options)) {
     throw new GaugeConfigError(`${where}: options must be an object, got ${show(options)}`);
   }
   rejectUnknownKeys(where, options, GAUGE_KEYS, '');
-  const limit = options.limit ?? defaultLimit;
+  // Only `undefined` means "not set": a `null` from a JSON config is a mistake worth naming.
+  const limit = options.limit === undefined ? defaultLimit : options.limit;
   assertInteger(where, 'limit', limit, 1, Number.MAX_SAFE_INTEGER);
 
   let queueSize = 0;
   let queueTimeoutMs = 0;
   if (options.queue !== undefined) {
     const queue: unknown = options.queue;
-    if (queue === null || typeof queue !== 'object') {
+    if (!isRecord(queue)) {
       throw new GaugeConfigError(
         `${where}: option "queue" must be { size, timeoutMs }, got ${show(queue)}`,
       );
@@ -85,7 +94,8 @@ export function resolveGaugeOptions(
   }
 
   const fallbackRetry = queueSize > 0 ? Math.max(1, Math.ceil(queueTimeoutMs / 1000)) : 1;
-  const retryAfterSeconds = options.retryAfterSeconds ?? fallbackRetry;
+  const retryAfterSeconds =
+    options.retryAfterSeconds === undefined ? fallbackRetry : options.retryAfterSeconds;
   assertInteger(where, 'retryAfterSeconds', retryAfterSeconds, 0, Number.MAX_SAFE_INTEGER);
 
   const { whenStoreDown } = options;
@@ -100,7 +110,7 @@ export function assertStoreDownPolicy(
   value: unknown,
 ): asserts value is StoreDownPolicy {
   if (value === 'fail-closed') return;
-  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+  if (isRecord(value)) {
     rejectUnknownKeys(where, value, STORE_DOWN_KEYS, 'whenStoreDown.');
     const { localLimit } = value as { localLimit?: unknown };
     assertInteger(where, 'whenStoreDown.localLimit', localLimit, 1, Number.MAX_SAFE_INTEGER);
@@ -148,13 +158,7 @@ function rejectUnknownKeys(where: string, value: object, known: Set<string>, pre
   }
 }
 
-function show(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number' || typeof value === 'boolean' || value == null)
-    return String(value);
-  try {
-    return JSON.stringify(value);
-  } catch {
-    return Object.prototype.toString.call(value);
-  }
+/** An object that is not an array: arrays would pass `typeof` and silently mean "no options". */
+function isRecord(value: unknown): value is object {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }

@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { Controller, Get, Injectable, Module, type DynamicModule } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import {
+  BACKPRESSURE_OPTIONS,
   BackpressureModule,
   GaugeExhaustedError,
   GaugeRegistry,
@@ -136,5 +137,24 @@ describe('forRootAsync validation', () => {
       ],
     }).compile();
     await expect(compiling).rejects.toThrow(/Gauge "reports": option "limit"/);
+  });
+
+  it("provides the factory's own, validated object as BACKPRESSURE_OPTIONS", async () => {
+    const options: BackpressureModuleOptions = { defaultLimit: 4, maxDynamicGauges: 5 };
+    const app = await Test.createTestingModule({
+      imports: [BackpressureModule.forRootAsync({ useFactory: async () => options })],
+    }).compile();
+    try {
+      expect(app.get(BACKPRESSURE_OPTIONS)).toBe(options);
+      expect(app.get(GaugeRegistry).get('any').limit).toBe(4);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it.each([true, false, undefined])('honours isGlobal: %p', async (isGlobal) => {
+    const module = BackpressureModule.forRootAsync({ useFactory: () => ({}), isGlobal });
+    expect(module.global).toBe(isGlobal ?? true);
+    expect(BackpressureModule.forRoot({ isGlobal }).global).toBe(isGlobal ?? true);
   });
 });
