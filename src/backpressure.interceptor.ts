@@ -4,6 +4,7 @@ import {
   type ExecutionContext,
   type NestInterceptor,
 } from '@nestjs/common';
+import { SSE_METADATA } from '@nestjs/common/constants';
 import { HttpAdapterHost, Reflector } from '@nestjs/core';
 import { Observable, type Subscriber, type TeardownLogic } from 'rxjs';
 import { GaugeAbortedError } from './core/gauge.errors';
@@ -28,7 +29,13 @@ export class BackpressureInterceptor implements NestInterceptor {
   /** Per controller, per handler: its route, or null when neither carries `@Limited`. */
   private readonly routes = new WeakMap<object, WeakMap<object, LimitedRoute | null>>();
   private readonly refuser = (error: unknown, call: LimitedCall): unknown =>
-    refusalError(error, call.route.gauge, call.context, this.adapterHost.httpAdapter);
+    refusalError(
+      error,
+      call.route.gauge,
+      call.context,
+      this.adapterHost.httpAdapter,
+      call.route.streamed,
+    );
 
   constructor(
     private readonly registry: GaugeRegistry,
@@ -57,7 +64,13 @@ export class BackpressureInterceptor implements NestInterceptor {
   ): TeardownLogic {
     const { gauge } = call.route;
     const fail = (error: unknown) =>
-      refuse(error, gauge, call.context, this.adapterHost.httpAdapter).subscribe(subscriber);
+      refuse(
+        error,
+        gauge,
+        call.context,
+        this.adapterHost.httpAdapter,
+        call.route.streamed,
+      ).subscribe(subscriber);
     // A client already gone is turned away before it can take a slot or a place in the queue
     // (through the gauge, which counts it as aborted).
     if (isGone(call.connection)) return this.turnAway(call, fail);
@@ -167,6 +180,7 @@ export class BackpressureInterceptor implements NestInterceptor {
           : {
               gauge: this.registry.get(name),
               runner: this.reflector.get<unknown>(LIMITED_RUNNER, handler),
+              streamed: this.reflector.get<boolean | undefined>(SSE_METADATA, handler) === true,
             };
       byHandler.set(handler, route);
     }

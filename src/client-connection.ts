@@ -36,12 +36,36 @@ export function isGone(connection: ClientConnection | undefined): boolean {
   return response?.closed === true || response?.destroyed === true || socket?.destroyed === true;
 }
 
+/** The raw Node response of an HTTP call (Express `res`, Fastify `reply.raw`). */
+function rawResponseOf(context: ExecutionContext): RawHead | undefined {
+  if (context.getType() !== 'http') return undefined;
+  return unwrap(context.switchToHttp().getResponse<unknown>()) as RawHead | undefined;
+}
+
+interface RawHead {
+  readonly headersSent?: boolean;
+  readonly writableEnded?: boolean;
+  end?(): unknown;
+}
+
 /** Whether the response head has gone out already (an SSE stream, a `@Res()` write). */
 export function headersSent(context: ExecutionContext): boolean {
-  if (context.getType() !== 'http') return false;
-  const response = context.switchToHttp().getResponse<{ raw?: unknown; headersSent?: boolean }>();
-  const raw = (response?.raw ?? response) as { headersSent?: boolean } | undefined;
-  return raw?.headersSent === true;
+  return rawResponseOf(context)?.headersSent === true;
+}
+
+/**
+ * Ends a response whose head is out, where no refusal can be sent any more. Nest's own filters
+ * then leave it alone — without this, NestJS 11's Fastify adapter (which asks the reply, not the
+ * socket, whether headers went out) would try to send the 429 and throw.
+ */
+export function endStartedResponse(context: ExecutionContext): void {
+  const raw = rawResponseOf(context);
+  if (raw?.headersSent !== true || raw.writableEnded === true) return;
+  try {
+    raw.end?.();
+  } catch {
+    // Already torn down: nothing more to end.
+  }
 }
 
 /**

@@ -9,7 +9,7 @@ import {
   withoutStackTrace,
 } from './core/gauge.errors';
 import type { Gauge } from './core/gauge.interface';
-import { headersSent } from './client-connection';
+import { endStartedResponse, headersSent } from './client-connection';
 
 /** What a microservice or WebSocket client receives when a gauge turns its message away. */
 export interface RefusalPayload {
@@ -91,14 +91,17 @@ export function refusalError(
   gauge: Gauge,
   context: ExecutionContext,
   httpAdapter: AbstractHttpAdapter | undefined,
+  streamed = false,
 ): unknown {
   const refusal = refusalFor(error, gauge);
   if (!refusal) return error;
   const type = context.getType();
   if (type === 'http') {
-    // An SSE stream or a `@Res()` handler may have sent the head already: the refusal then ends the
-    // stream through Nest's error handling, without a header that can no longer be set.
-    if (!headersSent(context)) {
+    // An SSE stream or a `@Res()` handler may have sent the head already: an SSE stream then ends
+    // through Nest's error handling (an error event); any other response is ended here.
+    if (headersSent(context)) {
+      if (!streamed) endStartedResponse(context);
+    } else {
       try {
         const response: unknown = context.switchToHttp().getResponse();
         httpAdapter?.setHeader(response, 'Retry-After', String(refusal.retryAfterSeconds));
@@ -119,8 +122,9 @@ export function refuse(
   gauge: Gauge,
   context: ExecutionContext,
   httpAdapter: AbstractHttpAdapter | undefined,
+  streamed = false,
 ): Observable<never> {
-  const refused = refusalError(error, gauge, context, httpAdapter);
+  const refused = refusalError(error, gauge, context, httpAdapter, streamed);
   if (!(refused instanceof Promise)) return throwError(() => refused);
   return from(refused).pipe(mergeMap((translated) => throwError(() => translated)));
 }

@@ -19,6 +19,8 @@ export interface LimitedRoute {
    * it runs under; absent when the handler was not wrapped (then the call's own span holds).
    */
   readonly runner: unknown;
+  /** An `@Sse()` handler: a refusal after its head went out ends the stream with an error event. */
+  readonly streamed: boolean;
 }
 
 /** Turns a gauge error into the error this call's context should see (see `refusalError`). */
