@@ -3,7 +3,17 @@ import tseslint from 'typescript-eslint';
 import prettier from 'eslint-config-prettier';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'dist-sample/', 'coverage/', 'docs/', '.bench-tmp/'] },
+  {
+    ignores: [
+      'node_modules/',
+      'dist/',
+      'dist-sample/',
+      'coverage/',
+      'docs/',
+      '.bench-tmp/',
+      '*.tgz',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -35,6 +45,75 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': [
         'error',
         { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
+    },
+  },
+  // Layers: the core is framework-free and store-free; Redis sits beside it (its own entry point,
+  // `nestjs-backpressure/redis`) and may use the core only; the root entry and the Nest layer never
+  // reach Redis, so an app without ioredis compiles with `skipLibCheck: false`.
+  {
+    files: ['src/core/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['../*'], message: 'src/core imports only src/core.' },
+            { group: ['@nestjs/*', 'ioredis'], message: 'src/core is framework- and store-free.' },
+            {
+              group: ['./shared', './shared/*'],
+              message: 'The core gauges do not need src/core/shared.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // src/core/shared: what a shared gauge does whatever its store; a store is an adapter beside it.
+    files: ['src/core/*/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['../../*'], message: 'src/core imports only src/core.' },
+            { group: ['@nestjs/*', 'ioredis'], message: 'src/core is framework- and store-free.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/redis/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['../*', '!../core', '!../core/*'],
+              message: 'src/redis imports only src/core and itself.',
+            },
+            { group: ['@nestjs/*'], message: 'src/redis is framework-free.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['ioredis', './redis', './redis/*'],
+              message: 'The root entry never reaches Redis: it is nestjs-backpressure/redis.',
+            },
+          ],
+        },
       ],
     },
   },

@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
-import { RedisGaugeStore, type GaugeStore } from '../src';
+import { type GaugeStore } from '../src';
+import { RedisGaugeStore } from '../src/redis';
 
 /**
  * Where the sample app counts its slots. Without `BACKPRESSURE_REDIS_URL`: `undefined`, the default

@@ -8,6 +8,13 @@ export interface GaugeConfig extends GaugeOptions {
 }
 
 /**
+ * What to do, at bootstrap, with a gauge name used by `@Limited` or `@InjectGauge` but configured
+ * nowhere (neither in `gauges` nor listed by a `forFeature()`): log a warning, fail the start
+ * with a `GaugeConfigError`, or say nothing (the gauge gets the defaults either way).
+ */
+export type UnknownGaugesPolicy = 'warn' | 'error' | 'ignore';
+
+/**
  * What `BackpressureModule.forRoot()` / `forRootAsync()` accept. Checked as a whole when the
  * module is declared or its factory returns: an unknown key or a value of the wrong type fails the
  * bootstrap with a `GaugeConfigError` naming the option and the value given.
@@ -31,4 +38,11 @@ export interface BackpressureModuleOptions {
    * evicted. 0 allows none.
    */
   maxDynamicGauges?: number;
+  /**
+   * A name used by `@Limited` / `@InjectGauge` but configured nowhere — likely a typo — is
+   * reported at bootstrap: `'warn'` (the default once any gauge is configured, here or in a
+   * `forFeature()`), `'error'` (fail the start), `'ignore'` (the default when nothing is
+   * configured, so a zero-config app stays silent).
+   */
+  unknownGauges?: UnknownGaugesPolicy;
 }

@@ -170,12 +170,13 @@ export class BackpressureInterceptor implements NestInterceptor {
     if (!byHandler) this.routes.set(controller, (byHandler = new WeakMap()));
     let route = byHandler.get(handler);
     if (route === undefined) {
-      const name = this.reflector.getAllAndOverride<string | undefined>(LIMITED_GAUGE, [
+      const name = this.reflector.getAllAndOverride<string | false | undefined>(LIMITED_GAUGE, [
         handler,
         controller,
       ]);
+      // No name: not limited; `false`: exempted with `@Unlimited()` under a class-level `@Limited`.
       route =
-        name === undefined
+        typeof name !== 'string'
           ? null
           : {
               gauge: this.registry.get(name),

@@ -1,49 +1,74 @@
 import { Module, type DynamicModule, type Provider } from '@nestjs/common';
 import { getGaugeToken } from './backpressure.constants';
+import { GAUGE_REGISTRY_REF, MODULE_OPTIONS_REF } from './backpressure-core.tokens';
+import {
+  coreModule,
+  featureModule,
+  gaugeProvider,
+  type RootDefinition,
+} from './backpressure-core.module';
 import {
   BACKPRESSURE_ASYNC_OPTIONS_TYPE,
   BACKPRESSURE_OPTIONS_TYPE,
   BACKPRESSURE_OPTIONS,
   ConfigurableBackpressureModule,
+  type BackpressureModuleExtras,
 } from './backpressure.module-definition';
 import { BackpressureInterceptor } from './backpressure.interceptor';
+import type { BackpressureFeatureOptions } from './feature-gauges.interface';
 import { GaugeRegistry } from './gauge.registry';
 import { injectedGaugeNames } from './inject-gauge.decorator';
 import { assertAsyncOptions, validatedOptionsProvider } from './module-async-options.validation';
+import { validateFeatureOptions } from './module-feature-options.validation';
 import { validateForRootOptions } from './module-options.validation';
-import { RouteGaugesExplorer } from './route-gauges.explorer';
 
 /**
- * Provides the application's pressure gauges (global by default). `forRoot(25)` sets the default
- * limit; `forRoot({ defaultLimit, gauges, store, maxDynamicGauges })` configures gauges by name;
- * `forRootAsync` takes the same from a factory, class or existing provider.
+ * Provides the application's pressure gauges. `forRoot(25)` sets the default limit;
+ * `forRoot({ defaultLimit, gauges, store, maxDynamicGauges, unknownGauges })` configures gauges by
+ * name; `forRootAsync` takes the same from a factory, class or existing provider. The root is
+ * global by default (`isGlobal: false` to import it where needed). `forFeature({ gauges })` lets a
+ * feature module configure its own gauges and inject them, in the application's one registry.
  *
- * Options are checked where they are declared (`forRoot`) or produced (the async factory), and
- * every gauge the app names — configured, `@Limited`, `@InjectGauge` — is built while the app
- * starts, so a bad option or a store that cannot work fails the bootstrap with a
- * `GaugeConfigError`, never a request.
+ * Options are checked where they are declared (`forRoot`, `forFeature`) or produced (the async
+ * factory), and every gauge the app names — configured, `@Limited`, `@InjectGauge` — is built
+ * while the app starts, so a bad option or a store that cannot work fails the bootstrap with a
+ * `GaugeConfigError`, never a request. `GaugeErrorFilter` is registered globally (unless
+ * `errorFilter: false`), so `gauge.process()` refused in a service answers 429 / 503, not 500.
  */
-@Module({
-  providers: [GaugeRegistry, BackpressureInterceptor, RouteGaugesExplorer],
-  exports: [GaugeRegistry, BackpressureInterceptor, BACKPRESSURE_OPTIONS],
-})
+@Module({})
 export class BackpressureModule extends ConfigurableBackpressureModule {
   static override forRoot(options?: number | typeof BACKPRESSURE_OPTIONS_TYPE): DynamicModule {
     validateForRootOptions(options);
     if (typeof options === 'number') options = { defaultLimit: options };
-    const { isGlobal, ...rest } = options ?? {};
-    // An explicit `isGlobal: undefined` would make Nest's builder read it as false.
-    return withGaugeProviders(super.forRoot(isGlobal === undefined ? rest : { ...rest, isGlobal }));
+    const { isGlobal, errorFilter, ...rest } = options ?? {};
+    const definition = super.forRoot(rest);
+    return rootModule(
+      definition,
+      'forRoot',
+      { isGlobal, errorFilter },
+      Object.keys(rest.gauges ?? {}),
+    );
   }
 
   static override forRootAsync(options: typeof BACKPRESSURE_ASYNC_OPTIONS_TYPE): DynamicModule {
     assertAsyncOptions(options);
-    const { isGlobal, ...rest } = options;
-    const module = super.forRootAsync(isGlobal === undefined ? rest : options);
-    const providers = (module.providers ?? []).map((provider) =>
+    const { isGlobal, errorFilter, ...rest } = options;
+    const definition = super.forRootAsync(rest);
+    const providers = (definition.providers ?? []).map((provider) =>
       isOptionsProvider(provider) ? validatedOptionsProvider(options) : provider,
     );
-    return withGaugeProviders({ ...module, providers });
+    return rootModule({ ...definition, providers }, 'forRootAsync', { isGlobal, errorFilter }, []);
+  }
+
+  /**
+   * A feature module's gauges: `forFeature({ gauges: { pdf: { limit: 4 } } })` configures `pdf`,
+   * `forFeature({ gauges: ['reports'] })` only names gauges configured elsewhere. The importing
+   * module can inject each one (`@InjectGauge`) and `GaugeRegistry`, also when the root is not
+   * global. Every feature's gauges join the application's one registry at bootstrap; a name
+   * configured in two places with different options fails the start, naming both.
+   */
+  static forFeature(options?: BackpressureFeatureOptions): DynamicModule {
+    return featureModule(BackpressureModule, validateFeatureOptions(options));
   }
 }
 
@@ -52,24 +77,44 @@ function isOptionsProvider(provider: Provider): boolean {
 }
 
 /**
- * Adds a provider per `@InjectGauge` name. Read when Nest scans the module (not when `forRoot` is
- * called), so a service whose file loads after the root module still finds its gauge.
+ * The root module: the hidden global core (registry, options, explorer, filter) and, visible as
+ * `isGlobal` says, `GaugeRegistry`, `BACKPRESSURE_OPTIONS`, the interceptor and the gauges' tokens.
+ *
+ * Tokens: one per gauge configured in `forRoot`'s `gauges`, and a lazy one per other name used
+ * with `@InjectGauge` in the process. The latter are read when Nest scans the module (not when
+ * `forRoot` is called), so a service whose file loads after the root module still finds its
+ * gauge; being transient, only a class that injects one builds its gauge, so an application never
+ * builds another's injected gauges.
  */
-function withGaugeProviders(module: DynamicModule): DynamicModule {
-  const base = module.providers ?? [];
-  const exported = module.exports ?? [];
-  const gaugeProviders = (): Provider[] =>
-    [...injectedGaugeNames].map((name) => ({
-      provide: getGaugeToken(name),
-      useFactory: (registry: GaugeRegistry) => registry.get(name),
-      inject: [GaugeRegistry],
-    }));
+function rootModule(
+  definition: RootDefinition,
+  source: 'forRoot' | 'forRootAsync',
+  extras: Partial<BackpressureModuleExtras>,
+  configured: readonly string[],
+): DynamicModule {
+  const providers: Provider[] = [
+    { provide: GaugeRegistry, useExisting: GAUGE_REGISTRY_REF },
+    { provide: BACKPRESSURE_OPTIONS, useExisting: MODULE_OPTIONS_REF },
+    BackpressureInterceptor,
+    ...configured.map((name) => gaugeProvider(name)),
+  ];
+  const exported = [GaugeRegistry, BackpressureInterceptor, BACKPRESSURE_OPTIONS];
+  const lazyNames = () => [...injectedGaugeNames].filter((name) => !configured.includes(name));
+  const module: DynamicModule = {
+    module: BackpressureModule,
+    global: extras.isGlobal ?? true,
+    imports: [coreModule(definition, source, extras.errorFilter ?? true)],
+  };
   return Object.defineProperties(module, {
-    providers: { enumerable: true, configurable: true, get: () => [...base, ...gaugeProviders()] },
+    providers: {
+      enumerable: true,
+      configurable: true,
+      get: () => [...providers, ...lazyNames().map((name) => gaugeProvider(name, true))],
+    },
     exports: {
       enumerable: true,
       configurable: true,
-      get: () => [...exported, ...[...injectedGaugeNames].map(getGaugeToken)],
+      get: () => [...exported, ...[...configured, ...lazyNames()].map(getGaugeToken)],
     },
   });
 }

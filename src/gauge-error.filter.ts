@@ -1,27 +1,61 @@
 import { Catch, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
+import { from, mergeMap, type Observable } from 'rxjs';
 import { GaugeAbortedError, GaugeExhaustedError, GaugeUnavailableError } from './core/gauge.errors';
-import { refusalFor } from './context-errors';
+import { refusalFor, translateRefusal } from './context-errors';
+
+type GaugeError = GaugeExhaustedError | GaugeAbortedError | GaugeUnavailableError;
 
 /**
  * Answers the gauge errors that `gauge.process()` / `gauge.acquire()` throw in services the way
- * `@Limited` handlers answer: 429 (or 503 for an unreachable shared store) with `Retry-After` and
- * Nest's error body. Without it such errors reach Nest's default filter as a 500. HTTP only:
- * register it with `APP_FILTER` or `app.useGlobalFilters(new GaugeErrorFilter(adapterHost))`.
+ * `@Limited` handlers answer: over HTTP 429 (or 503 for an unreachable shared store) with
+ * `Retry-After` and Nest's error body; to a microservice or WebSocket client the same
+ * `RefusalPayload` a `@Limited` refusal sends, through Nest's own RPC / WebSocket filter; in any
+ * other context (GraphQL) the `BackpressureException`, for that context's error handling.
+ *
+ * `BackpressureModule` registers it globally (`APP_FILTER`) unless `errorFilter: false`. It only
+ * catches these three error classes, so it never answers another error. Nest asks global filters
+ * from the last registered to the first and uses the first whose `@Catch` matches: a catch-all
+ * filter of yours registered after it (`app.useGlobalFilters()`, or `APP_FILTER` in a module
+ * imported after `BackpressureModule`) sees gauge errors first; one registered before it (an
+ * `APP_FILTER` in the root module's own providers) sees every error but these.
  */
 @Catch(GaugeExhaustedError, GaugeAbortedError, GaugeUnavailableError)
-export class GaugeErrorFilter implements ExceptionFilter {
+export class GaugeErrorFilter implements ExceptionFilter<GaugeError> {
   constructor(private readonly adapterHost: HttpAdapterHost) {}
 
-  catch(
-    error: GaugeExhaustedError | GaugeAbortedError | GaugeUnavailableError,
-    host: ArgumentsHost,
-  ): void {
+  catch(error: GaugeError, host: ArgumentsHost): Observable<never> | Error | void {
     // An aborted wait has no hint of its own: 1 s, the fail-fast default.
     const refusal = refusalFor(error, { name: error.gauge, retryAfterSeconds: 1 })!;
-    const { httpAdapter } = this.adapterHost;
-    const response: unknown = host.switchToHttp().getResponse();
-    httpAdapter.setHeader(response, 'Retry-After', String(refusal.retryAfterSeconds));
-    httpAdapter.reply(response, refusal.getResponse(), refusal.getStatus());
+    const type = host.getType<string>();
+    if (type === 'http') {
+      const { httpAdapter } = this.adapterHost;
+      const response: unknown = host.switchToHttp().getResponse();
+      httpAdapter.setHeader(response, 'Retry-After', String(refusal.retryAfterSeconds));
+      httpAdapter.reply(response, refusal.getResponse(), refusal.getStatus());
+      return;
+    }
+    if (type === 'rpc') {
+      // The packages are loaded already: the app serves this context with them.
+      const loading = Promise.all([
+        translateRefusal('rpc', refusal),
+        import('@nestjs/microservices'),
+      ]);
+      return from(loading).pipe(
+        mergeMap(
+          ([exception, { BaseRpcExceptionFilter }]) =>
+            new BaseRpcExceptionFilter().catch(exception, host) as Observable<never>,
+        ),
+      );
+    }
+    if (type === 'ws') {
+      void Promise.all([translateRefusal('ws', refusal), import('@nestjs/websockets')])
+        .then(([exception, { BaseWsExceptionFilter }]) =>
+          new BaseWsExceptionFilter().catch(exception, host),
+        )
+        .catch(() => undefined); // the client is gone: nobody to answer
+      return;
+    }
+    return refusal;
   }
 }

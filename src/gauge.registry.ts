@@ -2,6 +2,7 @@ import {
   Inject,
   Injectable,
   Logger,
+  Optional,
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
@@ -16,11 +17,13 @@ import { MemoryGaugeStore, type GaugeStore } from './core/gauge-store.interface'
 import type { BackpressureModuleOptions } from './backpressure-options.interface';
 import { BACKPRESSURE_OPTIONS } from './backpressure.module-definition';
 import { DynamicGauges } from './dynamic-gauges.cache';
+import { GaugeCatalog } from './gauge-config.catalog';
 import { GaugeCapacityException, InvalidGaugeNameException } from './gauge-lookup.exception';
 import { validateModuleOptions } from './module-options.validation';
 
 /**
- * Every gauge of the application by name.
+ * Every gauge of the application by name: one registry per application, holding the gauges
+ * configured in `forRoot` and in every `forFeature()` module.
  *
  * Gauges that exist by the end of bootstrap — configured in `gauges`, named by `@Limited`,
  * injected with `@InjectGauge`, or looked up while the app starts — are pinned: built (and their
@@ -40,8 +43,15 @@ export class GaugeRegistry implements OnApplicationBootstrap, OnApplicationShutd
   /** Set once the app has started: from then on new names are dynamic and checked as input. */
   private bootstrapped = false;
 
-  constructor(@Inject(BACKPRESSURE_OPTIONS) options: BackpressureModuleOptions) {
-    const validated = validateModuleOptions(options);
+  /**
+   * @param catalog the configuration merged with the `forFeature()` modules' (the module provides
+   *   it); without it, `options` alone
+   */
+  constructor(
+    @Inject(BACKPRESSURE_OPTIONS) options: BackpressureModuleOptions,
+    @Optional() catalog?: GaugeCatalog,
+  ) {
+    const validated = catalog?.options ?? validateModuleOptions(options);
     this.defaultLimit = validated.defaultLimit;
     this.defaultStore = validated.store ?? new MemoryGaugeStore();
     this.dynamic = new DynamicGauges(validated.maxDynamicGauges, (name, gauge) =>

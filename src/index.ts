@@ -1,19 +1,59 @@
-export * from './core';
-export * from './backpressure-options.interface';
-export { getGaugeToken, LIMITED_GAUGE } from './backpressure.constants';
-export * from './backpressure.exception';
-export { BackpressureInterceptor } from './backpressure.interceptor';
+/*
+ * The public API of `nestjs-backpressure`: every name here is deliberate, documented in the README
+ * and covered by semver. Nothing else under src/ is public, even if exported from its file.
+ *
+ * This entry never reaches `ioredis`, not even in its types, so an app without it compiles with
+ * `skipLibCheck: false`. The Redis store is the subpath `nestjs-backpressure/redis` (src/redis).
+ */
+
+// The Nest module and how handlers and services use it.
 export { BackpressureModule } from './backpressure.module';
-export { BACKPRESSURE_OPTIONS } from './backpressure.module-definition';
-export type { RefusalPayload } from './context-errors';
-export { GaugeErrorFilter } from './gauge-error.filter';
-export { GaugeRegistry } from './gauge.registry';
-export { InjectGauge } from './inject-gauge.decorator';
+export {
+  BACKPRESSURE_OPTIONS,
+  type BackpressureModuleAsyncOptions,
+  type BackpressureOptionsFactory,
+} from './backpressure.module-definition';
+export type {
+  BackpressureModuleOptions,
+  GaugeConfig,
+  UnknownGaugesPolicy,
+} from './backpressure-options.interface';
+export type { BackpressureFeatureOptions } from './feature-gauges.interface';
 export { Limited } from './limited.decorator';
+export { Unlimited } from './unlimited.decorator';
+export { InjectGauge } from './inject-gauge.decorator';
+export { getGaugeToken, LIMITED_GAUGE } from './backpressure.constants';
+export { GaugeRegistry } from './gauge.registry';
+export { DEFAULT_MAX_DYNAMIC_GAUGES } from './module-options.validation';
+export { BackpressureInterceptor } from './backpressure.interceptor';
+
+// What clients see when a gauge says no.
+export { BackpressureException, BackpressureUnavailableException } from './backpressure.exception';
+export { GaugeErrorFilter } from './gauge-error.filter';
+export type { RefusalPayload } from './context-errors';
 export {
   GaugeCapacityException,
   InvalidGaugeNameException,
   MAX_RUNTIME_GAUGE_NAME_LENGTH,
   type InvalidGaugeNameReason,
 } from './gauge-lookup.exception';
-export { DEFAULT_MAX_DYNAMIC_GAUGES } from './module-options.validation';
+
+// The framework-free core: gauges, stores, options, errors.
+export type { Gauge, GaugeStats, Release } from './core/gauge.interface';
+export { PressureGauge } from './core/pressure-gauge';
+export { MemoryGaugeStore, type GaugeStore } from './core/gauge-store.interface';
+export {
+  DEFAULT_LIMIT,
+  resolveGaugeOptions,
+  type GaugeOptions,
+  type QueueOptions,
+  type ResolvedGaugeOptions,
+  type StoreDownPolicy,
+} from './core/gauge-options';
+export {
+  GaugeAbortedError,
+  GaugeConfigError,
+  GaugeExhaustedError,
+  GaugeUnavailableError,
+  type ExhaustionReason,
+} from './core/gauge.errors';

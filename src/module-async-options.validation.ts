@@ -3,11 +3,11 @@ import { describeValue as show, isPlainObject } from './core/config-value.util';
 import { GaugeConfigError } from './core/gauge.errors';
 import type { BackpressureModuleOptions } from './backpressure-options.interface';
 import { BACKPRESSURE_OPTIONS } from './backpressure.module-definition';
-import { validateModuleOptions } from './module-options.validation';
+import { assertExtras, MODULE_EXTRAS, validateModuleOptions } from './module-options.validation';
 
 const WHERE = 'BackpressureModule.forRootAsync()';
 const SOURCES = ['useFactory', 'useClass', 'useExisting'] as const;
-const KNOWN = [...SOURCES, 'imports', 'inject', 'provideInjectionTokensFrom', 'isGlobal'];
+const KNOWN = [...SOURCES, 'imports', 'inject', 'provideInjectionTokensFrom', ...MODULE_EXTRAS];
 const FACTORY_METHOD = 'createBackpressureOptions';
 
 /** What `forRootAsync()` may be given, as far as this module reads it. */
@@ -56,11 +56,7 @@ export function assertAsyncOptions(value: unknown): void {
       );
     }
   }
-  if (value.isGlobal !== undefined && typeof value.isGlobal !== 'boolean') {
-    throw new GaugeConfigError(
-      `${WHERE}: option "isGlobal" must be a boolean, got ${show(value.isGlobal)}`,
-    );
-  }
+  assertExtras(value, WHERE);
 }
 
 /**

@@ -9,6 +9,7 @@ import {
   type ResolvedGaugeOptions,
 } from './core/gauge-options';
 import type { GaugeStore } from './core/gauge-store.interface';
+import type { GaugeConfig, UnknownGaugesPolicy } from './backpressure-options.interface';
 
 /** Gauges created at run time (names first seen after bootstrap) kept at most, by default. */
 export const DEFAULT_MAX_DYNAMIC_GAUGES = 1000;
@@ -26,10 +27,18 @@ export interface ValidatedModuleOptions {
   readonly store: GaugeStore | undefined;
   readonly maxDynamicGauges: number;
   readonly gauges: ReadonlyMap<string, ValidatedGauge>;
+  /** As given; undefined: decided from whether anything is configured (see `GaugeCatalog`). */
+  readonly unknownGauges: UnknownGaugesPolicy | undefined;
 }
 
+/** Options `forRoot()` / `forRootAsync()` take for the module definition itself, not the gauges. */
+export const MODULE_EXTRAS = ['isGlobal', 'errorFilter'] as const;
+
+/** The values of option `unknownGauges`. */
+export const UNKNOWN_GAUGES_POLICIES: readonly UnknownGaugesPolicy[] = ['warn', 'error', 'ignore'];
+
 const WHERE = 'BackpressureModule';
-const MODULE_KEYS = ['defaultLimit', 'gauges', 'store', 'maxDynamicGauges'];
+const MODULE_KEYS = ['defaultLimit', 'gauges', 'store', 'maxDynamicGauges', 'unknownGauges'];
 const GAUGE_CONFIG_KEYS = [...GAUGE_OPTION_KEYS, 'store'];
 const SHAPE = `{ ${MODULE_KEYS.map((key) => `${key}?`).join(', ')} }`;
 
@@ -48,13 +57,19 @@ export function validateForRootOptions(value: unknown): ValidatedModuleOptions {
       `${WHERE}.forRoot() takes a default limit (a number) or an options object ${SHAPE}, got ${show(value)}`,
     );
   }
-  const { isGlobal, ...options } = value;
-  if (isGlobal !== undefined && typeof isGlobal !== 'boolean') {
-    throw new GaugeConfigError(
-      `${WHERE}: option "isGlobal" must be a boolean, got ${show(isGlobal)}`,
-    );
+  const { isGlobal, errorFilter, ...options } = value;
+  assertExtras({ isGlobal, errorFilter }, WHERE);
+  return validateModuleOptions(options, `${WHERE}.forRoot(): the options`, [...MODULE_EXTRAS]);
+}
+
+/** Checks the module-definition extras (`isGlobal`, `errorFilter`): booleans when given. */
+export function assertExtras(extras: Record<string, unknown>, where: string): void {
+  for (const key of MODULE_EXTRAS) {
+    const value = extras[key];
+    if (value !== undefined && typeof value !== 'boolean') {
+      throw new GaugeConfigError(`${where}: option "${key}" must be a boolean, got ${show(value)}`);
+    }
   }
-  return validateModuleOptions(options, `${WHERE}.forRoot(): the options`, ['isGlobal']);
 }
 
 /**
@@ -76,10 +91,10 @@ export function validateModuleOptions(
   }
   for (const key of Object.keys(value)) {
     if (MODULE_KEYS.includes(key)) continue;
-    if (key === 'isGlobal') {
+    if ((MODULE_EXTRAS as readonly string[]).includes(key)) {
       throw new GaugeConfigError(
-        `${WHERE}: option "isGlobal" (got ${show(value[key])}) is not a gauge option: ` +
-          'pass it to forRoot({ isGlobal }) or forRootAsync({ isGlobal, useFactory }) itself',
+        `${WHERE}: option "${key}" (got ${show(value[key])}) is not a gauge option: ` +
+          `pass it to forRoot({ ${key} }) or forRootAsync({ ${key}, useFactory }) itself`,
       );
     }
     const known = [...MODULE_KEYS, ...extraKeys].join(', ');
@@ -98,38 +113,72 @@ export function validateModuleOptions(
       `${WHERE}: option "maxDynamicGauges" must be an integer from 0 to Number.MAX_SAFE_INTEGER, got ${show(maxDynamicGauges)}`,
     );
   }
-  const gauges = validateGauges(value.gauges, defaultLimit);
-  return { defaultLimit, store, maxDynamicGauges, gauges };
+  const { unknownGauges } = value;
+  if (
+    unknownGauges !== undefined &&
+    !UNKNOWN_GAUGES_POLICIES.includes(unknownGauges as UnknownGaugesPolicy)
+  ) {
+    throw new GaugeConfigError(
+      `${WHERE}: option "unknownGauges" must be one of ${UNKNOWN_GAUGES_POLICIES.map((p) => `'${p}'`).join(', ')}, got ${show(unknownGauges)}`,
+    );
+  }
+  const gauges = validateGauges(value.gauges, defaultLimit, WHERE);
+  return {
+    defaultLimit,
+    store,
+    maxDynamicGauges,
+    gauges,
+    unknownGauges: unknownGauges as UnknownGaugesPolicy | undefined,
+  };
 }
 
-function validateGauges(value: unknown, defaultLimit: number): Map<string, ValidatedGauge> {
+/**
+ * Checks option `gauges` (of `forRoot` or a `forFeature`): an object of gauge options by name,
+ * each resolved with `defaultLimit`.
+ *
+ * @param where who was given it, for messages (`BackpressureModule`, `...forFeature()`)
+ */
+export function validateGauges(
+  value: unknown,
+  defaultLimit: number,
+  where: string,
+): Map<string, ValidatedGauge> {
   const gauges = new Map<string, ValidatedGauge>();
   if (value === undefined) return gauges;
   if (!isPlainObject(value)) {
     throw new GaugeConfigError(
-      `${WHERE}: option "gauges" must be an object of gauge options by name, such as { api: { limit: 5 } }, got ${show(value)}`,
+      `${where}: option "gauges" must be an object of gauge options by name, such as { api: { limit: 5 } }, got ${show(value)}`,
     );
   }
   for (const [name, config] of Object.entries(value)) {
-    assertGaugeName(name, `${WHERE}: option "gauges": a gauge name`);
-    const where = `Gauge "${name}"`;
-    if (!isPlainObject(config)) {
-      throw new GaugeConfigError(
-        `${where}: options must be an object such as { limit: 5 }, got ${show(config)}`,
-      );
-    }
-    for (const key of Object.keys(config)) {
-      if (!GAUGE_CONFIG_KEYS.includes(key)) {
-        throw new GaugeConfigError(
-          `${where}: unknown option "${key}" (known: ${GAUGE_CONFIG_KEYS.join(', ')})`,
-        );
-      }
-    }
-    const { store, ...options } = config;
-    if (store !== undefined) assertGaugeStore(store, `${where}: option "store"`);
-    gauges.set(name, { store, options: resolveGaugeOptions(name, options, defaultLimit) });
+    assertGaugeName(name, `${where}: option "gauges": a gauge name`);
+    gauges.set(name, validateGaugeConfig(name, config, defaultLimit));
   }
   return gauges;
+}
+
+/** Checks one gauge's `GaugeConfig` (options plus `store`) and resolves it with `defaultLimit`. */
+export function validateGaugeConfig(
+  name: string,
+  config: unknown,
+  defaultLimit: number,
+): ValidatedGauge {
+  const where = `Gauge "${name}"`;
+  if (!isPlainObject(config)) {
+    throw new GaugeConfigError(
+      `${where}: options must be an object such as { limit: 5 }, got ${show(config)}`,
+    );
+  }
+  for (const key of Object.keys(config)) {
+    if (!GAUGE_CONFIG_KEYS.includes(key)) {
+      throw new GaugeConfigError(
+        `${where}: unknown option "${key}" (known: ${GAUGE_CONFIG_KEYS.join(', ')})`,
+      );
+    }
+  }
+  const { store, ...options } = config as GaugeConfig;
+  if (store !== undefined) assertGaugeStore(store, `${where}: option "store"`);
+  return { store, options: resolveGaugeOptions(name, options, defaultLimit) };
 }
 
 /**

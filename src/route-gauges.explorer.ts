@@ -1,39 +1,61 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger, Optional } from '@nestjs/common';
+import { PROPERTY_DEPS_METADATA, SELF_DECLARED_DEPS_METADATA } from '@nestjs/common/constants';
 import { ModulesContainer, Reflector } from '@nestjs/core';
 import { GaugeConfigError } from './core/gauge.errors';
-import { LIMITED_GAUGE } from './backpressure.constants';
+import { getGaugeToken, LIMITED_GAUGE } from './backpressure.constants';
+import { GaugeCatalog } from './gauge-config.catalog';
 import { GaugeRegistry } from './gauge.registry';
+import { UNLIMITED } from './unlimited.decorator';
 
-/** What the explorer reads of a Nest module: its controllers and providers, as Nest wraps them. */
+/** What the explorer reads of a Nest module: its classes, as Nest wraps them. */
 interface ScannedModule {
   readonly controllers: ReadonlyMap<unknown, ClassWrapper>;
   readonly providers: ReadonlyMap<unknown, ClassWrapper>;
+  readonly injectables?: ReadonlyMap<unknown, ClassWrapper>;
 }
 
 /** The part of Nest's InstanceWrapper used here: the class, and `inject` set for factories. */
 interface ClassWrapper {
   readonly metatype?: unknown;
   readonly inject?: unknown;
+  readonly token?: unknown;
 }
 
 type Class = abstract new (...args: never[]) => unknown;
 
+/** What every gauge token starts with; the rest is the gauge's name. */
+const TOKEN_PREFIX = getGaugeToken('');
+
 /**
- * Builds, while the app starts, every gauge a `@Limited` names, so a gauge's store is checked
- * before the first request: a store whose driver is missing (ioredis not installed) or that
- * cannot build the gauge fails the bootstrap with a `GaugeConfigError` naming the gauge and the
- * handler, instead of a 500 on the first request. It also pins those gauges: the interceptor
- * keeps them, so they must never be evicted as dynamic.
+ * Builds, while the app starts, every gauge a `@Limited` names or a class injects, so a gauge's
+ * store is checked before the first request: a store whose driver is missing (ioredis not
+ * installed) or that cannot build the gauge fails the bootstrap with a `GaugeConfigError` naming
+ * the gauge and where it is used, instead of a 500 on the first request. It also pins those
+ * gauges: the interceptor and the injected services keep them, so they must never be evicted as
+ * dynamic.
  *
  * It reads the metadata of every controller (HTTP routes, microservice `@MessagePattern` /
  * `@EventPattern` handlers) and every class provider (WebSocket gateways' `@SubscribeMessage`
- * handlers) from the class itself, so it works at construction, before any lifecycle hook: the
- * failure happens in `NestFactory.create()` / `compile()`.
+ * handlers, services with `@InjectGauge`) of this application, from the class itself, so it works
+ * at construction, before any lifecycle hook: the failure happens in `NestFactory.create()` /
+ * `compile()`. Methods exempted with `@Unlimited()` are skipped.
+ *
+ * Then it reports the names used but configured nowhere (option `unknownGauges`): a warning, or
+ * with `'error'` a `GaugeConfigError` that fails the start.
  */
 @Injectable()
 export class RouteGaugesExplorer {
-  constructor(registry: GaugeRegistry, modules: ModulesContainer, reflector: Reflector) {
-    for (const [name, where] of limitedGaugeNames(modules.values(), reflector)) {
+  private readonly logger = new Logger('Backpressure');
+
+  constructor(
+    registry: GaugeRegistry,
+    modules: ModulesContainer,
+    reflector: Reflector,
+    @Optional() catalog?: GaugeCatalog,
+  ) {
+    const uses = gaugeUses(modules.values() as Iterable<ScannedModule>, reflector);
+    if (catalog) this.reportUnknown(uses, catalog);
+    for (const [name, where] of uses) {
       try {
         registry.get(name as string);
       } catch (error) {
@@ -42,38 +64,100 @@ export class RouteGaugesExplorer {
       }
     }
   }
+
+  private reportUnknown(uses: ReadonlyMap<unknown, string>, catalog: GaugeCatalog): void {
+    if (catalog.unknownGauges === 'ignore') return;
+    const unknown = [...uses].filter(
+      ([name]) => typeof name === 'string' && !catalog.declared.has(name),
+    );
+    if (unknown.length === 0) return;
+    const hint = `configure it in forRoot's "gauges" or list it in a BackpressureModule.forFeature()`;
+    if (catalog.unknownGauges === 'error') {
+      const list = unknown.map(([name, where]) => `"${String(name)}" (${where})`).join(', ');
+      throw new GaugeConfigError(
+        `Gauges used but configured nowhere (option unknownGauges: 'error'): ${list}. For each, ${hint}.`,
+      );
+    }
+    const { defaultLimit } = catalog.options;
+    for (const [name, where] of unknown) {
+      this.logger.warn(
+        `Gauge "${String(name)}" is used by ${where} but configured nowhere, so it gets the ` +
+          `defaults (limit ${defaultLimit}). A typo? If not, ${hint}; ` +
+          `unknownGauges: 'ignore' silences this, 'error' fails the start.`,
+      );
+    }
+  }
 }
 
 /**
- * Every gauge name carried by `@Limited` in `modules`, with the first place it is used (for the
- * error message). Method names are collected along the prototype chain, so an inherited handler
- * counts, and through property descriptors, so no getter is ever run.
+ * Every gauge name this application uses, with the first place it is used (for messages): names
+ * carried by `@Limited` on a class or method (not `@Unlimited()` ones), and names injected with
+ * `@InjectGauge` / `@Inject(getGaugeToken(name))` into a constructor, a property or a factory.
+ * Method names are collected along the prototype chain, so an inherited handler counts, and
+ * through property descriptors, so no getter is ever run.
  */
-export function limitedGaugeNames(
+export function gaugeUses(
   modules: Iterable<ScannedModule>,
   reflector: Reflector,
 ): Map<unknown, string> {
   const names = new Map<unknown, string>();
-  const note = (name: unknown, where: string) => {
-    if (name !== undefined && !names.has(name)) {
+  const limited = (name: unknown, where: string) => {
+    if (name !== undefined && name !== UNLIMITED && !names.has(name)) {
       names.set(name, `@Limited(${JSON.stringify(name) ?? String(name)}) on ${where}`);
     }
   };
-  const seen = new Set<Class>();
+  const injected = (token: unknown, where: string) => {
+    if (typeof token !== 'string' || !token.startsWith(TOKEN_PREFIX)) return;
+    const name = token.slice(TOKEN_PREFIX.length);
+    if (!names.has(name)) names.set(name, `@InjectGauge(${JSON.stringify(name)}) in ${where}`);
+  };
+  const seen = new Set<unknown>();
   for (const module of modules) {
-    for (const wrapper of [...module.controllers.values(), ...module.providers.values()]) {
+    const wrappers = [
+      ...module.controllers.values(),
+      ...module.providers.values(),
+      ...(module.injectables?.values() ?? []),
+    ];
+    for (const wrapper of wrappers) {
       const type = wrapper.metatype;
-      // Factory providers' metatype is the factory; value providers have none.
-      if (typeof type !== 'function' || wrapper.inject || seen.has(type as Class)) continue;
+      if (typeof type !== 'function' || seen.has(type)) continue;
+      seen.add(type);
+      if (Array.isArray(wrapper.inject)) {
+        // A factory provider: its metatype is the factory, its dependencies are `inject`.
+        const where = `the factory of ${describeToken(wrapper.token)}`;
+        for (const dependency of wrapper.inject as unknown[]) {
+          injected(isOptionalDependency(dependency) ? dependency.token : dependency, where);
+        }
+        continue;
+      }
       const cls = type as Class;
-      seen.add(cls);
-      note(reflector.get<unknown>(LIMITED_GAUGE, cls), cls.name);
+      for (const { param } of metadataList<{ param?: unknown }>(SELF_DECLARED_DEPS_METADATA, cls)) {
+        injected(param, cls.name);
+      }
+      for (const { type: token } of metadataList<{ type?: unknown }>(PROPERTY_DEPS_METADATA, cls)) {
+        injected(token, cls.name);
+      }
+      limited(reflector.get<unknown>(LIMITED_GAUGE, cls), cls.name);
       for (const [key, method] of methodsOf(cls)) {
-        note(reflector.get<unknown>(LIMITED_GAUGE, method), `${cls.name}.${key}`);
+        limited(reflector.get<unknown>(LIMITED_GAUGE, method), `${cls.name}.${key}`);
       }
     }
   }
   return names;
+}
+
+function metadataList<T>(key: string, cls: Class): T[] {
+  const value: unknown = Reflect.getMetadata(key, cls);
+  return Array.isArray(value) ? (value as T[]) : [];
+}
+
+function isOptionalDependency(value: unknown): value is { token: unknown } {
+  return typeof value === 'object' && value !== null && 'token' in value;
+}
+
+function describeToken(token: unknown): string {
+  if (typeof token === 'function') return token.name || 'an anonymous class';
+  return String(token);
 }
 
 function* methodsOf(cls: Class): Iterable<[string, Class]> {

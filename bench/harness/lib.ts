@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type * as Library from '../../src';
+import type * as RedisLibrary from '../../src/redis';
 import { repoRoot } from './paths';
 
 /**
@@ -7,5 +8,24 @@ import { repoRoot } from './paths';
  * not the TypeScript sources. Types come from src so the bench type-checks before a build.
  * BENCH_LIB points at another build (a copy of dist/ from before a change) for before/after runs.
  */
+const build = process.env.BENCH_LIB ?? join(repoRoot, 'dist');
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-export const lib = require(process.env.BENCH_LIB ?? join(repoRoot, 'dist')) as typeof Library;
+export const lib = require(build) as typeof Library;
+
+/**
+ * The built `nestjs-backpressure/redis` entry, loaded on first use (only the Redis scenario needs
+ * it, and ioredis with it). A build from before that subpath existed had the store in its root.
+ */
+export function redisLib(): typeof RedisLibrary {
+  let entry: unknown;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    entry = require(join(build, 'redis'));
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== 'MODULE_NOT_FOUND' || !('RedisGaugeStore' in lib)) {
+      throw error;
+    }
+    entry = lib;
+  }
+  return entry as typeof RedisLibrary;
+}

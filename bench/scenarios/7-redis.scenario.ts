@@ -7,7 +7,7 @@ import { Controller, Get, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Redis } from 'ioredis';
 import { closedLoop, type ClosedLoopResult } from '../harness/closed-loop';
-import { lib } from '../harness/lib';
+import { lib, redisLib } from '../harness/lib';
 import { interleaved, type Aim, type Scenario } from '../harness/scenario';
 import { round, show, spread } from '../harness/stats';
 
@@ -287,7 +287,9 @@ async function serve(): Promise<void> {
   }
   const queue = Number(QUEUE) > 0 ? { size: Number(QUEUE), timeoutMs: 10_000 } : undefined;
   const store =
-    STORE === 'memory' ? undefined : new lib.RedisGaugeStore({ redis: STORE, keyPrefix: 'bench:' });
+    STORE === 'memory'
+      ? undefined
+      : new (redisLib().RedisGaugeStore)({ redis: STORE, keyPrefix: 'bench:' });
   @Module({
     imports: [
       lib.BackpressureModule.forRoot({ store, gauges: { bench: { limit: Number(LIMIT), queue } } }),

@@ -35,13 +35,17 @@ export type StoreDownPolicy = 'fail-closed' | { readonly localLimit: number };
 
 /** Options after validation and defaults: what a gauge is built from. */
 export interface ResolvedGaugeOptions {
+  /** The gauge's name: non-empty, not blank. */
   readonly name: string;
+  /** Slots at most at once: an integer >= 1. */
   readonly limit: number;
-  /** 0 means fail fast. */
+  /** Callers that may wait at once: 0 means fail fast (no queue). */
   readonly queueSize: number;
+  /** Longest a caller waits, in milliseconds (0 when `queueSize` is 0). */
   readonly queueTimeoutMs: number;
+  /** Sent as `Retry-After` on a refusal (whole seconds, >= 0). */
   readonly retryAfterSeconds: number;
-  /** Absent: the store decides. */
+  /** What to do while a shared store is unreachable. Absent: the store decides. */
   readonly whenStoreDown?: StoreDownPolicy;
 }
 

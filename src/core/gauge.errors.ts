@@ -6,6 +6,7 @@ export type ExhaustionReason = 'full' | 'queue-full' | 'timeout';
  * catch it to shed load (the Nest layer turns it into HTTP 429 with `Retry-After`).
  */
 export class GaugeExhaustedError extends Error {
+  /** Always `'GaugeExhaustedError'` (survives minification, unlike the class name). */
   override readonly name = 'GaugeExhaustedError';
 
   constructor(
@@ -45,9 +46,13 @@ function describe(gauge: string, reason: ExhaustionReason): string {
 
 /** Thrown when a caller's AbortSignal fired while it waited: it never got a slot, so nothing to release. */
 export class GaugeAbortedError extends Error {
+  /** Always `'GaugeAbortedError'` (survives minification, unlike the class name). */
   override readonly name = 'GaugeAbortedError';
 
-  constructor(readonly gauge: string) {
+  constructor(
+    /** The gauge the caller was waiting for. */
+    readonly gauge: string,
+  ) {
     super(`Wait for gauge "${gauge}" was aborted`);
   }
 }
@@ -57,11 +62,15 @@ export class GaugeAbortedError extends Error {
  * to fail closed). Distinct from exhaustion: the client should see 503, not 429.
  */
 export class GaugeUnavailableError extends Error {
+  /** Always `'GaugeUnavailableError'` (survives minification, unlike the class name). */
   override readonly name = 'GaugeUnavailableError';
 
   constructor(
+    /** The gauge that could not decide. */
     readonly gauge: string,
+    /** Why, e.g. the store's connection error; safe for logs, not meant for clients. */
     message: string,
+    /** A hint for clients on when to try again (whole seconds), sent as `Retry-After` with the 503. */
     readonly retryAfterSeconds: number,
   ) {
     super(message);
@@ -70,6 +79,7 @@ export class GaugeUnavailableError extends Error {
 
 /** Thrown at start-up for bad options, naming the gauge and the option so the fix is obvious. */
 export class GaugeConfigError extends Error {
+  /** Always `'GaugeConfigError'` (survives minification, unlike the class name). */
   override readonly name = 'GaugeConfigError';
 }
 

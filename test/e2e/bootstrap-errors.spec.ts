@@ -176,7 +176,7 @@ const BAD_OPTIONS: Array<[string, Declare, RegExp]> = [
   [
     'typo defaultLimt',
     forRoot({ defaultLimt: 5 }),
-    /BackpressureModule: unknown option "defaultLimt" \(known: defaultLimit, gauges, store, maxDynamicGauges, isGlobal\)/,
+    /BackpressureModule: unknown option "defaultLimt" \(known: defaultLimit, gauges, store, maxDynamicGauges, unknownGauges, isGlobal, errorFilter\)/,
   ],
   ['typo gauge:', forRoot({ gauge: { api: {} } }), /BackpressureModule: unknown option "gauge"/],
   [
@@ -322,7 +322,9 @@ describe('bad options fail the bootstrap, not the first request', () => {
         () => new Error('compiled'),
         (caught: unknown) => caught as Error,
       );
-    expect(error.message).toContain('{ defaultLimit?, gauges?, store?, maxDynamicGauges? }');
+    expect(error.message).toContain(
+      '{ defaultLimit?, gauges?, store?, maxDynamicGauges?, unknownGauges? }',
+    );
     expect(error.message).not.toMatch(/or a number/);
   });
 

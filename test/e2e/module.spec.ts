@@ -4,8 +4,10 @@ import { Test } from '@nestjs/testing';
 import {
   BACKPRESSURE_OPTIONS,
   BackpressureModule,
+  GaugeConfigError,
   GaugeExhaustedError,
   GaugeRegistry,
+  getGaugeToken,
   InjectGauge,
   Limited,
   type BackpressureModuleOptions,
@@ -156,5 +158,75 @@ describe('forRootAsync validation', () => {
     const module = BackpressureModule.forRootAsync({ useFactory: () => ({}), isGlobal });
     expect(module.global).toBe(isGlobal ?? true);
     expect(BackpressureModule.forRoot({ isGlobal }).global).toBe(isGlobal ?? true);
+  });
+});
+
+describe('module definition', () => {
+  it("provides forRoot's configured gauges as plain tokens, and @InjectGauge names lazily", async () => {
+    const app = await Test.createTestingModule({
+      imports: [BackpressureModule.forRoot({ gauges: { reports: { limit: 2 } } })],
+    }).compile();
+    try {
+      const registry = app.get(GaugeRegistry);
+      expect(app.get(getGaugeToken('reports'))).toBe(registry.get('reports'));
+      // ReportService (@InjectGauge('reports')) is not part of this app: nothing else was built.
+      expect(registry.list().map((gauge) => gauge.name)).toEqual(['reports']);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('one registry per app, closed once at shutdown', async () => {
+    const closes: string[] = [];
+    const store = {
+      createGauge: (options: { name: string; limit: number }) =>
+        Object.assign(new (class {})(), {
+          ...options,
+          close: () => void closes.push(options.name),
+        }) as unknown as Gauge,
+      close: () => void closes.push('store'),
+    };
+    const app = await Test.createTestingModule({
+      imports: [
+        BackpressureModule.forRoot({ store: store as never, gauges: { a: {} } }),
+        BackpressureModule.forFeature({ gauges: { b: { limit: 3 } } }),
+      ],
+    }).compile();
+    await app.init();
+    expect(
+      app
+        .get(GaugeRegistry)
+        .list()
+        .map((gauge) => gauge.name),
+    ).toEqual(['a', 'b']);
+    await app.close();
+    expect(closes).toEqual(['a', 'b', 'store']);
+  });
+
+  it.each<[string, () => unknown, RegExp]>([
+    [
+      'forRoot errorFilter "no"',
+      () => BackpressureModule.forRoot({ errorFilter: 'no' as never }),
+      /^BackpressureModule: option "errorFilter" must be a boolean, got "no"$/,
+    ],
+    [
+      'forRootAsync errorFilter 0',
+      () => BackpressureModule.forRootAsync({ useFactory: () => ({}), errorFilter: 0 as never }),
+      /^BackpressureModule\.forRootAsync\(\): option "errorFilter" must be a boolean, got 0$/,
+    ],
+  ])('%s is refused', (_what, declare, message) => {
+    expect(declare).toThrow(GaugeConfigError);
+    expect(declare).toThrow(message);
+  });
+
+  it('errorFilter from a factory is refused, saying where it goes', async () => {
+    const compiling = Test.createTestingModule({
+      imports: [
+        BackpressureModule.forRootAsync({ useFactory: () => ({ errorFilter: false }) as never }),
+      ],
+    }).compile();
+    await expect(compiling).rejects.toThrow(
+      /option "errorFilter" \(got false\) is not a gauge option: pass it to forRoot\(\{ errorFilter \}\) or forRootAsync\(\{ errorFilter, useFactory \}\) itself/,
+    );
   });
 });

@@ -14,7 +14,8 @@ import {
   type NestInterceptor,
 } from '@nestjs/common';
 import { from, map, mergeMap, type Observable } from 'rxjs';
-import { BackpressureModule, Limited, RedisGaugeStore, type Release } from '../../src';
+import { BackpressureModule, Limited, type Release } from '../../src';
+import { RedisGaugeStore } from '../../src/redis';
 import { Logs } from '../redis/support/helpers';
 import { describeWithRedis, REDIS_URL, uniquePrefix } from '../redis/support/redis-env';
 import { moduleOf, PLATFORMS, startApp, type Platform, type Running } from './support/apps';

@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, expect, it } from '@jest/globals';
 import type { Redis } from 'ioredis';
-import { RedisGaugeStore, type RedisGaugeStoreOptions, type Release } from '../../src';
+import { type Release } from '../../src';
+import { RedisGaugeStore, type RedisGaugeStoreOptions } from '../../src/redis';
 import { calls, commandStat } from './support/commandstats';
 import { gaugeOf, Logs, sleep } from './support/helpers';
 import { closeClient, describeWithRedis } from './support/redis-env';

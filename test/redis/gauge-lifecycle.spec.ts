@@ -2,15 +2,15 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { GaugeAbortedError, GaugeUnavailableError, type Release } from '../../src';
 import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
-import { RedisHealth } from '../../src/core/redis/redis-health';
-import { LeaseRenewer } from '../../src/core/redis/lease-renewer';
-import type { LeaseCommands } from '../../src/core/redis/lease-commands';
+import { StoreHealth } from '../../src/core/shared/store-health';
+import { LeaseRenewer } from '../../src/core/shared/lease-renewer';
+import { watchClient } from '../../src/redis/redis-connection';
 import { fakeGauge } from './support/fake-backend';
 import { isSettled, Logs, within } from './support/helpers';
 
 /*
- * A RedisGauge on in-memory lease scripts (no Redis): the first connect, outages and recovery are
- * driven by hand through its RedisHealth, and replies can be reordered at will.
+ * A SharedGauge on in-memory lease scripts (no Redis): the first connect, outages and recovery are
+ * driven by hand through its StoreHealth, and replies can be reordered at will.
  */
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -177,10 +177,16 @@ describe('a Redis gauge while its store is still connecting', () => {
 describe('the store health while connecting', () => {
   it('counts a first connection that is not ready in time as an outage', async () => {
     const states: string[] = [];
-    const health = new RedisHealth('fake', 60_000, new Logs(), (state) => states.push(state));
+    const health = new StoreHealth('Redis fake', 'Redis', 60_000, new Logs(), (state) =>
+      states.push(state),
+    );
     cleanups.push(() => health.close());
     const client = Object.assign(new EventEmitter(), { status: 'connect' });
-    health.attach(client as unknown as Redis, 20); // connected, but the server never answers
+    health.expectUpWithin(20);
+    watchClient(client as unknown as Redis, {
+      up: () => health.markUp(),
+      down: (reason) => health.markDown(reason),
+    }); // connected, but the server never answers
     await until(() => health.state === 'down');
     expect(health.reason).toBe('not ready within 20 ms');
     client.emit('ready');
@@ -198,9 +204,10 @@ describe('lease renewal racing a release', () => {
       1000,
       10_000,
       () => [gauge],
-      () => commands as unknown as LeaseCommands,
+      () => commands,
       health,
       new Logs(),
+      'Redis',
     );
     commands.holdRenewals = true;
     const renewing = renewer.renewNow(); // captured the lease; its reply is held back

@@ -1,12 +1,7 @@
 import { afterAll, afterEach, beforeAll, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
-import {
-  GaugeAbortedError,
-  GaugeExhaustedError,
-  RedisGaugeStore,
-  type RedisGaugeStoreOptions,
-  type Release,
-} from '../../src';
+import { GaugeAbortedError, GaugeExhaustedError, type Release } from '../../src';
+import { RedisGaugeStore, type RedisGaugeStoreOptions } from '../../src/redis';
 import {
   deleteKeys,
   describeWithRedis,

@@ -5,12 +5,8 @@ import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Redis } from 'ioredis';
-import {
-  BackpressureModule,
-  Limited,
-  RedisGaugeStore,
-  type BackpressureModuleOptions,
-} from '../../src';
+import { BackpressureModule, Limited, type BackpressureModuleOptions } from '../../src';
+import { RedisGaugeStore } from '../../src/redis';
 import { Logs, until } from './support/helpers';
 import {
   closeClient,

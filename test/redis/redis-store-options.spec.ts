@@ -1,11 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import {
-  GaugeConfigError,
-  MemoryGaugeStore,
-  RedisGaugeStore,
-  resolveGaugeOptions,
-  type RedisGaugeStoreOptions,
-} from '../../src';
+import { GaugeConfigError, MemoryGaugeStore, resolveGaugeOptions } from '../../src';
+import { RedisGaugeStore, type RedisGaugeStoreOptions } from '../../src/redis';
 
 // No Redis needed: options are checked when the store is built, before any connection.
 describe('RedisGaugeStore options', () => {

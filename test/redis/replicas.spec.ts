@@ -4,7 +4,8 @@ import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Redis } from 'ioredis';
-import { RedisGaugeStore, type Release } from '../../src';
+import { type Release } from '../../src';
+import { RedisGaugeStore } from '../../src/redis';
 import { gaugeOf, isSettled, Logs, until, within } from './support/helpers';
 import {
   closeClient,
@@ -119,15 +120,20 @@ describeRedis('replicas in separate processes sharing one Redis gauge', () => {
   }, 120_000);
 
   it('needs ioredis only when a store is given a URL, and says so clearly when it is missing', () => {
-    // The compiled core, copied where no node_modules can be found: as in an app without ioredis.
+    // The compiled core and Redis store, copied where no node_modules can be found: as in an app
+    // without ioredis (the Nest layer is left out: it needs @nestjs, which is not there either).
     const bare = mkdtempSync(join(tmpdir(), 'bp-no-ioredis-'));
     try {
-      cpSync(join(dirname(library.index), 'core'), join(bare, 'core'), { recursive: true });
+      for (const dir of ['core', 'redis']) {
+        cpSync(join(dirname(library.index), dir), join(bare, dir), { recursive: true });
+      }
       const script = `
-        const core = require(${JSON.stringify(join(bare, 'core'))});
-        const gauge = new core.MemoryGaugeStore().createGauge(core.resolveGaugeOptions('local'));
-        const store = new core.RedisGaugeStore({ redis: 'redis://127.0.0.1:6379' });
-        try { store.createGauge(core.resolveGaugeOptions('shared')); console.log('created'); }
+        const { MemoryGaugeStore } = require(${JSON.stringify(join(bare, 'core/gauge-store.interface'))});
+        const { resolveGaugeOptions } = require(${JSON.stringify(join(bare, 'core/gauge-options'))});
+        const { RedisGaugeStore } = require(${JSON.stringify(join(bare, 'redis'))});
+        const gauge = new MemoryGaugeStore().createGauge(resolveGaugeOptions('local'));
+        const store = new RedisGaugeStore({ redis: 'redis://127.0.0.1:6379' });
+        try { store.createGauge(resolveGaugeOptions('shared')); console.log('created'); }
         catch (error) { console.log(gauge.limit, error.name, error.message); }`;
       const run = spawnSync(process.execPath, ['-e', script], { cwd: bare, encoding: 'utf8' });
       expect(run.stderr).toBe('');

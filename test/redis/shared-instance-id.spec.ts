@@ -1,12 +1,8 @@
 import { afterAll, afterEach, beforeAll, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
-import {
-  GaugeExhaustedError,
-  RedisGaugeStore,
-  type RedisGaugeStoreOptions,
-  type Release,
-} from '../../src';
-import { LeaseCommands } from '../../src/core/redis/lease-commands';
+import { GaugeExhaustedError, type Release } from '../../src';
+import { RedisGaugeStore, type RedisGaugeStoreOptions } from '../../src/redis';
+import { RedisLeaseClient } from '../../src/redis/redis-lease-client';
 import { gaugeOf, Logs, until } from './support/helpers';
 import { runLoad } from './support/load';
 import { RedisServer } from './support/redis-server';
@@ -158,7 +154,7 @@ describeRedis('two stores in one process given the same instanceId', () => {
   it('never grants a lease id that is already in the set (the acquire script)', async () => {
     const client = new Redis(REDIS_URL);
     try {
-      const commands = new LeaseCommands(client);
+      const commands = new RedisLeaseClient(client);
       const key = `${prefix}{script}:leases`;
       expect(await commands.acquire(key, 'pod-0:x:1', 5, 10_000)).toBe(true);
       const [, score] = await redis.zrange(key, '0', '-1', 'WITHSCORES');

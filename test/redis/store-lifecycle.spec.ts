@@ -2,7 +2,8 @@ import { afterAll, afterEach, beforeAll, expect, it } from '@jest/globals';
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
-import { GaugeUnavailableError, RedisGaugeStore, type Release } from '../../src';
+import { GaugeUnavailableError, type Release } from '../../src';
+import { RedisGaugeStore } from '../../src/redis';
 import { deleteKeys, describeWithRedis, REDIS_URL, uniquePrefix } from './support/redis-env';
 import { gaugeOf, Logs, within } from './support/helpers';
 

@@ -1,12 +1,7 @@
 import { afterAll, afterEach, beforeAll, expect, it } from '@jest/globals';
 import type { Redis } from 'ioredis';
-import {
-  GaugeExhaustedError,
-  GaugeUnavailableError,
-  RedisGaugeStore,
-  type RedisGaugeStoreOptions,
-  type Release,
-} from '../../src';
+import { GaugeExhaustedError, GaugeUnavailableError, type Release } from '../../src';
+import { RedisGaugeStore, type RedisGaugeStoreOptions } from '../../src/redis';
 import { gaugeOf, Logs, until } from './support/helpers';
 import { closeClient, describeWithRedis } from './support/redis-env';
 import { RedisServer } from './support/redis-server';

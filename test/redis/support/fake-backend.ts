@@ -1,15 +1,15 @@
-import type { LeaseBatch, LeaseCommands } from '../../../src/core/redis/lease-commands';
-import type { LeaseBackend } from '../../../src/core/redis/redis-gauge';
-import { RedisGauge } from '../../../src/core/redis/redis-gauge';
-import { RedisHealth } from '../../../src/core/redis/redis-health';
+import type { LeaseBatch, LeaseClient } from '../../../src/core/shared/lease-client';
+import { SharedGauge, type LeaseBackend } from '../../../src/core/shared/shared-gauge';
+import { StoreHealth } from '../../../src/core/shared/store-health';
 import { resolveGaugeOptions, type GaugeOptions, type StoreDownPolicy } from '../../../src';
 import { Logs } from './helpers';
 
 /**
- * The lease scripts over in-memory sets, for driving a `RedisGauge` through outages, the first
- * connect and reordered replies without a Redis. `renew` can be held back to reorder it.
+ * A `LeaseClient` over in-memory sets (the Redis scripts' semantics), for driving a `SharedGauge`
+ * through outages, the first connect and reordered replies without a Redis. `renew` can be held
+ * back to reorder it.
  */
-export class FakeLeaseCommands {
+export class FakeLeaseCommands implements LeaseClient {
   readonly sets = new Map<string, Set<string>>();
   readonly released: string[] = [];
   /** While set, `renew` waits for `applyRenewal()` (to deliver it after a release). */
@@ -67,26 +67,27 @@ export class FakeLeaseCommands {
   }
 }
 
-/** A gauge on fake commands with a real `RedisHealth` that tests move between states. */
+/** A gauge on fake commands with a real `StoreHealth` that tests move between states. */
 export function fakeGauge(
   options: GaugeOptions & { whenStoreDown?: StoreDownPolicy },
   { connectTimeoutMs = 10_000 }: { connectTimeoutMs?: number } = {},
 ) {
   const commands = new FakeLeaseCommands();
   let n = 0;
-  const built: { gauge?: RedisGauge } = {};
-  const health = new RedisHealth('fake', 60_000, new Logs(), (state) =>
+  const built: { gauge?: SharedGauge } = {};
+  const health = new StoreHealth('Redis fake', 'Redis', 60_000, new Logs(), (state) =>
     state === 'down' ? built.gauge?.storeDown() : built.gauge?.storeUp(),
   );
   const backend: LeaseBackend = {
+    kind: 'Redis',
     health,
     leaseTtlMs: 10_000,
     connectTimeoutMs,
-    commands: () => commands as unknown as LeaseCommands,
+    client: () => commands,
     nextLeaseId: () => `fake:${++n}`,
   };
   const { whenStoreDown = 'fail-closed', ...rest } = options;
-  const gauge = (built.gauge = new RedisGauge(
+  const gauge = (built.gauge = new SharedGauge(
     resolveGaugeOptions('g', rest),
     whenStoreDown,
     { leases: 'k', channel: 'c' },

@@ -24,7 +24,8 @@ export function compileLibrary(): { index: string; remove(): void } {
   rmSync(outDir, { recursive: true, force: true });
   const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
   const args = ['-p', 'tsconfig.build.json', '--outDir', outDir, '--declaration', 'false'];
-  const result = spawnSync(process.execPath, [tsc, ...args, '--sourceMap', 'false'], {
+  const noMaps = ['--sourceMap', 'false', '--inlineSources', 'false'];
+  const result = spawnSync(process.execPath, [tsc, ...args, ...noMaps], {
     cwd: ROOT,
     encoding: 'utf8',
     timeout: 180_000,

@@ -1,5 +1,5 @@
-import type { LeaseBatch, LeaseCommands } from './lease-commands';
-import { describeFailure, type RedisHealth, type StoreLogger } from './redis-health';
+import type { LeaseBatch, LeaseClient } from './lease-client';
+import { describeFailure, type StoreHealth, type StoreLogger } from './store-health';
 
 /** A gauge as the renewer sees it: a lease set and the ids this instance holds in it. */
 export interface LeaseHolder {
@@ -22,9 +22,11 @@ export class LeaseRenewer {
     private readonly intervalMs: number,
     private readonly ttlMs: number,
     private readonly holders: () => Iterable<LeaseHolder>,
-    private readonly commands: () => LeaseCommands | undefined,
-    private readonly health: RedisHealth,
+    private readonly client: () => LeaseClient | undefined,
+    private readonly health: StoreHealth,
     private readonly logger: StoreLogger,
+    /** What kind of store, for the log line about lost leases. */
+    private readonly kind: string,
   ) {}
 
   start(): void {
@@ -39,12 +41,12 @@ export class LeaseRenewer {
   }
 
   /**
-   * Renews now (also right after an outage, to re-add leases a restarted Redis lost before other
+   * Renews now (also right after an outage, to re-add leases a restarted store lost before other
    * instances fill the gauge). A failure marks the store down; the next interval tries again.
    */
   async renewNow(): Promise<void> {
-    const commands = this.commands();
-    if (this.running || !commands || this.health.state !== 'up') return;
+    const client = this.client();
+    if (this.running || !client || this.health.state !== 'up') return;
     const batches: LeaseBatch[] = [];
     const holders: LeaseHolder[] = [];
     for (const holder of this.holders()) {
@@ -56,7 +58,7 @@ export class LeaseRenewer {
     if (batches.length === 0) return;
     this.running = true;
     try {
-      const readded = await commands.renew(batches, this.ttlMs);
+      const readded = await client.renew(batches, this.ttlMs);
       // Leases released while the renewal was on the wire are removed again, and not reported.
       const lost = readded.reduce(
         (sum, n, i) => sum + Math.max(0, n - holders[i].renewed(batches[i].ids)),
@@ -64,8 +66,8 @@ export class LeaseRenewer {
       );
       if (lost > 0) {
         this.logger.warn(
-          `${lost} lease(s) held by this instance were missing in Redis and were added back ` +
-            '(Redis restarted without its data, or this process stalled for longer than the lease TTL)',
+          `${lost} lease(s) held by this instance were missing in ${this.kind} and were added back ` +
+            `(${this.kind} restarted without its data, or this process stalled for longer than the lease TTL)`,
         );
       }
     } catch (error) {

@@ -1,16 +1,16 @@
 import { GaugeUnavailableError } from '../gauge.errors';
 import type { Release } from '../gauge.interface';
 import type { ResolvedGaugeOptions, StoreDownPolicy } from '../gauge-options';
-import type { RedisHealth } from './redis-health';
+import type { StoreHealth } from './store-health';
 
 /**
- * The slots a Redis gauge may hand out while Redis is unreachable, by its `whenStoreDown` policy:
- * none (fail closed: `GaugeUnavailableError`, 503), or `localLimit` in-process slots that never
- * touch Redis, not even after it is back (fail open).
+ * The slots a shared gauge may hand out while its store is unreachable, by its `whenStoreDown`
+ * policy: none (fail closed: `GaugeUnavailableError`, 503), or `localLimit` in-process slots that
+ * never touch the store, not even after it is back (fail open).
  *
- * It holds no queue: callers waiting for one of these slots stay in the Redis gauge's own wait
+ * It holds no queue: callers waiting for one of these slots stay in the shared gauge's own wait
  * list, so they keep their place and deadline across the outage and are served before newcomers
- * whichever comes first, a local slot or Redis.
+ * whichever comes first, a local slot or the store.
  */
 export class OutageFallback {
   admitted = 0;
@@ -21,7 +21,9 @@ export class OutageFallback {
   constructor(
     private readonly options: ResolvedGaugeOptions,
     policy: StoreDownPolicy,
-    private readonly health: RedisHealth,
+    private readonly health: StoreHealth,
+    /** What kind of store, for the refusal's message (`its Redis store is unreachable`). */
+    private readonly kind: string,
     /** Told when a local slot is freed, so a waiting caller can take it. */
     private readonly onFreed: () => void,
   ) {
@@ -57,7 +59,7 @@ export class OutageFallback {
     const why = this.health.reason || 'not connected';
     return new GaugeUnavailableError(
       name,
-      `Gauge "${name}" refused: its Redis store is unreachable (${why}) and it fails closed`,
+      `Gauge "${name}" refused: its ${this.kind} store is unreachable (${why}) and it fails closed`,
       retryAfterSeconds,
     );
   }

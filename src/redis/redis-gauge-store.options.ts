@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
-import { GaugeConfigError } from '../gauge.errors';
-import { assertStoreDownPolicy, type StoreDownPolicy } from '../gauge-options';
-import type { StoreLogger } from './redis-health';
+import { GaugeConfigError } from '../core/gauge.errors';
+import { assertStoreDownPolicy, type StoreDownPolicy } from '../core/gauge-options';
+import type { StoreLogger } from '../core/shared/store-health';
 
 /** How a `RedisGaugeStore` connects and how its leases behave. Only `redis` is required. */
 export interface RedisGaugeStoreOptions {

@@ -2,12 +2,18 @@ import { GaugeAbortedError, GaugeExhaustedError, GaugeUnavailableError } from '.
 import type { Gauge, Release } from '../gauge.interface';
 import type { ResolvedGaugeOptions, StoreDownPolicy } from '../gauge-options';
 import { WaitList } from '../wait-list';
+import type { GaugeKeys } from './lease-client';
 import { LeaseLedger, type LedgerBackend } from './lease-ledger';
 import type { LeaseHolder } from './lease-renewer';
 import { OutageFallback } from './outage-fallback';
 
-/** What a Redis gauge needs from its store: the connection's state, the scripts, lease settings. */
+/**
+ * What a shared gauge needs from its store: the connection's state, the lease commands, lease
+ * settings. Provided by `SharedGaugeStore`.
+ */
 export interface LeaseBackend extends LedgerBackend {
+  /** What kind of store, for messages (`Redis`). */
+  readonly kind: string;
   readonly leaseTtlMs: number;
   /** How long the first connection may take to become ready before the store counts as down. */
   readonly connectTimeoutMs: number;
@@ -18,24 +24,19 @@ export interface LeaseBackend extends LedgerBackend {
   nextLeaseId(): string;
 }
 
-/** Where one gauge lives in Redis. */
-export interface GaugeKeys {
-  readonly leases: string;
-  readonly channel: string;
-}
-
 /**
- * A gauge whose `limit` holds across every instance sharing one Redis: a slot is a lease in the
- * gauge's sorted set, taken and given back by one script each.
+ * A gauge whose `limit` holds across every instance sharing one store: a slot is a lease in the
+ * gauge's lease set, taken and given back by one `LeaseClient` call each. Nothing here depends on
+ * the store: Redis is one `LeaseClient` (src/redis).
  *
  * Callers that cannot have a slot at once wait in one local FIFO (the core `WaitList`: queue size,
  * timeout and abort as in memory), whatever the store's state: while it is still connecting, while
- * Redis is full (retried on a release notification or the store's periodic re-check), and while
- * Redis is down and every fail-open local slot is taken. So a caller keeps its place and deadline
- * across an outage and its recovery, and is served before anyone who came later. While Redis is
- * unreachable the gauge follows its `whenStoreDown` policy (see `OutageFallback`).
+ * the gauge is full (retried on a release notification or the store's periodic re-check), and
+ * while the store is down and every fail-open local slot is taken. So a caller keeps its place and
+ * deadline across an outage and its recovery, and is served before anyone who came later. While
+ * the store is unreachable the gauge follows its `whenStoreDown` policy (see `OutageFallback`).
  */
-export class RedisGauge implements Gauge, LeaseHolder {
+export class SharedGauge implements Gauge, LeaseHolder {
   readonly name: string;
   readonly limit: number;
   readonly retryAfterSeconds: number;
@@ -68,11 +69,13 @@ export class RedisGauge implements Gauge, LeaseHolder {
     // A fail-fast gauge waits only for the first connection, and at most as long as it may take.
     const timeoutMs = this.queueSize > 0 ? options.queueTimeoutMs : backend.connectTimeoutMs;
     this.waiters = new WaitList(this.name, this.retryAfterSeconds, timeoutMs);
-    this.fallback = new OutageFallback(options, policy, backend.health, () => this.serveLocally());
+    this.fallback = new OutageFallback(options, policy, backend.health, backend.kind, () =>
+      this.serveLocally(),
+    );
     this.leases = new LeaseLedger(this, backend);
   }
 
-  /** Slots this instance holds (Redis leases plus local fail-open slots). */
+  /** Slots this instance holds (leases in the store plus local fail-open slots). */
   get inFlight(): number {
     return this.leases.size + this.fallback.inFlight;
   }
@@ -115,7 +118,7 @@ export class RedisGauge implements Gauge, LeaseHolder {
     switch (this.backend.health.state) {
       case 'up':
         // Behind earlier callers; a fail-fast gauge's callers left from the first connection are
-        // being served, and a newcomer may try Redis meanwhile rather than be refused.
+        // being served, and a newcomer may try the store meanwhile rather than be refused.
         if (this.waiters.length > 0 && this.queueSize > 0) return this.join(signal);
         return this.attempt(signal);
       case 'down':
@@ -154,7 +157,7 @@ export class RedisGauge implements Gauge, LeaseHolder {
     if (this.waiters.length > 0) void this.drain();
   }
 
-  /** Redis went away (or never came): waiting callers take the failure policy now. */
+  /** The store went away (or never came): waiting callers take the failure policy now. */
   storeDown(): void {
     if (!this.fallback.failsOpen) {
       for (const waiter of this.waiters.takeAll()) waiter.reject(this.fallback.refusal());
@@ -165,7 +168,7 @@ export class RedisGauge implements Gauge, LeaseHolder {
     if (this.queueSize === 0) this.refuseWaiters('full');
   }
 
-  /** Redis is back (or connected): frees what the outage left behind, then serves waiters. */
+  /** The store is back (or connected): frees what the outage left behind, then serves waiters. */
   storeUp(): void {
     this.leases.removeOrphans();
     this.wake();
@@ -177,13 +180,13 @@ export class RedisGauge implements Gauge, LeaseHolder {
     this.refuseWaiters('queue-full');
   }
 
-  /** One script call: a slot now, a refusal, or a place in the local queue. */
+  /** One `acquire` call: a slot now, a refusal, or a place in the local queue. */
   private async attempt(signal: AbortSignal | undefined): Promise<Release> {
     const id = this.backend.nextLeaseId();
     const wakes = this.wakes;
     let granted: boolean;
     try {
-      granted = await this.backend.commands()!.acquire(this.leaseKey, id, this.limit, this.ttl);
+      granted = await this.backend.client()!.acquire(this.leaseKey, id, this.limit, this.ttl);
     } catch (error) {
       this.leases.lost(id, error);
       return this.outageSlot(signal);
@@ -198,11 +201,11 @@ export class RedisGauge implements Gauge, LeaseHolder {
     const waiting = this.join(signal);
     // A release notification that arrived while this attempt was on the wire was meant for it too.
     if (wakes !== this.wakes) void this.drain();
-    this.serveLocally(); // Redis went away meanwhile: a free local slot is for this caller
+    this.serveLocally(); // the store went away meanwhile: a free local slot is for this caller
     return waiting;
   }
 
-  /** While Redis is down: a local slot (fail open, nobody waiting before), a wait, or a refusal. */
+  /** While the store is down: a local slot (fail open, nobody waiting before), a wait, or a refusal. */
   private outageSlot(signal: AbortSignal | undefined): Release | Promise<Release> {
     if (!this.fallback.failsOpen) throw this.fallback.refusal();
     if (this.waiters.length === 0) {
@@ -224,7 +227,7 @@ export class RedisGauge implements Gauge, LeaseHolder {
     return this.waiters.add(signal);
   }
 
-  /** While Redis is down, hands free local slots to the oldest waiters. */
+  /** While the store is down, hands free local slots to the oldest waiters. */
   private serveLocally(): void {
     while (this.waiters.length > 0 && this.backend.health.state === 'down') {
       const slot = this.fallback.take();
@@ -237,7 +240,7 @@ export class RedisGauge implements Gauge, LeaseHolder {
     for (const waiter of this.waiters.takeAll()) waiter.reject(this.exhausted(reason));
   }
 
-  /** Serves waiters oldest first, one attempt at a time, until Redis says full. */
+  /** Serves waiters oldest first, one attempt at a time, until the store says full. */
   private async drain(): Promise<void> {
     if (this.draining) {
       this.drainAgain = true;
@@ -259,7 +262,7 @@ export class RedisGauge implements Gauge, LeaseHolder {
       const id = this.backend.nextLeaseId();
       let granted: boolean;
       try {
-        granted = await this.backend.commands()!.acquire(this.leaseKey, id, this.limit, this.ttl);
+        granted = await this.backend.client()!.acquire(this.leaseKey, id, this.limit, this.ttl);
       } catch (error) {
         this.leases.lost(id, error);
         return;

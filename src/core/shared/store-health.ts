@@ -1,43 +1,46 @@
-import type { Redis } from 'ioredis';
-
-/** Where the store's connection stands: gauges decide per request from this, without waiting. */
-export type RedisState = 'connecting' | 'up' | 'down';
+/** Where a shared store's connection stands: gauges decide per request from this, without waiting. */
+export type StoreState = 'connecting' | 'up' | 'down';
 
 /** The log sink of a store: Nest's `Logger` and `console` both fit. */
 export interface StoreLogger {
+  /** The line when an outage starts (and when held leases had to be added back). */
   warn(message: string): void;
+  /** The line when an outage ends. */
   log(message: string): void;
 }
 
 /**
- * Tracks whether Redis is reachable, so that during an outage requests take the failure policy at
- * once instead of each waiting for a timeout, and so an outage is logged once (when it starts and
- * when it ends), never per request.
+ * Tracks whether a shared store is reachable, so that during an outage requests take the failure
+ * policy at once instead of each waiting for a timeout, and so an outage is logged once (when it
+ * starts and when it ends), never per request.
  *
- * Down: the connection closed, or a command failed or timed out. Up: the client is ready again
- * (after ioredis reconnects), or a periodic PING succeeds (a server that hung without closing).
+ * Down: the connection reported it (closed, a command failed or timed out), or the first
+ * connection was not ready in time. Up: the connection reported it again, or a periodic probe got
+ * an answer (a server that hung without closing its connections).
  */
-export class RedisHealth {
-  private current: RedisState = 'connecting';
+export class StoreHealth {
+  private current: StoreState = 'connecting';
   private why = '';
   private downSince = 0;
-  private lastError: string | undefined;
-  private client: Redis | undefined;
   private probeTimer: ReturnType<typeof setInterval> | undefined;
   private readyTimer: ReturnType<typeof setTimeout> | undefined;
   private probing = false;
   private closed = false;
 
   constructor(
-    /** Names the store in log lines (a URL without credentials). */
+    /** Names the store in log lines: its kind and where it is (`Redis redis://host:6379`). */
     private readonly label: string,
+    /** What kind of store, for log lines (`Redis gauges now fail …`). */
+    private readonly kind: string,
     private readonly probeIntervalMs: number,
     private readonly logger: StoreLogger,
     /** Told of every change between up and down (not of repeats). */
     private readonly onChange: (state: 'up' | 'down') => void,
+    /** Asks the store whether it answers (undefined: nothing to ask yet). */
+    private readonly probe: () => Promise<unknown> | undefined = () => undefined,
   ) {}
 
-  get state(): RedisState {
+  get state(): StoreState {
     return this.current;
   }
 
@@ -47,25 +50,14 @@ export class RedisHealth {
   }
 
   /**
-   * Follows `client`'s connection events. A first connection not ready within `readyWithinMs`
-   * counts as an outage (a server that accepts the connection but never answers), so callers
-   * waiting for it take the failure policy instead of waiting on.
+   * A first connection not up within `ms` counts as an outage (a server that accepts the
+   * connection but never answers), so callers waiting for it take the failure policy instead of
+   * waiting on.
    */
-  attach(client: Redis, readyWithinMs: number): void {
-    this.client = client;
-    if (this.current === 'connecting') {
-      this.readyTimer = setTimeout(
-        () => this.markDown(`not ready within ${readyWithinMs} ms`),
-        readyWithinMs,
-      );
-      this.readyTimer.unref();
-    }
-    client.on('ready', () => this.markUp());
-    client.on('error', (error: Error) => {
-      this.lastError = error.message || error.name;
-    });
-    client.on('close', () => this.markDown(this.lastError ?? 'connection closed'));
-    if (client.status === 'ready') this.markUp();
+  expectUpWithin(ms: number): void {
+    if (this.current !== 'connecting' || this.readyTimer !== undefined) return;
+    this.readyTimer = setTimeout(() => this.markDown(`not ready within ${ms} ms`), ms);
+    this.readyTimer.unref();
   }
 
   /** Enters an outage (once): logs it, starts probing, tells the gauges. */
@@ -75,10 +67,10 @@ export class RedisHealth {
     this.why = reason;
     this.downSince = Date.now();
     this.logger.warn(
-      `Redis ${this.label} is unreachable (${reason}); Redis gauges now fail open or closed as configured, until it is back`,
+      `${this.label} is unreachable (${reason}); ${this.kind} gauges now fail open or closed as configured, until it is back`,
     );
     this.stopWaitingForReady();
-    this.probeTimer = setInterval(this.probe, this.probeIntervalMs);
+    this.probeTimer = setInterval(this.runProbe, this.probeIntervalMs);
     this.probeTimer.unref();
     this.onChange('down');
   }
@@ -89,12 +81,11 @@ export class RedisHealth {
     const wasDown = this.current === 'down';
     this.current = 'up';
     this.why = '';
-    this.lastError = undefined;
     this.stopProbing();
     this.stopWaitingForReady();
     if (wasDown) {
       const seconds = ((Date.now() - this.downSince) / 1000).toFixed(1);
-      this.logger.log(`Redis ${this.label} is reachable again after ${seconds} s`);
+      this.logger.log(`${this.label} is reachable again after ${seconds} s`);
     }
     this.onChange('up');
   }
@@ -116,12 +107,12 @@ export class RedisHealth {
     this.probeTimer = undefined;
   }
 
-  private readonly probe = (): void => {
-    const client = this.client;
-    if (!client || client.status !== 'ready' || this.probing) return;
+  private readonly runProbe = (): void => {
+    if (this.probing) return;
+    const answer = this.probe();
+    if (answer === undefined) return;
     this.probing = true;
-    client
-      .ping()
+    answer
       .then(
         () => this.markUp(),
         () => undefined,

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { LeaseBatch, LeaseClient } from '../core/shared/lease-client';
 import { ACQUIRE_LEASE, RELEASE_LEASES, RENEW_LEASES } from './lease.scripts';
 
 type Script = (...args: (string | number)[]) => Promise<unknown>;
@@ -8,18 +9,13 @@ const ACQUIRE = 'backpressureAcquire';
 const RELEASE = 'backpressureRelease';
 const RENEW = 'backpressureRenew';
 
-/** The leases of one gauge to renew, for a batched renewal. */
-export interface LeaseBatch {
-  readonly key: string;
-  readonly ids: readonly string[];
-}
-
 /**
- * The three lease scripts as typed calls on one connection. They are registered with ioredis's
+ * The `LeaseClient` on Redis: each operation is one Lua script (lease.scripts.ts) on one
+ * connection, a gauge's leases one sorted set. The scripts are registered with ioredis's
  * `defineCommand`, which sends `EVALSHA` and falls back to `EVAL` on `NOSCRIPT` (a flushed script
  * cache or a restarted Redis), so a steady-state call is one small command.
  */
-export class LeaseCommands {
+export class RedisLeaseClient implements LeaseClient {
   private readonly scripts: Scripts;
 
   constructor(private readonly client: Redis) {

@@ -1,5 +1,5 @@
 import type { Redis, RedisOptions } from 'ioredis';
-import { GaugeConfigError } from '../gauge.errors';
+import { GaugeConfigError } from '../core/gauge.errors';
 
 /** ioredis's client class, as the store needs it to connect to a URL. */
 export type RedisConstructor = new (url: string, options: RedisOptions) => Redis;

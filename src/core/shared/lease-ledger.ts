@@ -1,14 +1,14 @@
-import type { LeaseCommands } from './lease-commands';
-import { describeFailure, type RedisHealth } from './redis-health';
+import type { LeaseClient } from './lease-client';
+import { describeFailure, type StoreHealth } from './store-health';
 
-/** What the ledger needs of the store: the connection's state and the scripts. */
+/** What the ledger needs of the store: the connection's state and the lease commands. */
 export interface LedgerBackend {
-  readonly health: RedisHealth;
-  /** Undefined until the client exists (ioredis still loading). */
-  commands(): LeaseCommands | undefined;
+  readonly health: StoreHealth;
+  /** Undefined until the client exists (its driver still loading). */
+  client(): LeaseClient | undefined;
 }
 
-/** Where one gauge lives in Redis, and how its releases behave. */
+/** Where one gauge lives in the store, and how its releases behave. */
 export interface LedgerTarget {
   readonly leaseKey: string;
   readonly channel: string;
@@ -18,9 +18,10 @@ export interface LedgerTarget {
 }
 
 /**
- * The leases one instance holds on one gauge, and those it owes Redis a removal for. A release that
- * cannot reach Redis, or an attempt whose reply was lost (Redis may have applied it), is kept as an
- * orphan and removed in one call once Redis is back, so an outage never leaves a slot taken.
+ * The leases one instance holds on one gauge, and those it owes the store a removal for. A release
+ * that cannot reach the store, or an attempt whose reply was lost (the store may have applied it),
+ * is kept as an orphan and removed in one call once the store is back, so an outage never leaves a
+ * slot taken.
  */
 export class LeaseLedger {
   private readonly held = new Set<string>();
@@ -45,7 +46,7 @@ export class LeaseLedger {
     this.held.add(id);
   }
 
-  /** Gives lease `id` back (held or not): one script call, or an orphan while Redis is away. */
+  /** Gives lease `id` back (held or not): one call, or an orphan while the store is away. */
   release(id: string): void {
     this.held.delete(id);
     this.remove([id]);
@@ -62,7 +63,7 @@ export class LeaseLedger {
 
   /**
    * A renewal covering `ids` has been answered (or failed, and may have been applied). A lease
-   * released meanwhile may have been re-added by it, if its plain `ZADD` reached Redis after the
+   * released meanwhile may have been re-added by it, if the renewal reached the store after the
    * release (a reordered or retried command): it is removed again, else it would hold a slot until
    * its TTL. A second removal is harmless. Returns how many such leases there were.
    */
@@ -72,7 +73,7 @@ export class LeaseLedger {
     return released.length;
   }
 
-  /** A command about lease `id` failed: Redis counts as down, and the lease is removed later. */
+  /** A command about lease `id` failed: the store counts as down, and the lease is removed later. */
   lost(id: string, error: unknown): void {
     this.orphans.add(id);
     this.backend.health.markDown(describeFailure(error));
@@ -80,26 +81,26 @@ export class LeaseLedger {
 
   /** Removes every orphan in one call (on recovery). */
   removeOrphans(): void {
-    const commands = this.backend.commands();
-    if (this.orphans.size === 0 || !commands) return;
+    const client = this.backend.client();
+    if (this.orphans.size === 0 || !client) return;
     const ids = [...this.orphans];
     this.orphans.clear();
-    this.send(commands, ids);
+    this.send(client, ids);
   }
 
-  /** One script call, or orphans while Redis is away. */
+  /** One call, or orphans while the store is away. */
   private remove(ids: string[]): void {
-    const commands = this.backend.commands();
-    if (!commands || this.backend.health.state !== 'up') {
+    const client = this.backend.client();
+    if (!client || this.backend.health.state !== 'up') {
       for (const id of ids) this.orphans.add(id);
       return;
     }
-    this.send(commands, ids);
+    this.send(client, ids);
   }
 
-  private send(commands: LeaseCommands, ids: string[]): void {
+  private send(client: LeaseClient, ids: string[]): void {
     const { leaseKey, channel, limit, notifies } = this.target;
-    commands.release(leaseKey, channel, limit, notifies, ids).catch((error: unknown) => {
+    client.release(leaseKey, channel, limit, notifies, ids).catch((error: unknown) => {
       for (const id of ids) this.orphans.add(id);
       this.backend.health.markDown(describeFailure(error));
     });

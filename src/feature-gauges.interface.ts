@@ -1,0 +1,16 @@
+import type { GaugeConfig } from './backpressure-options.interface';
+
+/**
+ * What `BackpressureModule.forFeature()` accepts: the gauges a feature module configures or uses.
+ *
+ * - `{ gauges: { pdf: { limit: 4 } } }` configures `pdf` (merged into the application's one
+ *   registry: the same name configured elsewhere with other options fails the start);
+ * - `{ gauges: ['reports'] }` (or `{ reports: {} }`) only declares that the module uses `reports`,
+ *   configured in `forRoot` or another feature, or given the defaults.
+ *
+ * Either way the module gets an injection token for each gauge listed (`@InjectGauge(name)`) and
+ * `GaugeRegistry`, also when the root module is not global.
+ */
+export interface BackpressureFeatureOptions {
+  gauges?: Record<string, GaugeConfig> | readonly string[];
+}
