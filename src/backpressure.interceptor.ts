@@ -103,7 +103,7 @@ export class BackpressureInterceptor implements NestInterceptor {
       if (call.isOpen) fail(error);
     };
     try {
-      const slot = gauge.acquire(waiting.signal);
+      const slot = gauge.acquire({ signal: waiting.signal });
       if (typeof slot === 'function') return this.start(call, slot, next, subscriber);
       // Only a caller that really waits watches for its client leaving.
       if (call.connection) unwatch = watchGone(call.connection, () => waiting.abort());
@@ -121,7 +121,7 @@ export class BackpressureInterceptor implements NestInterceptor {
 
   private turnAway(call: LimitedCall, fail: (error: unknown) => TeardownLogic): TeardownLogic {
     try {
-      const slot = call.route.gauge.acquire(AbortSignal.abort());
+      const slot = call.route.gauge.acquire({ signal: AbortSignal.abort() });
       // A gauge that grants even so: the slot goes straight back.
       if (typeof slot === 'function') slot();
       else

@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { StreamableFile, type ExecutionContext } from '@nestjs/common';
 import { isObservable, Observable } from 'rxjs';
 import { GaugeAbortedError } from './core/gauge.errors';
+import type { Outcome } from './core/gauge-events';
 import type { Gauge, Release } from './core/gauge.interface';
 import {
   discardUnsent,
@@ -72,7 +73,7 @@ export class LimitedCall {
   /** The slot the interceptor took for this call, for the first run to claim. */
   hold(release: Release): void {
     if (this.open) this.spare = release;
-    else release();
+    else release('ignored');
   }
 
   /** The chain is over. A slot no run claimed goes back; runs still working keep theirs. */
@@ -81,7 +82,7 @@ export class LimitedCall {
     this.open = false;
     const spare = this.spare;
     this.spare = undefined;
-    spare?.();
+    spare?.('ignored'); // no run did any work in it: nothing to learn
     const pending = this.pending;
     this.pending = undefined;
     if (pending !== undefined) for (const settle of pending) settle();
@@ -134,7 +135,7 @@ export class LimitedCall {
     const unwatch = this.connection ? watchGone(this.connection, abort) : undefined;
     let release: Release;
     try {
-      release = await this.route.gauge.acquire(waiting.signal);
+      release = await this.route.gauge.acquire({ signal: waiting.signal });
     } catch (error) {
       return this.refused(error);
     } finally {
@@ -142,7 +143,7 @@ export class LimitedCall {
       this.pending?.delete(abort);
     }
     if (waiting.signal.aborted || !this.open) {
-      release();
+      release('ignored');
       return this.refused(this.abortedError());
     }
     return this.perform(invoke, release);
@@ -153,20 +154,24 @@ export class LimitedCall {
     try {
       result = invoke();
     } catch (error) {
-      release();
+      release(this.route.gauge.classify(error));
       throw error;
     }
     return this.settle(result, release);
   }
 
-  /** Ties `release` to the end of the work `result` stands for, and returns what Nest gets. */
+  /**
+   * Ties `release` to the end of the work `result` stands for, and returns what Nest gets. The
+   * outcome the slot is given back with: a value is `succeeded`; an error is what the gauge's
+   * `classify` says; a file or an SSE stream is `ignored` (their duration is the client's).
+   */
   private settle(result: unknown, release: Release): unknown {
     if (isObservable(result)) return this.observed(result, release);
     if (result instanceof StreamableFile) {
-      if (this.open) releaseWhenSent(result, this.connection, release);
+      if (this.open) releaseWhenSent(result, this.connection, () => release('ignored'));
       else {
         discardUnsent(result);
-        release();
+        release('ignored');
       }
       return result;
     }
@@ -174,34 +179,48 @@ export class LimitedCall {
       return Promise.resolve(result).then(
         (value) => this.settle(value, release),
         (error: unknown) => {
-          release();
+          release(this.route.gauge.classify(error));
           throw error;
         },
       );
     }
-    release();
+    release('succeeded');
     return result;
   }
 
   /**
    * The run's work is its subscription: the slot goes back when the last subscriber finalizes
    * (completes, fails, or unsubscribes — a client gone, an inner `take`), or when the chain ends
-   * without anyone having subscribed.
+   * without anyone having subscribed. Cut short, an Observable's work was abandoned (`dropped`);
+   * an SSE stream's end is its client's choice (`ignored`).
    */
   private observed(source: Observable<unknown>, release: Release): Observable<unknown> {
+    const cutShort: Outcome = this.route.streamed ? 'ignored' : 'dropped';
     if (!this.open) {
-      release();
+      release(cutShort);
       return source;
     }
     let subscribers = 0;
-    this.onEnd(release);
+    const unsubscribed = () => release(cutShort);
+    this.onEnd(unsubscribed);
     return new Observable((subscriber) => {
-      this.pending?.delete(release);
+      this.pending?.delete(unsubscribed);
       subscribers++;
-      const inner = source.subscribe(subscriber);
+      let outcome: Outcome = cutShort;
+      const inner = source.subscribe({
+        next: (value) => subscriber.next(value),
+        error: (error: unknown) => {
+          outcome = this.route.gauge.classify(error);
+          subscriber.error(error);
+        },
+        complete: () => {
+          outcome = this.route.streamed ? 'ignored' : 'succeeded';
+          subscriber.complete();
+        },
+      });
       return () => {
         inner.unsubscribe();
-        if (--subscribers === 0) release();
+        if (--subscribers === 0) release(outcome);
       };
     });
   }

@@ -6,3 +6,6 @@ export * from './wait-queue';
 export * from './wait-list';
 export * from './gauge-store.interface';
 export * from './redis';
+export * from './gauge-events';
+export * from './limit-policy';
+export * from './outcome';

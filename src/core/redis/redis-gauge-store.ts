@@ -217,7 +217,7 @@ export class RedisGaugeStore implements GaugeStore {
 
   private onHealthChange(state: 'up' | 'down'): void {
     if (state === 'down') {
-      for (const gauge of this.gauges) gauge.storeDown();
+      for (const gauge of this.gauges) gauge.storeDown(this.health.reason);
       return;
     }
     // Re-add this instance's leases (a restarted Redis lost them) before serving anyone new.

@@ -1,7 +1,14 @@
-import { GaugeAbortedError, GaugeExhaustedError, GaugeUnavailableError } from '../gauge.errors';
-import type { Gauge, Release } from '../gauge.interface';
+import {
+  GaugeAbortedError,
+  GaugeConfigError,
+  GaugeExhaustedError,
+  GaugeUnavailableError,
+} from '../gauge.errors';
+import { GaugeFigures, type GaugeListener, type Outcome } from '../gauge-events';
+import type { AcquireOptions, Gauge, Release } from '../gauge.interface';
 import type { ResolvedGaugeOptions, StoreDownPolicy } from '../gauge-options';
-import { WaitList } from '../wait-list';
+import { classifyError, type OutcomeClassifier } from '../outcome';
+import { WaitList, type Waiter } from '../wait-list';
 import { LeaseLedger, type LedgerBackend } from './lease-ledger';
 import type { LeaseHolder } from './lease-renewer';
 import { OutageFallback } from './outage-fallback';
@@ -40,6 +47,7 @@ export class RedisGauge implements Gauge, LeaseHolder {
   readonly limit: number;
   readonly retryAfterSeconds: number;
   readonly mayWait = true;
+  readonly classify: OutcomeClassifier;
   readonly leaseKey: string;
   readonly channel: string;
 
@@ -47,7 +55,7 @@ export class RedisGauge implements Gauge, LeaseHolder {
   private readonly waiters: WaitList;
   private readonly fallback: OutageFallback;
   private readonly leases: LeaseLedger;
-  private readonly counts = { admitted: 0, rejected: 0, aborted: 0 };
+  private readonly figures: GaugeFigures;
   private wakes = 0;
   private draining = false;
   private drainAgain = false;
@@ -65,10 +73,14 @@ export class RedisGauge implements Gauge, LeaseHolder {
     this.queueSize = options.queueSize;
     this.leaseKey = keys.leases;
     this.channel = keys.channel;
+    this.classify = options.classify ?? classifyError;
+    this.figures = new GaugeFigures(this.name);
     // A fail-fast gauge waits only for the first connection, and at most as long as it may take.
     const timeoutMs = this.queueSize > 0 ? options.queueTimeoutMs : backend.connectTimeoutMs;
-    this.waiters = new WaitList(this.name, this.retryAfterSeconds, timeoutMs);
-    this.fallback = new OutageFallback(options, policy, backend.health, () => this.serveLocally());
+    this.waiters = new WaitList(this.figures, this.retryAfterSeconds, timeoutMs);
+    this.fallback = new OutageFallback(options, policy, backend.health, this.figures, () =>
+      this.serveLocally(),
+    );
     this.leases = new LeaseLedger(this, backend);
   }
 
@@ -82,19 +94,34 @@ export class RedisGauge implements Gauge, LeaseHolder {
   }
 
   get admitted(): number {
-    return this.counts.admitted + this.fallback.admitted;
+    return this.figures.admitted;
   }
 
   get rejected(): number {
-    return this.counts.rejected + this.fallback.refused;
+    return this.figures.rejected;
   }
 
   get timedOut(): number {
-    return this.waiters.timedOut;
+    return this.figures.timedOut;
   }
 
   get aborted(): number {
-    return this.counts.aborted + this.waiters.aborted;
+    return this.figures.aborted;
+  }
+
+  subscribe(listener: GaugeListener): () => void {
+    return this.figures.subscribe(listener);
+  }
+
+  /**
+   * Not yet for a shared gauge: its limit is the configured one on every replica. (Storing the
+   * global cap in Redis, so that one replica's change reaches all, is the next step.)
+   */
+  setLimit(limit: number): void {
+    throw new GaugeConfigError(
+      `Gauge "${this.name}": setLimit(${String(limit)}) is not supported by the Redis store yet; ` +
+        'change the configured limit of every replica',
+    );
   }
 
   /** True when waiting callers get a release notification (queue mode). */
@@ -102,10 +129,11 @@ export class RedisGauge implements Gauge, LeaseHolder {
     return this.queueSize > 0;
   }
 
-  acquire(signal?: AbortSignal): Release | Promise<Release> {
+  acquire(options?: AcquireOptions): Release | Promise<Release> {
+    const signal = options?.signal;
     if (signal?.aborted) throw this.abortedError();
     if (this.closed) {
-      this.counts.rejected++;
+      this.figures.reject('unavailable');
       throw new GaugeUnavailableError(
         this.name,
         `Gauge "${this.name}" is closed`,
@@ -126,12 +154,16 @@ export class RedisGauge implements Gauge, LeaseHolder {
     }
   }
 
-  async process<T>(fn: () => T | PromiseLike<T>, signal?: AbortSignal): Promise<T> {
-    const release = await this.acquire(signal);
+  async process<T>(fn: () => T | PromiseLike<T>, options?: AcquireOptions): Promise<T> {
+    const release = await this.acquire(options);
+    let outcome: Outcome = 'succeeded';
     try {
       return await fn();
+    } catch (error) {
+      outcome = this.classify(error);
+      throw error;
     } finally {
-      release();
+      release(outcome);
     }
   }
 
@@ -155,7 +187,8 @@ export class RedisGauge implements Gauge, LeaseHolder {
   }
 
   /** Redis went away (or never came): waiting callers take the failure policy now. */
-  storeDown(): void {
+  storeDown(reason: string): void {
+    this.figures.storeDown(reason);
     if (!this.fallback.failsOpen) {
       for (const waiter of this.waiters.takeAll()) waiter.reject(this.fallback.refusal());
       return;
@@ -167,6 +200,7 @@ export class RedisGauge implements Gauge, LeaseHolder {
 
   /** Redis is back (or connected): frees what the outage left behind, then serves waiters. */
   storeUp(): void {
+    this.figures.storeUp();
     this.leases.removeOrphans();
     this.wake();
   }
@@ -229,7 +263,8 @@ export class RedisGauge implements Gauge, LeaseHolder {
     while (this.waiters.length > 0 && this.backend.health.state === 'down') {
       const slot = this.fallback.take();
       if (!slot) return;
-      this.waiters.shift()!.resolve(slot);
+      const waiter = this.waiters.shift()!;
+      waiter.resolve(slot);
     }
   }
 
@@ -275,17 +310,20 @@ export class RedisGauge implements Gauge, LeaseHolder {
         this.leases.release(id);
         return;
       }
-      waiter.resolve(this.grant(id));
+      waiter.resolve(this.grant(id, waiter));
     }
   }
 
-  private grant(id: string): Release {
+  private grant(id: string, waiter?: Waiter): Release {
     this.leases.hold(id);
-    this.counts.admitted++;
+    const listening = this.figures.listening;
+    this.figures.admit(listening && waiter ? this.waiters.waitedMs(waiter) : 0);
     let held = true;
-    return () => {
+    const since = listening ? performance.now() : -1;
+    return (outcome: Outcome = 'succeeded') => {
       if (!held) return;
       held = false;
+      this.figures.release(since < 0 ? 0 : performance.now() - since, outcome);
       this.leases.release(id);
     };
   }
@@ -295,12 +333,12 @@ export class RedisGauge implements Gauge, LeaseHolder {
   }
 
   private exhausted(reason: 'full' | 'queue-full'): GaugeExhaustedError {
-    this.counts.rejected++;
+    this.figures.reject(reason);
     return GaugeExhaustedError.withoutStack(this.name, reason, this.retryAfterSeconds);
   }
 
   private abortedError(): GaugeAbortedError {
-    this.counts.aborted++;
+    this.figures.abort(0);
     return new GaugeAbortedError(this.name);
   }
 }
