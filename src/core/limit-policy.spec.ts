@@ -106,12 +106,20 @@ describe('limit seam: setLimit on a fixed gauge', () => {
 });
 
 describe('limit seam: a policy learns from each release', () => {
-  beforeEach(() => jest.useFakeTimers());
-  afterEach(() => jest.useRealTimers());
+  beforeEach(() => {
+    jest.useFakeTimers();
+  });
+  afterEach(() => {
+    jest.useRealTimers();
+  });
 
   it('is fed held time, outcome and inFlight; its answer applies at once', async () => {
     const { factory, policy } = scripted(2);
-    const g = new PressureGauge({ name: 'g', limit: factory, queue: { size: 5, timeoutMs: 60_000 } });
+    const g = new PressureGauge({
+      name: 'g',
+      limit: factory,
+      queue: { size: 5, timeoutMs: 60_000 },
+    });
     expect(g.limit).toBe(2);
     const a = sync(g.acquire());
     const b = sync(g.acquire());
@@ -165,8 +173,12 @@ describe('limit seam: a policy learns from each release', () => {
 });
 
 describe('events: one source of figures', () => {
-  beforeEach(() => jest.useFakeTimers());
-  afterEach(() => jest.useRealTimers());
+  beforeEach(() => {
+    jest.useFakeTimers();
+  });
+  afterEach(() => {
+    jest.useRealTimers();
+  });
 
   it('reports every decision once, and the counters agree with the events', async () => {
     const g = new PressureGauge({ name: 'g', limit: 1, queue: { size: 1, timeoutMs: 100 } });
