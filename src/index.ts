@@ -17,3 +17,4 @@ export {
   type InvalidGaugeNameReason,
 } from './gauge-lookup.exception';
 export { DEFAULT_MAX_DYNAMIC_GAUGES } from './module-options.validation';
+export { WorkSignal } from './work-signal.decorator';

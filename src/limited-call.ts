@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { StreamableFile, type ExecutionContext } from '@nestjs/common';
 import { isObservable, Observable } from 'rxjs';
 import { GaugeAbortedError } from './core/gauge.errors';
+import { slotSignal } from './core/hold-watch';
 import type { Outcome } from './core/gauge-events';
 import type { Gauge, Release } from './core/gauge.interface';
 import {
@@ -47,6 +48,7 @@ export class LimitedCall {
   private spare: Release | undefined;
   private open = true;
   private pending: Set<() => void> | undefined;
+  private work: AbortController | undefined;
 
   constructor(
     readonly route: LimitedRoute,
@@ -86,6 +88,30 @@ export class LimitedCall {
     const pending = this.pending;
     this.pending = undefined;
     if (pending !== undefined) for (const settle of pending) settle();
+  }
+
+  /**
+   * The signal a handler asks for with `@WorkSignal()`: it fires when its work is no longer wanted
+   * — the client left, the chain ended first (a `timeout` answered), or the slot outlived the
+   * gauge's `maxHoldMs`. Built on first use only.
+   */
+  get workSignal(): AbortSignal {
+    if (this.work !== undefined) return this.work.signal;
+    const work = (this.work = new AbortController());
+    const stop = (reason: unknown) => {
+      if (!work.signal.aborted) work.abort(reason);
+    };
+    const unwatch = this.connection
+      ? watchGone(this.connection, () => stop(new ClientGoneError()))
+      : undefined;
+    // Every path ends here at the latest: the watch of a kept-alive socket never outlives the call.
+    work.signal.addEventListener('abort', () => unwatch?.(), { once: true });
+    if (!this.open || isGone(this.connection)) stop(new ClientGoneError());
+    else this.onEnd(() => stop(new ChainEndedError()));
+    const overdue = this.spare === undefined ? undefined : slotSignal(this.spare);
+    if (overdue?.aborted) stop(overdue.reason);
+    else overdue?.addEventListener('abort', () => stop(overdue.reason), { once: true });
+    return work.signal;
   }
 
   /** Whether `runner` is this call's handler (not a helper method called from inside it). */
@@ -227,5 +253,21 @@ export class LimitedCall {
 
   private onEnd(settle: () => void): void {
     (this.pending ??= new Set()).add(settle);
+  }
+}
+
+/** Why a handler's work signal fired: its client left before the work ended. */
+export class ClientGoneError extends Error {
+  override readonly name = 'AbortError';
+  constructor() {
+    super('The client left before the work ended');
+  }
+}
+
+/** Why a handler's work signal fired: its chain ended first (an interceptor answered, e.g. a timeout). */
+export class ChainEndedError extends Error {
+  override readonly name = 'AbortError';
+  constructor() {
+    super('The request was answered before the work ended');
   }
 }

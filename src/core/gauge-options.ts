@@ -35,6 +35,12 @@ export interface GaugeOptions {
    * refusal, timeout, abort, 429/503/504 is `dropped`; another 4xx `ignored`; anything else `failed`).
    */
   classify?: OutcomeClassifier;
+  /**
+   * How long a slot may be held before its work is overdue (milliseconds; absent: never). An
+   * overdue slot raises an `overdue` event and aborts the work's signal (`process(fn)`'s
+   * argument, `@WorkSignal()` in a handler); it is not taken back while the work may still run.
+   */
+  maxHoldMs?: number;
 }
 
 /**
@@ -52,6 +58,8 @@ export interface ResolvedGaugeOptions {
   readonly policy?: LimitPolicyFactory;
   /** Absent: `classifyError`. */
   readonly classify?: OutcomeClassifier;
+  /** Absent: hold times are not watched. */
+  readonly maxHoldMs?: number;
   /** 0 means fail fast. */
   readonly queueSize: number;
   readonly queueTimeoutMs: number;
@@ -67,6 +75,7 @@ export const GAUGE_OPTION_KEYS: readonly string[] = [
   'retryAfterSeconds',
   'whenStoreDown',
   'classify',
+  'maxHoldMs',
 ];
 const GAUGE_KEYS = new Set(GAUGE_OPTION_KEYS);
 const QUEUE_KEYS = new Set(['size', 'timeoutMs']);
@@ -131,6 +140,8 @@ export function resolveGaugeOptions(
 
   const { whenStoreDown } = options;
   if (whenStoreDown !== undefined) assertStoreDownPolicy(where, whenStoreDown);
+  const { maxHoldMs } = options;
+  if (maxHoldMs !== undefined) assertNumber(where, 'maxHoldMs', maxHoldMs, 1, MAX_TIMEOUT_MS);
   return {
     name,
     limit,
@@ -139,6 +150,7 @@ export function resolveGaugeOptions(
     retryAfterSeconds,
     ...(policy === undefined ? {} : { policy }),
     ...(classify === undefined ? {} : { classify }),
+    ...(maxHoldMs === undefined ? {} : { maxHoldMs }),
     ...(whenStoreDown === undefined ? {} : { whenStoreDown }),
   };
 }

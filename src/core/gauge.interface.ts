@@ -57,9 +57,11 @@ export interface Gauge extends GaugeStats, GaugeEvents {
   acquire(options?: AcquireOptions): Release | Promise<Release>;
   /**
    * Runs `fn` in a slot and gives the slot back however `fn` ends (an error is reported as
-   * `classify` says).
+   * `classify` says). `fn` may take an `AbortSignal` that fires when the work should stop: the
+   * caller's `signal` fired, or the slot outlived the gauge's `maxHoldMs`. (It is built only for a
+   * function that declares the parameter.)
    */
-  process<T>(fn: () => T | PromiseLike<T>, options?: AcquireOptions): Promise<T>;
+  process<T>(fn: (signal: AbortSignal) => T | PromiseLike<T>, options?: AcquireOptions): Promise<T>;
   /**
    * Sets a fixed gauge's limit at once: a raise hands the new slots to waiters, a cut never
    * revokes slots already held (they drain). Throws `GaugeConfigError` for a bad value, or for a

@@ -9,3 +9,5 @@ export * from './redis';
 export * from './gauge-events';
 export * from './limit-policy';
 export * from './outcome';
+export { GaugeOverdueError } from './hold-watch';
+export type { Work } from './work';

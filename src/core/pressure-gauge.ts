@@ -2,9 +2,11 @@ import { GaugeAbortedError, GaugeConfigError, GaugeExhaustedError } from './gaug
 import { GaugeFigures, type GaugeListener, type Outcome } from './gauge-events';
 import type { AcquireOptions, Gauge, Release } from './gauge.interface';
 import { resolveGaugeOptions, type GaugeOptions, type ResolvedGaugeOptions } from './gauge-options';
+import { attachSlot, HoldWatch } from './hold-watch';
 import { assertLimit, FixedLimit, type LimitPolicy } from './limit-policy';
 import { classifyError, type OutcomeClassifier } from './outcome';
 import { WaitList } from './wait-list';
+import { runInSlot, type Work } from './work';
 
 /**
  * An in-process counting semaphore: at most `limit` callers hold a slot at once. The rest are
@@ -34,6 +36,7 @@ export class PressureGauge implements Gauge {
   private readonly policy: LimitPolicy;
   private readonly figures: GaugeFigures;
   private readonly waiters: WaitList;
+  private readonly holds: HoldWatch | undefined;
 
   /** Takes either raw options (validated here) or options the module already resolved. */
   constructor(options: ResolvedGaugeOptions | (GaugeOptions & { name: string })) {
@@ -50,6 +53,10 @@ export class PressureGauge implements Gauge {
     this.classify = resolved.classify ?? classifyError;
     this.figures = new GaugeFigures(this.name);
     this.waiters = new WaitList(this.figures, this.retryAfterSeconds, resolved.queueTimeoutMs);
+    this.holds =
+      resolved.maxHoldMs === undefined
+        ? undefined
+        : new HoldWatch(this.figures, resolved.maxHoldMs);
   }
 
   get limit(): number {
@@ -109,15 +116,16 @@ export class PressureGauge implements Gauge {
     return this.waiters.add(signal);
   }
 
-  process<T>(fn: () => T | PromiseLike<T>, options?: AcquireOptions): Promise<T> {
+  process<T>(fn: Work<T>, options?: AcquireOptions): Promise<T> {
     let slot: Release | Promise<Release>;
     try {
       slot = this.acquire(options);
     } catch (error) {
       return Promise.reject(error);
     }
-    if (typeof slot === 'function') return runInSlot(fn, slot, this.classify);
-    return slot.then((release) => callInSlot(fn, release, this.classify));
+    const signal = options?.signal;
+    if (typeof slot === 'function') return runInSlot(fn, slot, this.classify, signal);
+    return slot.then((release) => runInSlot(fn, release, this.classify, signal));
   }
 
   setLimit(limit: number): void {
@@ -178,13 +186,16 @@ export class PressureGauge implements Gauge {
     let held = true;
     const timed = this.policy.samples || this.figures.listening;
     const since = timed ? performance.now() : 0;
-    return (outcome: Outcome = 'succeeded') => {
+    const watched = this.holds?.start();
+    const release = (outcome: Outcome = 'succeeded') => {
       if (!held) return;
       held = false;
+      if (watched !== undefined) this.holds!.end(watched);
       if (timed) this.sample(performance.now() - since, outcome);
       else this.figures.released++;
       this.handOff();
     };
+    return watched === undefined ? release : attachSlot(release, watched);
   }
 
   /** Reports one finished slot; a learning policy may move the limit. */
@@ -214,54 +225,4 @@ function isResolved(options: object): options is ResolvedGaugeOptions {
 /** Validates raw options with every key the caller gave, so a typo such as `limt` is refused. */
 function resolveRaw({ name, ...options }: GaugeOptions & { name: string }): ResolvedGaugeOptions {
   return resolveGaugeOptions(name, options);
-}
-
-/** Runs `fn` and releases exactly once, whether it returns, throws, resolves or rejects. */
-function runInSlot<T>(
-  fn: () => T | PromiseLike<T>,
-  release: Release,
-  classify: OutcomeClassifier,
-): Promise<T> {
-  try {
-    return Promise.resolve(callInSlot(fn, release, classify));
-  } catch (error) {
-    return Promise.reject(error);
-  }
-}
-
-/**
- * `runInSlot` for a caller that is already in a promise callback: a plain value is returned as is,
- * so the caller's promise does not have to adopt another promise (two extra microtask turns per
- * queued waiter).
- */
-function callInSlot<T>(
-  fn: () => T | PromiseLike<T>,
-  release: Release,
-  classify: OutcomeClassifier,
-): T | Promise<T> {
-  let result: T | PromiseLike<T>;
-  try {
-    result = fn();
-  } catch (error) {
-    release(classify(error));
-    throw error;
-  }
-  if (!isPromiseLike(result)) {
-    release();
-    return result;
-  }
-  return Promise.resolve(result).then(
-    (value) => {
-      release();
-      return value;
-    },
-    (error: unknown) => {
-      release(classify(error));
-      throw error;
-    },
-  );
-}
-
-function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
-  return typeof (value as PromiseLike<T> | null)?.then === 'function';
 }

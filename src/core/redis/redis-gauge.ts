@@ -7,7 +7,9 @@ import {
 import { GaugeFigures, type GaugeListener, type Outcome } from '../gauge-events';
 import type { AcquireOptions, Gauge, Release } from '../gauge.interface';
 import type { ResolvedGaugeOptions, StoreDownPolicy } from '../gauge-options';
+import { attachSlot, HoldWatch } from '../hold-watch';
 import { classifyError, type OutcomeClassifier } from '../outcome';
+import { runInSlot, type Work } from '../work';
 import { WaitList, type Waiter } from '../wait-list';
 import { LeaseLedger, type LedgerBackend } from './lease-ledger';
 import type { LeaseHolder } from './lease-renewer';
@@ -56,6 +58,7 @@ export class RedisGauge implements Gauge, LeaseHolder {
   private readonly fallback: OutageFallback;
   private readonly leases: LeaseLedger;
   private readonly figures: GaugeFigures;
+  private readonly holds: HoldWatch | undefined;
   private wakes = 0;
   private draining = false;
   private drainAgain = false;
@@ -75,6 +78,8 @@ export class RedisGauge implements Gauge, LeaseHolder {
     this.channel = keys.channel;
     this.classify = options.classify ?? classifyError;
     this.figures = new GaugeFigures(this.name);
+    this.holds =
+      options.maxHoldMs === undefined ? undefined : new HoldWatch(this.figures, options.maxHoldMs);
     // A fail-fast gauge waits only for the first connection, and at most as long as it may take.
     const timeoutMs = this.queueSize > 0 ? options.queueTimeoutMs : backend.connectTimeoutMs;
     this.waiters = new WaitList(this.figures, this.retryAfterSeconds, timeoutMs);
@@ -154,17 +159,9 @@ export class RedisGauge implements Gauge, LeaseHolder {
     }
   }
 
-  async process<T>(fn: () => T | PromiseLike<T>, options?: AcquireOptions): Promise<T> {
+  async process<T>(fn: Work<T>, options?: AcquireOptions): Promise<T> {
     const release = await this.acquire(options);
-    let outcome: Outcome = 'succeeded';
-    try {
-      return await fn();
-    } catch (error) {
-      outcome = this.classify(error);
-      throw error;
-    } finally {
-      release(outcome);
-    }
+    return runInSlot(fn, release, this.classify, options?.signal);
   }
 
   heldLeaseIds(): string[] {
@@ -241,7 +238,7 @@ export class RedisGauge implements Gauge, LeaseHolder {
     if (!this.fallback.failsOpen) throw this.fallback.refusal();
     if (this.waiters.length === 0) {
       const slot = this.fallback.take();
-      if (slot) return slot;
+      if (slot) return this.watched(slot);
     }
     return this.join(signal);
   }
@@ -264,7 +261,7 @@ export class RedisGauge implements Gauge, LeaseHolder {
       const slot = this.fallback.take();
       if (!slot) return;
       const waiter = this.waiters.shift()!;
-      waiter.resolve(slot);
+      waiter.resolve(this.watched(slot));
     }
   }
 
@@ -320,12 +317,23 @@ export class RedisGauge implements Gauge, LeaseHolder {
     this.figures.admit(listening && waiter ? this.waiters.waitedMs(waiter) : 0);
     let held = true;
     const since = listening ? performance.now() : -1;
-    return (outcome: Outcome = 'succeeded') => {
+    return this.watched((outcome: Outcome = 'succeeded') => {
       if (!held) return;
       held = false;
       this.figures.release(since < 0 ? 0 : performance.now() - since, outcome);
       this.leases.release(id);
-    };
+    });
+  }
+
+  /** With `maxHoldMs`: a release whose slot is watched for overdue work. */
+  private watched(release: Release): Release {
+    const holds = this.holds;
+    if (holds === undefined) return release;
+    const slot = holds.start();
+    return attachSlot((outcome?: Outcome) => {
+      holds.end(slot);
+      release(outcome);
+    }, slot);
   }
 
   private get ttl(): number {

@@ -60,7 +60,10 @@ export class CountingGauge implements Gauge {
     return typeof slot === 'function' ? this.count(slot) : slot.then((r) => this.count(r));
   }
 
-  process<T>(fn: () => T | PromiseLike<T>, options?: AcquireOptions): Promise<T> {
+  process<T>(
+    fn: (signal: AbortSignal) => T | PromiseLike<T>,
+    options?: AcquireOptions,
+  ): Promise<T> {
     return this.inner.process(fn, options);
   }
 
