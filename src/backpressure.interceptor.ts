@@ -6,7 +6,7 @@ import {
 } from '@nestjs/common';
 import { SSE_METADATA } from '@nestjs/common/constants';
 import { HttpAdapterHost, Reflector } from '@nestjs/core';
-import { Observable, type Subscriber, type TeardownLogic } from 'rxjs';
+import { defer, Observable, type Subscriber, type TeardownLogic } from 'rxjs';
 import { GaugeAbortedError } from './core/gauge.errors';
 import type { Release } from './core/gauge.interface';
 import { LIMITED_GAUGE, LIMITED_RUNNER } from './backpressure.constants';
@@ -45,9 +45,12 @@ export class BackpressureInterceptor implements NestInterceptor {
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const route = this.routeOf(context);
-    // No `@Limited` (the interceptor registered globally), or another copy of this interceptor
-    // (class and method level, or global too) already holds this call: pass through.
-    if (route === null || LimitedCall.current()?.context === context) return next.handle();
+    // No `@Limited` (the interceptor registered globally): pass through.
+    if (route === null) return next.handle();
+    // Another copy of this interceptor (class and method level, or global too) holds this call:
+    // pass through, in the call's context again (an interceptor between may have left it).
+    const holder = LimitedCall.holding(context);
+    if (holder !== undefined) return defer(() => holder.enter(() => next.handle()));
     // The slot is taken on subscription, not here: an outer interceptor that never subscribes
     // (a cache hit, a `race`) must not leave a slot taken that nothing would release.
     return new Observable((subscriber) => {
@@ -179,7 +182,7 @@ export class BackpressureInterceptor implements NestInterceptor {
           ? null
           : {
               gauge: this.registry.get(name),
-              runner: this.reflector.get<unknown>(LIMITED_RUNNER, handler),
+              runner: this.reflector.get<object | undefined>(LIMITED_RUNNER, handler),
               streamed: this.reflector.get<boolean | undefined>(SSE_METADATA, handler) === true,
             };
       byHandler.set(handler, route);

@@ -1,17 +1,11 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { StreamableFile, type ExecutionContext } from '@nestjs/common';
-import { isObservable, Observable } from 'rxjs';
+import type { ExecutionContext } from '@nestjs/common';
 import { GaugeAbortedError } from './core/gauge.errors';
 import { slotSignal } from './core/hold-watch';
-import type { Outcome } from './core/gauge-events';
 import type { Gauge, Release } from './core/gauge.interface';
-import {
-  discardUnsent,
-  isGone,
-  releaseWhenSent,
-  watchGone,
-  type ClientConnection,
-} from './client-connection';
+import type { OutcomeClassifier } from './core/outcome';
+import { isGone, watchGone, type ClientConnection } from './client-connection';
+import { settleRun, type RunContext } from './run-settlement';
 
 /** What the interceptor knows of a limited handler, looked up once per handler. */
 export interface LimitedRoute {
@@ -20,7 +14,7 @@ export interface LimitedRoute {
    * The function `@Limited` put in place of the handler, which reports each run of it to the call
    * it runs under; absent when the handler was not wrapped (then the call's own span holds).
    */
-  readonly runner: unknown;
+  readonly runner: object | undefined;
   /** An `@Sse()` handler: a refusal after its head went out ends the stream with an error event. */
   readonly streamed: boolean;
 }
@@ -30,6 +24,15 @@ export type Refuser = (error: unknown, call: LimitedCall) => unknown;
 
 /** The call whose handler chain is running in this async context. */
 const current = new AsyncLocalStorage<LimitedCall>();
+/** The call whose handler's own run this code is part of (a recursive call is not another run). */
+const inside = new AsyncLocalStorage<LimitedCall>();
+/**
+ * The open call of each execution context: a second copy of the interceptor on the same call
+ * (class and method level, or global too) finds it here, whatever async context it runs in.
+ */
+const byContext = new WeakMap<ExecutionContext, LimitedCall>();
+/** Calls holding the slot taken for them and not yet claimed by a run, by handler. */
+const waiting = new WeakMap<object, Set<LimitedCall>>();
 
 /**
  * One subscription of a limited handler's chain: the interceptors inside `@Limited`, the pipes and
@@ -41,10 +44,9 @@ const current = new AsyncLocalStorage<LimitedCall>();
  * claimed (a cache hit, a failed pipe) goes back when the chain ends.
  *
  * States, read top to bottom: `spare` holds the slot until a run claims it; `open` is true until
- * the chain completes, fails or is unsubscribed; `pending` lists what must go back when it does
- * (the spare slot, Observables a run returned that nobody subscribed yet, runs still queueing).
+ * the chain completes, fails or is unsubscribed; `pending` lists what must happen when it does.
  */
-export class LimitedCall {
+export class LimitedCall implements RunContext {
   private spare: Release | undefined;
   private open = true;
   private pending: Set<() => void> | undefined;
@@ -55,11 +57,37 @@ export class LimitedCall {
     readonly context: ExecutionContext,
     readonly connection: ClientConnection | undefined,
     private readonly refuse: Refuser,
-  ) {}
+  ) {
+    byContext.set(context, this);
+  }
+
+  /** The open call that already holds `context`, if another copy of the interceptor made one. */
+  static holding(context: ExecutionContext): LimitedCall | undefined {
+    const call = byContext.get(context);
+    return call?.open ? call : undefined;
+  }
 
   /** The call of the chain this code runs in, if any. */
   static current(): LimitedCall | undefined {
     return current.getStore();
+  }
+
+  /**
+   * Reports one invocation of the handler `runner` (the `@Limited` wrapper) and runs it by
+   * `invoke`: in a slot when it is a run of a limited call, as is otherwise.
+   */
+  static invoke(runner: object, invoke: () => unknown): unknown {
+    const call = current.getStore();
+    if (call !== undefined) {
+      if (call.route.runner !== runner) return invoke(); // a helper called from another handler
+      if (inside.getStore() === call) return invoke(); // the handler calling itself: same run
+      return call.run(invoke);
+    }
+    // No call in this context (an interceptor that started the chain from a timer or another
+    // event): the run belongs to a call of this handler still waiting for it. Slots of one gauge
+    // are interchangeable, so any such call's slot is the right one.
+    for (const orphan of waiting.get(runner) ?? []) return orphan.run(invoke);
+    return invoke(); // not through a limited call at all (a unit test calling the method)
   }
 
   /** Runs `fn` (which starts the chain) so that the handler's runs below find this call. */
@@ -72,22 +100,42 @@ export class LimitedCall {
     return this.open;
   }
 
+  get streamed(): boolean {
+    return this.route.streamed;
+  }
+
+  get classify(): OutcomeClassifier {
+    return this.route.gauge.classify;
+  }
+
   /** The slot the interceptor took for this call, for the first run to claim. */
   hold(release: Release): void {
-    if (this.open) this.spare = release;
-    else release('ignored');
+    if (!this.open) return release('ignored');
+    this.spare = release;
+    const runner = this.route.runner;
+    if (runner === undefined) return;
+    let calls = waiting.get(runner);
+    if (calls === undefined) waiting.set(runner, (calls = new Set()));
+    calls.add(this);
   }
 
   /** The chain is over. A slot no run claimed goes back; runs still working keep theirs. */
   end(): void {
     if (!this.open) return;
     this.open = false;
-    const spare = this.spare;
-    this.spare = undefined;
-    spare?.('ignored'); // no run did any work in it: nothing to learn
+    if (byContext.get(this.context) === this) byContext.delete(this.context);
+    this.takeSpare()?.('ignored'); // no run did any work in it: nothing to learn
     const pending = this.pending;
     this.pending = undefined;
     if (pending !== undefined) for (const settle of pending) settle();
+  }
+
+  onEnd(settle: () => void): void {
+    (this.pending ??= new Set()).add(settle);
+  }
+
+  offEnd(settle: () => void): void {
+    this.pending?.delete(settle);
   }
 
   /**
@@ -106,7 +154,8 @@ export class LimitedCall {
       : undefined;
     // Every path ends here at the latest: the watch of a kept-alive socket never outlives the call.
     work.signal.addEventListener('abort', () => unwatch?.(), { once: true });
-    if (!this.open || isGone(this.connection)) stop(new ClientGoneError());
+    if (!this.open) stop(new ChainEndedError());
+    else if (isGone(this.connection)) stop(new ClientGoneError());
     else this.onEnd(() => stop(new ChainEndedError()));
     const overdue = this.spare === undefined ? undefined : slotSignal(this.spare);
     if (overdue?.aborted) stop(overdue.reason);
@@ -114,23 +163,16 @@ export class LimitedCall {
     return work.signal;
   }
 
-  /** Whether `runner` is this call's handler (not a helper method called from inside it). */
-  runs(runner: unknown): boolean {
-    return runner === this.route.runner;
-  }
-
   /**
-   * One run of the handler: `invoke` calls it. Runs in a slot — the spare one, or a new one —
-   * and returns what the handler returned, tied so that the slot goes back when its work ends.
-   * A run that would start after the chain ended or the client left does not start.
+   * One run of the handler: `invoke` calls it. Runs in a slot — this call's, another waiting
+   * call's, or a new one — and returns what the handler returned, tied so that the slot goes back
+   * when its work ends. While the chain runs, a run whose client has gone does not start. A run
+   * after the chain ended (a background refresh) is work like any other: it takes a slot.
    */
-  run(invoke: () => unknown): unknown {
-    if (!this.open || isGone(this.connection)) return this.refused(this.abortedError());
-    const spare = this.spare;
-    if (spare !== undefined) {
-      this.spare = undefined;
-      return this.perform(invoke, spare);
-    }
+  private run(invoke: () => unknown): unknown {
+    if (this.open && isGone(this.connection)) return this.refused(this.abortedError());
+    const slot = this.takeSpare() ?? (this.open ? undefined : this.borrowSpare());
+    if (slot !== undefined) return this.perform(invoke, slot);
     const { gauge } = this.route;
     if (!gauge.mayWait) {
       let release: Release;
@@ -144,9 +186,31 @@ export class LimitedCall {
     return this.queueThenPerform(invoke);
   }
 
-  /** A run that gets no slot fails with the refusal of its context (the handler's promise rejects). */
-  private async refused(error: unknown): Promise<never> {
-    throw await this.refuse(error, this);
+  private takeSpare(): Release | undefined {
+    const spare = this.spare;
+    if (spare === undefined) return undefined;
+    this.spare = undefined;
+    const runner = this.route.runner;
+    if (runner !== undefined) waiting.get(runner)?.delete(this);
+    return spare;
+  }
+
+  private borrowSpare(): Release | undefined {
+    const runner = this.route.runner;
+    if (runner === undefined) return undefined;
+    for (const call of waiting.get(runner) ?? []) return call.takeSpare();
+    return undefined;
+  }
+
+  /** A run that gets no slot fails with the refusal of its context. */
+  private refused(error: unknown): unknown {
+    const refusal = this.refuse(error, this);
+    if (refusal instanceof Promise) {
+      return refusal.then((translated) => {
+        throw translated;
+      });
+    }
+    throw refusal;
   }
 
   private abortedError(): GaugeAbortedError {
@@ -155,20 +219,21 @@ export class LimitedCall {
 
   /** A further run on a gauge that may wait: queues, leaving if the chain ends or the client goes. */
   private async queueThenPerform(invoke: () => unknown): Promise<unknown> {
-    const waiting = new AbortController();
-    const abort = () => waiting.abort();
-    this.onEnd(abort);
-    const unwatch = this.connection ? watchGone(this.connection, abort) : undefined;
+    const waitingFor = new AbortController();
+    const abort = () => waitingFor.abort();
+    const chainRuns = this.open;
+    if (chainRuns) this.onEnd(abort);
+    const unwatch = chainRuns && this.connection ? watchGone(this.connection, abort) : undefined;
     let release: Release;
     try {
-      release = await this.route.gauge.acquire({ signal: waiting.signal });
+      release = await this.route.gauge.acquire({ signal: waitingFor.signal });
     } catch (error) {
       return this.refused(error);
     } finally {
       unwatch?.();
-      this.pending?.delete(abort);
+      this.offEnd(abort);
     }
-    if (waiting.signal.aborted || !this.open) {
+    if (waitingFor.signal.aborted) {
       release('ignored');
       return this.refused(this.abortedError());
     }
@@ -178,81 +243,12 @@ export class LimitedCall {
   private perform(invoke: () => unknown, release: Release): unknown {
     let result: unknown;
     try {
-      result = invoke();
+      result = inside.run(this, invoke);
     } catch (error) {
-      release(this.route.gauge.classify(error));
+      release(this.classify(error));
       throw error;
     }
-    return this.settle(result, release);
-  }
-
-  /**
-   * Ties `release` to the end of the work `result` stands for, and returns what Nest gets. The
-   * outcome the slot is given back with: a value is `succeeded`; an error is what the gauge's
-   * `classify` says; a file or an SSE stream is `ignored` (their duration is the client's).
-   */
-  private settle(result: unknown, release: Release): unknown {
-    if (isObservable(result)) return this.observed(result, release);
-    if (result instanceof StreamableFile) {
-      if (this.open) releaseWhenSent(result, this.connection, () => release('ignored'));
-      else {
-        discardUnsent(result);
-        release('ignored');
-      }
-      return result;
-    }
-    if (typeof (result as PromiseLike<unknown> | null | undefined)?.then === 'function') {
-      return Promise.resolve(result).then(
-        (value) => this.settle(value, release),
-        (error: unknown) => {
-          release(this.route.gauge.classify(error));
-          throw error;
-        },
-      );
-    }
-    release('succeeded');
-    return result;
-  }
-
-  /**
-   * The run's work is its subscription: the slot goes back when the last subscriber finalizes
-   * (completes, fails, or unsubscribes — a client gone, an inner `take`), or when the chain ends
-   * without anyone having subscribed. Cut short, an Observable's work was abandoned (`dropped`);
-   * an SSE stream's end is its client's choice (`ignored`).
-   */
-  private observed(source: Observable<unknown>, release: Release): Observable<unknown> {
-    const cutShort: Outcome = this.route.streamed ? 'ignored' : 'dropped';
-    if (!this.open) {
-      release(cutShort);
-      return source;
-    }
-    let subscribers = 0;
-    const unsubscribed = () => release(cutShort);
-    this.onEnd(unsubscribed);
-    return new Observable((subscriber) => {
-      this.pending?.delete(unsubscribed);
-      subscribers++;
-      let outcome: Outcome = cutShort;
-      const inner = source.subscribe({
-        next: (value) => subscriber.next(value),
-        error: (error: unknown) => {
-          outcome = this.route.gauge.classify(error);
-          subscriber.error(error);
-        },
-        complete: () => {
-          outcome = this.route.streamed ? 'ignored' : 'succeeded';
-          subscriber.complete();
-        },
-      });
-      return () => {
-        inner.unsubscribe();
-        if (--subscribers === 0) release(outcome);
-      };
-    });
-  }
-
-  private onEnd(settle: () => void): void {
-    (this.pending ??= new Set()).add(settle);
+    return settleRun(result, release, this);
   }
 }
 
