@@ -173,7 +173,7 @@ export class BackpressureInterceptor implements NestInterceptor {
     if (!byHandler) this.routes.set(controller, (byHandler = new WeakMap()));
     let route = byHandler.get(handler);
     if (route === undefined) {
-      const name = this.reflector.getAllAndOverride<string | undefined>(LIMITED_GAUGE, [
+      const name = this.reflector.getAllAndOverride<string | false | undefined>(LIMITED_GAUGE, [
         handler,
         controller,
       ]);
