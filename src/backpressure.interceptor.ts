@@ -177,8 +177,9 @@ export class BackpressureInterceptor implements NestInterceptor {
         handler,
         controller,
       ]);
+      // No name: not limited; `false`: exempted with `@Unlimited()` under a class-level `@Limited`.
       route =
-        name === undefined
+        typeof name !== 'string'
           ? null
           : {
               gauge: this.registry.get(name),
