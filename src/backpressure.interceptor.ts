@@ -6,7 +6,7 @@ import {
 } from '@nestjs/common';
 import { SSE_METADATA } from '@nestjs/common/constants';
 import { HttpAdapterHost, Reflector } from '@nestjs/core';
-import { Observable, type Subscriber, type TeardownLogic } from 'rxjs';
+import { defer, Observable, type Subscriber, type TeardownLogic } from 'rxjs';
 import { GaugeAbortedError } from './core/gauge.errors';
 import type { Release } from './core/gauge.interface';
 import { LIMITED_GAUGE, LIMITED_RUNNER } from './backpressure.constants';
@@ -45,9 +45,12 @@ export class BackpressureInterceptor implements NestInterceptor {
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const route = this.routeOf(context);
-    // No `@Limited` (the interceptor registered globally), or another copy of this interceptor
-    // (class and method level, or global too) already holds this call: pass through.
-    if (route === null || LimitedCall.current()?.context === context) return next.handle();
+    // No `@Limited` (the interceptor registered globally): pass through.
+    if (route === null) return next.handle();
+    // Another copy of this interceptor (class and method level, or global too) holds this call:
+    // pass through, in the call's context again (an interceptor between may have left it).
+    const holder = LimitedCall.holding(context);
+    if (holder !== undefined) return defer(() => holder.enter(() => next.handle()));
     // The slot is taken on subscription, not here: an outer interceptor that never subscribes
     // (a cache hit, a `race`) must not leave a slot taken that nothing would release.
     return new Observable((subscriber) => {
@@ -103,7 +106,7 @@ export class BackpressureInterceptor implements NestInterceptor {
       if (call.isOpen) fail(error);
     };
     try {
-      const slot = gauge.acquire(waiting.signal);
+      const slot = gauge.acquire({ signal: waiting.signal });
       if (typeof slot === 'function') return this.start(call, slot, next, subscriber);
       // Only a caller that really waits watches for its client leaving.
       if (call.connection) unwatch = watchGone(call.connection, () => waiting.abort());
@@ -121,7 +124,7 @@ export class BackpressureInterceptor implements NestInterceptor {
 
   private turnAway(call: LimitedCall, fail: (error: unknown) => TeardownLogic): TeardownLogic {
     try {
-      const slot = call.route.gauge.acquire(AbortSignal.abort());
+      const slot = call.route.gauge.acquire({ signal: AbortSignal.abort() });
       // A gauge that grants even so: the slot goes straight back.
       if (typeof slot === 'function') slot();
       else
@@ -180,7 +183,7 @@ export class BackpressureInterceptor implements NestInterceptor {
           ? null
           : {
               gauge: this.registry.get(name),
-              runner: this.reflector.get<unknown>(LIMITED_RUNNER, handler),
+              runner: this.reflector.get<object | undefined>(LIMITED_RUNNER, handler),
               streamed: this.reflector.get<boolean | undefined>(SSE_METADATA, handler) === true,
             };
       byHandler.set(handler, route);

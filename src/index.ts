@@ -39,7 +39,7 @@ export {
 } from './gauge-lookup.exception';
 
 // The framework-free core: gauges, stores, options, errors.
-export type { Gauge, GaugeStats, Release } from './core/gauge.interface';
+export type { AcquireOptions, Gauge, GaugeStats, Release } from './core/gauge.interface';
 export { PressureGauge } from './core/pressure-gauge';
 export { MemoryGaugeStore, type GaugeStore } from './core/gauge-store.interface';
 export {
@@ -57,3 +57,20 @@ export {
   GaugeUnavailableError,
   type ExhaustionReason,
 } from './core/gauge.errors';
+export {
+  FixedLimit,
+  type LimitPolicy,
+  type LimitPolicyFactory,
+  type LimitSample,
+} from './core/limit-policy';
+export type {
+  GaugeEvent,
+  GaugeEvents,
+  GaugeListener,
+  Outcome,
+  RejectionReason,
+} from './core/gauge-events';
+export { classifyError, type OutcomeClassifier } from './core/outcome';
+export { GaugeOverdueError } from './core/hold-watch';
+export type { Work } from './core/work';
+export { WorkSignal } from './work-signal.decorator';

@@ -1,15 +1,11 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { StreamableFile, type ExecutionContext } from '@nestjs/common';
-import { isObservable, Observable } from 'rxjs';
+import type { ExecutionContext } from '@nestjs/common';
 import { GaugeAbortedError } from './core/gauge.errors';
+import { slotSignal } from './core/hold-watch';
 import type { Gauge, Release } from './core/gauge.interface';
-import {
-  discardUnsent,
-  isGone,
-  releaseWhenSent,
-  watchGone,
-  type ClientConnection,
-} from './client-connection';
+import type { OutcomeClassifier } from './core/outcome';
+import { isGone, watchGone, type ClientConnection } from './client-connection';
+import { settleRun, type RunContext } from './run-settlement';
 
 /** What the interceptor knows of a limited handler, looked up once per handler. */
 export interface LimitedRoute {
@@ -18,7 +14,7 @@ export interface LimitedRoute {
    * The function `@Limited` put in place of the handler, which reports each run of it to the call
    * it runs under; absent when the handler was not wrapped (then the call's own span holds).
    */
-  readonly runner: unknown;
+  readonly runner: object | undefined;
   /** An `@Sse()` handler: a refusal after its head went out ends the stream with an error event. */
   readonly streamed: boolean;
 }
@@ -28,6 +24,15 @@ export type Refuser = (error: unknown, call: LimitedCall) => unknown;
 
 /** The call whose handler chain is running in this async context. */
 const current = new AsyncLocalStorage<LimitedCall>();
+/** The call whose handler's own run this code is part of (a recursive call is not another run). */
+const inside = new AsyncLocalStorage<LimitedCall>();
+/**
+ * The open call of each execution context: a second copy of the interceptor on the same call
+ * (class and method level, or global too) finds it here, whatever async context it runs in.
+ */
+const byContext = new WeakMap<ExecutionContext, LimitedCall>();
+/** Calls holding the slot taken for them and not yet claimed by a run, by handler. */
+const waiting = new WeakMap<object, Set<LimitedCall>>();
 
 /**
  * One subscription of a limited handler's chain: the interceptors inside `@Limited`, the pipes and
@@ -39,24 +44,50 @@ const current = new AsyncLocalStorage<LimitedCall>();
  * claimed (a cache hit, a failed pipe) goes back when the chain ends.
  *
  * States, read top to bottom: `spare` holds the slot until a run claims it; `open` is true until
- * the chain completes, fails or is unsubscribed; `pending` lists what must go back when it does
- * (the spare slot, Observables a run returned that nobody subscribed yet, runs still queueing).
+ * the chain completes, fails or is unsubscribed; `pending` lists what must happen when it does.
  */
-export class LimitedCall {
+export class LimitedCall implements RunContext {
   private spare: Release | undefined;
   private open = true;
   private pending: Set<() => void> | undefined;
+  private work: AbortController | undefined;
 
   constructor(
     readonly route: LimitedRoute,
     readonly context: ExecutionContext,
     readonly connection: ClientConnection | undefined,
     private readonly refuse: Refuser,
-  ) {}
+  ) {
+    byContext.set(context, this);
+  }
+
+  /** The open call that already holds `context`, if another copy of the interceptor made one. */
+  static holding(context: ExecutionContext): LimitedCall | undefined {
+    const call = byContext.get(context);
+    return call?.open ? call : undefined;
+  }
 
   /** The call of the chain this code runs in, if any. */
   static current(): LimitedCall | undefined {
     return current.getStore();
+  }
+
+  /**
+   * Reports one invocation of the handler `runner` (the `@Limited` wrapper) and runs it by
+   * `invoke`: in a slot when it is a run of a limited call, as is otherwise.
+   */
+  static invoke(runner: object, invoke: () => unknown): unknown {
+    const call = current.getStore();
+    if (call !== undefined) {
+      if (call.route.runner !== runner) return invoke(); // a helper called from another handler
+      if (inside.getStore() === call) return invoke(); // the handler calling itself: same run
+      return call.run(invoke);
+    }
+    // No call in this context (an interceptor that started the chain from a timer or another
+    // event): the run belongs to a call of this handler still waiting for it. Slots of one gauge
+    // are interchangeable, so any such call's slot is the right one.
+    for (const orphan of waiting.get(runner) ?? []) return orphan.run(invoke);
+    return invoke(); // not through a limited call at all (a unit test calling the method)
   }
 
   /** Runs `fn` (which starts the chain) so that the handler's runs below find this call. */
@@ -69,41 +100,79 @@ export class LimitedCall {
     return this.open;
   }
 
+  get streamed(): boolean {
+    return this.route.streamed;
+  }
+
+  get classify(): OutcomeClassifier {
+    return this.route.gauge.classify;
+  }
+
   /** The slot the interceptor took for this call, for the first run to claim. */
   hold(release: Release): void {
-    if (this.open) this.spare = release;
-    else release();
+    if (!this.open) return release('ignored');
+    this.spare = release;
+    const runner = this.route.runner;
+    if (runner === undefined) return;
+    let calls = waiting.get(runner);
+    if (calls === undefined) waiting.set(runner, (calls = new Set()));
+    calls.add(this);
   }
 
   /** The chain is over. A slot no run claimed goes back; runs still working keep theirs. */
   end(): void {
     if (!this.open) return;
     this.open = false;
-    const spare = this.spare;
-    this.spare = undefined;
-    spare?.();
+    if (byContext.get(this.context) === this) byContext.delete(this.context);
+    this.takeSpare()?.('ignored'); // no run did any work in it: nothing to learn
     const pending = this.pending;
     this.pending = undefined;
     if (pending !== undefined) for (const settle of pending) settle();
   }
 
-  /** Whether `runner` is this call's handler (not a helper method called from inside it). */
-  runs(runner: unknown): boolean {
-    return runner === this.route.runner;
+  onEnd(settle: () => void): void {
+    (this.pending ??= new Set()).add(settle);
+  }
+
+  offEnd(settle: () => void): void {
+    this.pending?.delete(settle);
   }
 
   /**
-   * One run of the handler: `invoke` calls it. Runs in a slot — the spare one, or a new one —
-   * and returns what the handler returned, tied so that the slot goes back when its work ends.
-   * A run that would start after the chain ended or the client left does not start.
+   * The signal a handler asks for with `@WorkSignal()`: it fires when its work is no longer wanted
+   * — the client left, the chain ended first (a `timeout` answered), or the slot outlived the
+   * gauge's `maxHoldMs`. Built on first use only.
    */
-  run(invoke: () => unknown): unknown {
-    if (!this.open || isGone(this.connection)) return this.refused(this.abortedError());
-    const spare = this.spare;
-    if (spare !== undefined) {
-      this.spare = undefined;
-      return this.perform(invoke, spare);
-    }
+  get workSignal(): AbortSignal {
+    if (this.work !== undefined) return this.work.signal;
+    const work = (this.work = new AbortController());
+    const stop = (reason: unknown) => {
+      if (!work.signal.aborted) work.abort(reason);
+    };
+    const unwatch = this.connection
+      ? watchGone(this.connection, () => stop(new ClientGoneError()))
+      : undefined;
+    // Every path ends here at the latest: the watch of a kept-alive socket never outlives the call.
+    work.signal.addEventListener('abort', () => unwatch?.(), { once: true });
+    if (!this.open) stop(new ChainEndedError());
+    else if (isGone(this.connection)) stop(new ClientGoneError());
+    else this.onEnd(() => stop(new ChainEndedError()));
+    const overdue = this.spare === undefined ? undefined : slotSignal(this.spare);
+    if (overdue?.aborted) stop(overdue.reason);
+    else overdue?.addEventListener('abort', () => stop(overdue.reason), { once: true });
+    return work.signal;
+  }
+
+  /**
+   * One run of the handler: `invoke` calls it. Runs in a slot — this call's, another waiting
+   * call's, or a new one — and returns what the handler returned, tied so that the slot goes back
+   * when its work ends. While the chain runs, a run whose client has gone does not start. A run
+   * after the chain ended (a background refresh) is work like any other: it takes a slot.
+   */
+  private run(invoke: () => unknown): unknown {
+    if (this.open && isGone(this.connection)) return this.refused(this.abortedError());
+    const slot = this.takeSpare() ?? (this.open ? undefined : this.borrowSpare());
+    if (slot !== undefined) return this.perform(invoke, slot);
     const { gauge } = this.route;
     if (!gauge.mayWait) {
       let release: Release;
@@ -117,9 +186,31 @@ export class LimitedCall {
     return this.queueThenPerform(invoke);
   }
 
-  /** A run that gets no slot fails with the refusal of its context (the handler's promise rejects). */
-  private async refused(error: unknown): Promise<never> {
-    throw await this.refuse(error, this);
+  private takeSpare(): Release | undefined {
+    const spare = this.spare;
+    if (spare === undefined) return undefined;
+    this.spare = undefined;
+    const runner = this.route.runner;
+    if (runner !== undefined) waiting.get(runner)?.delete(this);
+    return spare;
+  }
+
+  private borrowSpare(): Release | undefined {
+    const runner = this.route.runner;
+    if (runner === undefined) return undefined;
+    for (const call of waiting.get(runner) ?? []) return call.takeSpare();
+    return undefined;
+  }
+
+  /** A run that gets no slot fails with the refusal of its context. */
+  private refused(error: unknown): unknown {
+    const refusal = this.refuse(error, this);
+    if (refusal instanceof Promise) {
+      return refusal.then((translated) => {
+        throw translated;
+      });
+    }
+    throw refusal;
   }
 
   private abortedError(): GaugeAbortedError {
@@ -128,21 +219,22 @@ export class LimitedCall {
 
   /** A further run on a gauge that may wait: queues, leaving if the chain ends or the client goes. */
   private async queueThenPerform(invoke: () => unknown): Promise<unknown> {
-    const waiting = new AbortController();
-    const abort = () => waiting.abort();
-    this.onEnd(abort);
-    const unwatch = this.connection ? watchGone(this.connection, abort) : undefined;
+    const waitingFor = new AbortController();
+    const abort = () => waitingFor.abort();
+    const chainRuns = this.open;
+    if (chainRuns) this.onEnd(abort);
+    const unwatch = chainRuns && this.connection ? watchGone(this.connection, abort) : undefined;
     let release: Release;
     try {
-      release = await this.route.gauge.acquire(waiting.signal);
+      release = await this.route.gauge.acquire({ signal: waitingFor.signal });
     } catch (error) {
       return this.refused(error);
     } finally {
       unwatch?.();
-      this.pending?.delete(abort);
+      this.offEnd(abort);
     }
-    if (waiting.signal.aborted || !this.open) {
-      release();
+    if (waitingFor.signal.aborted) {
+      release('ignored');
       return this.refused(this.abortedError());
     }
     return this.perform(invoke, release);
@@ -151,62 +243,27 @@ export class LimitedCall {
   private perform(invoke: () => unknown, release: Release): unknown {
     let result: unknown;
     try {
-      result = invoke();
+      result = inside.run(this, invoke);
     } catch (error) {
-      release();
+      release(this.classify(error));
       throw error;
     }
-    return this.settle(result, release);
+    return settleRun(result, release, this);
   }
+}
 
-  /** Ties `release` to the end of the work `result` stands for, and returns what Nest gets. */
-  private settle(result: unknown, release: Release): unknown {
-    if (isObservable(result)) return this.observed(result, release);
-    if (result instanceof StreamableFile) {
-      if (this.open) releaseWhenSent(result, this.connection, release);
-      else {
-        discardUnsent(result);
-        release();
-      }
-      return result;
-    }
-    if (typeof (result as PromiseLike<unknown> | null | undefined)?.then === 'function') {
-      return Promise.resolve(result).then(
-        (value) => this.settle(value, release),
-        (error: unknown) => {
-          release();
-          throw error;
-        },
-      );
-    }
-    release();
-    return result;
+/** Why a handler's work signal fired: its client left before the work ended. */
+export class ClientGoneError extends Error {
+  override readonly name = 'AbortError';
+  constructor() {
+    super('The client left before the work ended');
   }
+}
 
-  /**
-   * The run's work is its subscription: the slot goes back when the last subscriber finalizes
-   * (completes, fails, or unsubscribes — a client gone, an inner `take`), or when the chain ends
-   * without anyone having subscribed.
-   */
-  private observed(source: Observable<unknown>, release: Release): Observable<unknown> {
-    if (!this.open) {
-      release();
-      return source;
-    }
-    let subscribers = 0;
-    this.onEnd(release);
-    return new Observable((subscriber) => {
-      this.pending?.delete(release);
-      subscribers++;
-      const inner = source.subscribe(subscriber);
-      return () => {
-        inner.unsubscribe();
-        if (--subscribers === 0) release();
-      };
-    });
-  }
-
-  private onEnd(settle: () => void): void {
-    (this.pending ??= new Set()).add(settle);
+/** Why a handler's work signal fired: its chain ended first (an interceptor answered, e.g. a timeout). */
+export class ChainEndedError extends Error {
+  override readonly name = 'AbortError';
+  constructor() {
+    super('The request was answered before the work ended');
   }
 }

@@ -17,9 +17,7 @@ const wrappers = new WeakSet<Handler>();
 export function wrapHandler(handler: Handler): Handler {
   if (wrappers.has(handler)) return handler;
   const runner: Handler = function (this: unknown, ...args: unknown[]): unknown {
-    const call = LimitedCall.current();
-    if (call === undefined || !call.runs(runner)) return handler.apply(this, args);
-    return call.run(() => handler.apply(this, args));
+    return LimitedCall.invoke(runner, () => handler.apply(this, args));
   };
   for (const key of Reflect.getOwnMetadataKeys(handler)) {
     Reflect.defineMetadata(key, Reflect.getOwnMetadata(key, handler), runner);
@@ -39,18 +37,25 @@ export function wrapMethod(descriptor: PropertyDescriptor | undefined): void {
 }
 
 /**
- * Wraps every method of a controller's prototype (class-level `@Limited`): route, message and
- * gateway handlers alike. Accessors are left alone; a method that cannot be redefined keeps the
- * chain-long slot the interceptor falls back to.
+ * Wraps every method a controller has (class-level `@Limited`): route, message and gateway
+ * handlers alike, its own and those it inherits (a generic base controller), each wrapper defined
+ * on the decorated class so the parent stays as it is. Accessors are left alone; a method that
+ * cannot be redefined keeps the chain-long slot the interceptor falls back to.
  */
 export function wrapClassMethods(target: { prototype?: object }): void {
   const prototype = target.prototype;
   if (prototype === undefined) return;
-  for (const key of Reflect.ownKeys(prototype)) {
-    if (key === 'constructor') continue;
-    const descriptor = Object.getOwnPropertyDescriptor(prototype, key);
-    if (typeof descriptor?.value !== 'function' || !descriptor.configurable) continue;
-    wrapMethod(descriptor);
-    Object.defineProperty(prototype, key, descriptor);
+  const seen = new Set<string | symbol>(['constructor']);
+  for (let level: object | null = prototype; level && level !== Object.prototype;) {
+    for (const key of Reflect.ownKeys(level)) {
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const descriptor = Object.getOwnPropertyDescriptor(level, key);
+      if (typeof descriptor?.value !== 'function' || !descriptor.configurable) continue;
+      const wrapped = wrapHandler(descriptor.value as Handler);
+      if (wrapped === descriptor.value) continue; // already a runner (e.g. the parent is limited)
+      Object.defineProperty(prototype, key, { ...descriptor, value: wrapped });
+    }
+    level = Object.getPrototypeOf(level) as object | null;
   }
 }

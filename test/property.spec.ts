@@ -371,7 +371,7 @@ async function runScenario(config: ScenarioConfig, steps: Array<[Op, boolean]>) 
         model.admit(c);
         let slot: Release | Promise<Release> | undefined;
         try {
-          slot = gauge.acquire(c.controller?.signal);
+          slot = gauge.acquire({ signal: c.controller?.signal });
         } catch (error) {
           c.thrown = error;
         }
@@ -392,7 +392,7 @@ async function runScenario(config: ScenarioConfig, steps: Array<[Op, boolean]>) 
       case 'process': {
         const c = newCaller(op.kind, op.signal);
         model.admit(c);
-        gauge.process(fnFor(c), c.controller?.signal).then(
+        gauge.process(fnFor(c), { signal: c.controller?.signal }).then(
           (value) => (c.settled = { ok: true, value }),
           (error: unknown) => (c.settled = { ok: false, error }),
         );
@@ -417,12 +417,12 @@ async function runScenario(config: ScenarioConfig, steps: Array<[Op, boolean]>) 
         c.expected = 'aborted';
         const signal = AbortSignal.abort();
         if (op.viaProcess) {
-          gauge.process(fnFor(c), signal).then(
+          gauge.process(fnFor(c), { signal: signal }).then(
             () => (c.settled = { ok: true }),
             (error: unknown) => (c.settled = { ok: false, error }),
           );
         } else {
-          expect(() => gauge.acquire(signal)).toThrow(GaugeAbortedError);
+          expect(() => gauge.acquire({ signal: signal })).toThrow(GaugeAbortedError);
           c.thrown = new GaugeAbortedError('prop');
         }
         model.aborted++;

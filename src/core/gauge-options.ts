@@ -1,5 +1,7 @@
 import { describeValue as show } from './config-value.util';
 import { GaugeConfigError } from './gauge.errors';
+import { isLimitPolicyFactory, type LimitPolicyFactory } from './limit-policy';
+import type { OutcomeClassifier } from './outcome';
 
 /** The slots every gauge has unless told otherwise: the Go original's buffered channel of 10. */
 export const DEFAULT_LIMIT = 10;
@@ -14,8 +16,11 @@ export interface QueueOptions {
 
 /** How one gauge behaves. Absent `queue` means fail fast, as a full Go channel does. */
 export interface GaugeOptions {
-  /** Slots at most at once (positive integer). Defaults to the module's default limit. */
-  limit?: number;
+  /**
+   * Slots at most at once: a positive integer (a fixed limit, changeable with `gauge.setLimit`),
+   * or a limit policy that decides it from measured latency. Defaults to the module's default limit.
+   */
+  limit?: number | LimitPolicyFactory;
   /** Present: wait in a bounded FIFO queue. Absent: reject at once when full. */
   queue?: QueueOptions;
   /** `Retry-After` sent with a 429 (whole seconds). Defaults to 1, or the queue timeout rounded up. */
@@ -25,6 +30,17 @@ export interface GaugeOptions {
    * setting. The in-memory store is never down and ignores it.
    */
   whenStoreDown?: StoreDownPolicy;
+  /**
+   * How work that failed with an error ended, for the limit policy (default `classifyError`: a
+   * refusal, timeout, abort, 429/503/504 is `dropped`; another 4xx `ignored`; anything else `failed`).
+   */
+  classify?: OutcomeClassifier;
+  /**
+   * How long a slot may be held before its work is overdue (milliseconds; absent: never). An
+   * overdue slot raises an `overdue` event and aborts the work's signal (`process(fn)`'s
+   * argument, `@WorkSignal()` in a handler); it is not taken back while the work may still run.
+   */
+  maxHoldMs?: number;
 }
 
 /**
@@ -37,8 +53,14 @@ export type StoreDownPolicy = 'fail-closed' | { readonly localLimit: number };
 export interface ResolvedGaugeOptions {
   /** The gauge's name: non-empty, not blank. */
   readonly name: string;
-  /** Slots at most at once: an integer >= 1. */
+  /** The limit to start with: a fixed limit's value (an integer >= 1), or the policy's initial one. */
   readonly limit: number;
+  /** Absent: a fixed limit. */
+  readonly policy?: LimitPolicyFactory;
+  /** Absent: `classifyError`. */
+  readonly classify?: OutcomeClassifier;
+  /** Absent: hold times are not watched. */
+  readonly maxHoldMs?: number;
   /** Callers that may wait at once: 0 means fail fast (no queue). */
   readonly queueSize: number;
   /** Longest a caller waits, in milliseconds (0 when `queueSize` is 0). */
@@ -55,6 +77,8 @@ export const GAUGE_OPTION_KEYS: readonly string[] = [
   'queue',
   'retryAfterSeconds',
   'whenStoreDown',
+  'classify',
+  'maxHoldMs',
 ];
 const GAUGE_KEYS = new Set(GAUGE_OPTION_KEYS);
 const QUEUE_KEYS = new Set(['size', 'timeoutMs']);
@@ -78,8 +102,23 @@ export function resolveGaugeOptions(
   }
   rejectUnknownKeys(where, options, GAUGE_KEYS, '');
   // Only `undefined` means "not set": a `null` from a JSON config is a mistake worth naming.
-  const limit = options.limit === undefined ? defaultLimit : options.limit;
-  assertInteger(where, 'limit', limit, 1, Number.MAX_SAFE_INTEGER);
+  const limitOption = options.limit === undefined ? defaultLimit : options.limit;
+  let limit: number;
+  let policy: LimitPolicyFactory | undefined;
+  if (isLimitPolicyFactory(limitOption)) {
+    policy = limitOption;
+    // Built once here so that bad policy options fail the bootstrap, naming the gauge.
+    limit = limitOption.create(`${where}: option "limit" (${limitOption.policy})`).limit;
+  } else {
+    assertInteger(where, 'limit', limitOption, 1, Number.MAX_SAFE_INTEGER);
+    limit = limitOption;
+  }
+  const { classify } = options;
+  if (classify !== undefined && typeof classify !== 'function') {
+    throw new GaugeConfigError(
+      `${where}: option "classify" must be a function (error) => outcome, got ${show(classify)}`,
+    );
+  }
 
   let queueSize = 0;
   let queueTimeoutMs = 0;
@@ -104,8 +143,19 @@ export function resolveGaugeOptions(
 
   const { whenStoreDown } = options;
   if (whenStoreDown !== undefined) assertStoreDownPolicy(where, whenStoreDown);
-  const resolved = { name, limit, queueSize, queueTimeoutMs, retryAfterSeconds };
-  return whenStoreDown === undefined ? resolved : { ...resolved, whenStoreDown };
+  const { maxHoldMs } = options;
+  if (maxHoldMs !== undefined) assertNumber(where, 'maxHoldMs', maxHoldMs, 1, MAX_TIMEOUT_MS);
+  return {
+    name,
+    limit,
+    queueSize,
+    queueTimeoutMs,
+    retryAfterSeconds,
+    ...(policy === undefined ? {} : { policy }),
+    ...(classify === undefined ? {} : { classify }),
+    ...(maxHoldMs === undefined ? {} : { maxHoldMs }),
+    ...(whenStoreDown === undefined ? {} : { whenStoreDown }),
+  };
 }
 
 /** Checks a `whenStoreDown` policy (a gauge's or a store's default), naming where it came from. */

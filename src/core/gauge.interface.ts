@@ -1,12 +1,22 @@
+import type { GaugeEvents, Outcome } from './gauge-events';
+import type { OutcomeClassifier } from './outcome';
+
 /**
- * Gives a slot back. Idempotent: calling it again is harmless, so `finally` blocks and
+ * Gives a slot back, saying how its work ended (default `succeeded`) so the gauge's limit policy
+ * can learn from it. Idempotent: calling it again is harmless, so `finally` blocks and
  * belt-and-braces cleanup cannot free a slot twice.
  */
-export type Release = () => void;
+export type Release = (outcome?: Outcome) => void;
+
+/** How a caller asks for a slot. One object, so what comes next (a priority, a key) fits in. */
+export interface AcquireOptions {
+  /** Leave the queue (rejecting with `GaugeAbortedError`) when this fires before a slot is free. */
+  readonly signal?: AbortSignal;
+}
 
 /** Read-only figures of a gauge, for health checks, metrics and tests. */
 export interface GaugeStats {
-  /** Slots this gauge hands out at most at once. */
+  /** Slots this gauge hands out at most at once, right now. */
   readonly limit: number;
   /** Slots held right now (in this process, for a shared gauge). */
   readonly inFlight: number;
@@ -26,7 +36,7 @@ export interface GaugeStats {
  * What the Nest layer needs of any gauge, in memory or shared through a store. Lets the interceptor
  * and the registry stay ignorant of where slots are counted.
  */
-export interface Gauge extends GaugeStats {
+export interface Gauge extends GaugeStats, GaugeEvents {
   /** The name it is registered and reported under. */
   readonly name: string;
   /** Hint for `Retry-After` when this gauge turns a caller away (whole seconds). */
@@ -36,15 +46,28 @@ export interface Gauge extends GaugeStats {
    * creating an AbortSignal on the fail-fast path.
    */
   readonly mayWait: boolean;
+  /** How an error the held work ended with is reported to the limit policy (see `classifyError`). */
+  readonly classify: OutcomeClassifier;
   /**
    * Takes a slot. Returns the release handle synchronously when it can decide at once, a promise
    * when it must wait. Throws (or rejects with) `GaugeExhaustedError` when no slot is free in time,
-   * `GaugeAbortedError` when `signal` fires first. A caller that is never given a slot has nothing
-   * to release.
+   * `GaugeAbortedError` when the signal fires first. A caller that is never given a slot has
+   * nothing to release.
    */
-  acquire(signal?: AbortSignal): Release | Promise<Release>;
-  /** Runs `fn` in a slot and gives the slot back however `fn` ends. */
-  process<T>(fn: () => T | PromiseLike<T>, signal?: AbortSignal): Promise<T>;
+  acquire(options?: AcquireOptions): Release | Promise<Release>;
+  /**
+   * Runs `fn` in a slot and gives the slot back however `fn` ends (an error is reported as
+   * `classify` says). `fn` may take an `AbortSignal` that fires when the work should stop: the
+   * caller's `signal` fired, or the slot outlived the gauge's `maxHoldMs`. (It is built only for a
+   * function that declares the parameter.)
+   */
+  process<T>(fn: (signal: AbortSignal) => T | PromiseLike<T>, options?: AcquireOptions): Promise<T>;
+  /**
+   * Sets a fixed gauge's limit at once: a raise hands the new slots to waiters, a cut never
+   * revokes slots already held (they drain). Throws `GaugeConfigError` for a bad value, or for a
+   * gauge whose limit a policy decides.
+   */
+  setLimit(limit: number): void | Promise<void>;
   /** Stops background work (timers, subscriptions). Pending waiters are rejected. */
   close?(): Promise<void> | void;
 }

@@ -387,11 +387,11 @@ describe('PressureGauge abort', () => {
   it('an already-aborted signal is refused before queueing, even with a free slot', async () => {
     const g = queued(1, 2);
     const signal = AbortSignal.abort();
-    const error = thrown(() => g.acquire(signal));
+    const error = thrown(() => g.acquire({ signal: signal }));
     expect(error).toBeInstanceOf(GaugeAbortedError);
     expect(error).toMatchObject({ gauge: 'q' });
     const fn = jest.fn();
-    await expect(g.process(fn, signal)).rejects.toBeInstanceOf(GaugeAbortedError);
+    await expect(g.process(fn, { signal: signal })).rejects.toBeInstanceOf(GaugeAbortedError);
     expect(fn).not.toHaveBeenCalled();
     expect(stats(g)).toMatchObject({ inFlight: 0, queued: 0, admitted: 0, aborted: 2 });
     expect(jest.getTimerCount()).toBe(0);
@@ -403,7 +403,7 @@ describe('PressureGauge abort', () => {
     const controller = new AbortController();
     const order: string[] = [];
     const b = watch(waiting(g.acquire()).then((r) => (order.push('b'), r)));
-    const c = watch(waiting(g.acquire(controller.signal)));
+    const c = watch(waiting(g.acquire({ signal: controller.signal })));
     const d = watch(waiting(g.acquire()).then((r) => (order.push('d'), r)));
     controller.abort();
     expect(stats(g)).toMatchObject({ inFlight: 1, queued: 2, aborted: 1 });
@@ -432,7 +432,7 @@ describe('PressureGauge abort', () => {
     const g = queued(1, 1);
     const a = syncRelease(g.acquire());
     const controller = new AbortController();
-    const b = watch(waiting(g.acquire(controller.signal)));
+    const b = watch(waiting(g.acquire({ signal: controller.signal })));
     controller.abort();
     expect(jest.getTimerCount()).toBe(0);
     a();
@@ -446,7 +446,7 @@ describe('PressureGauge abort', () => {
     g.acquire();
     const controller = new AbortController();
     const fn = jest.fn();
-    const result = watch(g.process(fn, controller.signal));
+    const result = watch(g.process(fn, { signal: controller.signal }));
     controller.abort();
     await flush();
     expect(result.error).toBeInstanceOf(GaugeAbortedError);
@@ -457,7 +457,7 @@ describe('PressureGauge abort', () => {
     const g = queued(1, 1);
     const a = syncRelease(g.acquire());
     const controller = new AbortController();
-    const b = watch(waiting(g.acquire(controller.signal)));
+    const b = watch(waiting(g.acquire({ signal: controller.signal })));
     a();
     controller.abort(); // granted, even if the promise callbacks have not run yet
     await flush();
@@ -471,7 +471,7 @@ describe('PressureGauge abort', () => {
   it('abort of a signal given to an immediate grant is a no-op', () => {
     const g = queued(1, 1);
     const controller = new AbortController();
-    const release = syncRelease(g.acquire(controller.signal));
+    const release = syncRelease(g.acquire({ signal: controller.signal }));
     controller.abort();
     expect(stats(g)).toMatchObject({ inFlight: 1, aborted: 0 });
     release();
@@ -482,7 +482,7 @@ describe('PressureGauge abort', () => {
     const g = queued(1, 1, 100);
     g.acquire();
     const controller = new AbortController();
-    const b = watch(waiting(g.acquire(controller.signal)));
+    const b = watch(waiting(g.acquire({ signal: controller.signal })));
     jest.advanceTimersByTime(100);
     controller.abort();
     await flush();
@@ -498,7 +498,7 @@ describe('PressureGauge abort', () => {
       const controller = new AbortController();
       const add = jest.spyOn(controller.signal, 'addEventListener');
       const remove = jest.spyOn(controller.signal, 'removeEventListener');
-      const b = watch(waiting(g.acquire(controller.signal)));
+      const b = watch(waiting(g.acquire({ signal: controller.signal })));
       expect(add).toHaveBeenCalledTimes(1);
       if (how === 'hand-off') a();
       if (how === 'timeout') jest.advanceTimersByTime(100);

@@ -1,7 +1,12 @@
-import { GaugeAbortedError, GaugeExhaustedError } from './gauge.errors';
-import type { Gauge, Release } from './gauge.interface';
+import { GaugeAbortedError, GaugeConfigError, GaugeExhaustedError } from './gauge.errors';
+import { GaugeFigures, type GaugeListener, type Outcome } from './gauge-events';
+import type { AcquireOptions, Gauge, Release } from './gauge.interface';
 import { resolveGaugeOptions, type GaugeOptions, type ResolvedGaugeOptions } from './gauge-options';
+import { attachSlot, HoldWatch } from './hold-watch';
+import { assertLimit, FixedLimit, type LimitPolicy } from './limit-policy';
+import { classifyError, type OutcomeClassifier } from './outcome';
 import { WaitList } from './wait-list';
+import { runInSlot, type Work } from './work';
 
 /**
  * An in-process counting semaphore: at most `limit` callers hold a slot at once. The rest are
@@ -9,32 +14,53 @@ import { WaitList } from './wait-list';
  *
  * A freed slot goes straight to the oldest waiter (hand-off), so a newcomer can never barge past
  * the queue, and a waiter that timed out or aborted has already left the queue and is never served.
- * Everything is synchronous on the happy path: no promise, timer or signal unless a caller waits.
+ * Everything is synchronous on the happy path: no promise, timer or signal unless a caller waits,
+ * and no clock read unless the limit policy learns from samples or someone listens.
+ *
+ * The limit is the policy's: a fixed one (`setLimit`) or an adaptive one, fed each release's
+ * latency and outcome. A change applies at once: a raise hands slots to waiters, a cut lets held
+ * slots drain and hands none out until `inFlight` is under the new limit.
  */
 export class PressureGauge implements Gauge {
   readonly name: string;
-  readonly limit: number;
   readonly retryAfterSeconds: number;
   readonly mayWait: boolean;
-  admitted = 0;
-  rejected = 0;
+  readonly classify: OutcomeClassifier;
 
   private active = 0;
-  /** Slots on offer: `limit` until `close()`, then 0, so the hot path needs no extra check. */
+  private current: number;
+  /** Slots on offer: the limit until `close()`, then 0, so the hot path needs no extra check. */
   private capacity: number;
+  private closed = false;
   private queueSize: number;
+  private readonly policy: LimitPolicy;
+  private readonly figures: GaugeFigures;
   private readonly waiters: WaitList;
+  private readonly holds: HoldWatch | undefined;
 
   /** Takes either raw options (validated here) or options the module already resolved. */
   constructor(options: ResolvedGaugeOptions | (GaugeOptions & { name: string })) {
     const resolved = isResolved(options) ? options : resolveRaw(options);
     this.name = resolved.name;
-    this.limit = resolved.limit;
-    this.capacity = resolved.limit;
+    this.policy =
+      resolved.policy?.create(`Gauge "${resolved.name}": option "limit"`) ??
+      new FixedLimit(resolved.limit);
+    this.current = this.policy.limit;
+    this.capacity = this.current;
     this.retryAfterSeconds = resolved.retryAfterSeconds;
     this.queueSize = resolved.queueSize;
     this.mayWait = resolved.queueSize > 0;
-    this.waiters = new WaitList(this.name, this.retryAfterSeconds, resolved.queueTimeoutMs);
+    this.classify = resolved.classify ?? classifyError;
+    this.figures = new GaugeFigures(this.name);
+    this.waiters = new WaitList(this.figures, this.retryAfterSeconds, resolved.queueTimeoutMs);
+    this.holds =
+      resolved.maxHoldMs === undefined
+        ? undefined
+        : new HoldWatch(this.figures, resolved.maxHoldMs);
+  }
+
+  get limit(): number {
+    return this.current;
   }
 
   get inFlight(): number {
@@ -45,12 +71,24 @@ export class PressureGauge implements Gauge {
     return this.waiters.length;
   }
 
+  get admitted(): number {
+    return this.figures.admitted;
+  }
+
+  get rejected(): number {
+    return this.figures.rejected;
+  }
+
   get timedOut(): number {
-    return this.waiters.timedOut;
+    return this.figures.timedOut;
   }
 
   get aborted(): number {
-    return this.waiters.aborted;
+    return this.figures.aborted;
+  }
+
+  subscribe(listener: GaugeListener): () => void {
+    return this.figures.subscribe(listener);
   }
 
   /**
@@ -59,36 +97,46 @@ export class PressureGauge implements Gauge {
    */
   tryAcquire(): Release | undefined {
     if (this.active < this.capacity && this.waiters.length === 0) return this.grant();
-    this.rejected++;
+    this.figures.reject('full');
     return undefined;
   }
 
-  acquire(signal?: AbortSignal): Release | Promise<Release> {
+  acquire(options?: AcquireOptions): Release | Promise<Release> {
+    const signal = options?.signal;
     if (signal?.aborted) {
-      this.waiters.aborted++;
+      this.figures.abort(0);
       throw new GaugeAbortedError(this.name);
     }
     if (this.active < this.capacity && this.waiters.length === 0) return this.grant();
     if (this.waiters.length >= this.queueSize) {
-      this.rejected++;
-      throw GaugeExhaustedError.withoutStack(
-        this.name,
-        this.queueSize === 0 ? 'full' : 'queue-full',
-        this.retryAfterSeconds,
-      );
+      const reason = this.queueSize === 0 ? 'full' : 'queue-full';
+      this.figures.reject(reason);
+      throw GaugeExhaustedError.withoutStack(this.name, reason, this.retryAfterSeconds);
     }
     return this.waiters.add(signal);
   }
 
-  process<T>(fn: () => T | PromiseLike<T>, signal?: AbortSignal): Promise<T> {
+  process<T>(fn: Work<T>, options?: AcquireOptions): Promise<T> {
     let slot: Release | Promise<Release>;
     try {
-      slot = this.acquire(signal);
+      slot = this.acquire(options);
     } catch (error) {
       return Promise.reject(error);
     }
-    if (typeof slot === 'function') return runInSlot(fn, slot);
-    return slot.then((release) => callInSlot(fn, release));
+    const signal = options?.signal;
+    if (typeof slot === 'function') return runInSlot(fn, slot, this.classify, signal);
+    return slot.then((release) => runInSlot(fn, release, this.classify, signal));
+  }
+
+  setLimit(limit: number): void {
+    if (!(this.policy instanceof FixedLimit)) {
+      throw new GaugeConfigError(
+        `Gauge "${this.name}": setLimit() is for a fixed limit; this gauge's limit policy decides it`,
+      );
+    }
+    assertLimit(`Gauge "${this.name}": setLimit()`, limit);
+    this.policy.limit = limit;
+    this.apply(limit);
   }
 
   /**
@@ -96,40 +144,76 @@ export class PressureGauge implements Gauge {
    * (`queue-full` for waiters, `full` afterwards); holders still release normally.
    */
   close(): void {
+    this.closed = true;
     this.capacity = 0;
     this.queueSize = 0;
     for (const waiter of this.waiters.takeAll()) {
-      this.rejected++;
+      this.figures.reject('queue-full');
       waiter.reject(
         GaugeExhaustedError.withoutStack(this.name, 'queue-full', this.retryAfterSeconds),
       );
     }
   }
 
+  /** A new limit, at once: a raise serves waiters now; a cut takes effect as slots come back. */
+  private apply(limit: number): void {
+    const from = this.current;
+    if (limit === from) return;
+    this.current = limit;
+    if (this.closed) return;
+    this.capacity = limit;
+    this.figures.limitChanged(from, limit);
+    while (this.active < this.capacity) {
+      const waiter = this.waiters.shift();
+      if (waiter === undefined) break;
+      this.active++;
+      this.figures.admit(this.figures.listening ? this.waiters.waitedMs(waiter) : 0);
+      waiter.resolve(this.lease());
+    }
+  }
+
   private grant(): Release {
     this.active++;
-    this.admitted++;
+    this.figures.admit(0);
     return this.lease();
   }
 
-  /** A release handle that frees its slot once, however often it is called. */
+  /**
+   * A release handle that frees its slot once, however often it is called. It reads the clock
+   * only when the policy learns from samples or someone listens.
+   */
   private lease(): Release {
     let held = true;
-    return () => {
+    const timed = this.policy.samples || this.figures.listening;
+    const since = timed ? performance.now() : 0;
+    const watched = this.holds?.start();
+    const release = (outcome: Outcome = 'succeeded') => {
       if (!held) return;
       held = false;
+      if (watched !== undefined) this.holds!.end(watched);
+      if (timed) this.sample(performance.now() - since, outcome);
+      else this.figures.released++;
       this.handOff();
     };
+    return watched === undefined ? release : attachSlot(release, watched);
   }
 
-  /** A freed slot goes to the oldest waiter if there is one; only otherwise does `inFlight` drop. */
+  /** Reports one finished slot; a learning policy may move the limit. */
+  private sample(heldMs: number, outcome: Outcome): void {
+    this.figures.release(heldMs, outcome);
+    if (!this.policy.samples) return;
+    const limit = this.policy.update({ heldMs, outcome, inFlight: this.active });
+    if (limit !== this.current) this.apply(limit);
+  }
+
+  /** A freed slot goes to the oldest waiter if the limit allows; only otherwise does `inFlight` drop. */
   private handOff(): void {
-    const waiter = this.waiters.shift();
+    const waiter = this.active > this.capacity ? undefined : this.waiters.shift();
     if (waiter === undefined) {
       this.active--;
       return;
     }
-    this.admitted++;
+    this.figures.admit(this.figures.listening ? this.waiters.waitedMs(waiter) : 0);
     waiter.resolve(this.lease());
   }
 }
@@ -141,46 +225,4 @@ function isResolved(options: object): options is ResolvedGaugeOptions {
 /** Validates raw options with every key the caller gave, so a typo such as `limt` is refused. */
 function resolveRaw({ name, ...options }: GaugeOptions & { name: string }): ResolvedGaugeOptions {
   return resolveGaugeOptions(name, options);
-}
-
-/** Runs `fn` and releases exactly once, whether it returns, throws, resolves or rejects. */
-function runInSlot<T>(fn: () => T | PromiseLike<T>, release: Release): Promise<T> {
-  try {
-    return Promise.resolve(callInSlot(fn, release));
-  } catch (error) {
-    return Promise.reject(error);
-  }
-}
-
-/**
- * `runInSlot` for a caller that is already in a promise callback: a plain value is returned as is,
- * so the caller's promise does not have to adopt another promise (two extra microtask turns per
- * queued waiter).
- */
-function callInSlot<T>(fn: () => T | PromiseLike<T>, release: Release): T | Promise<T> {
-  let result: T | PromiseLike<T>;
-  try {
-    result = fn();
-  } catch (error) {
-    release();
-    throw error;
-  }
-  if (!isPromiseLike(result)) {
-    release();
-    return result;
-  }
-  return Promise.resolve(result).then(
-    (value) => {
-      release();
-      return value;
-    },
-    (error: unknown) => {
-      release();
-      throw error;
-    },
-  );
-}
-
-function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
-  return typeof (value as PromiseLike<T> | null)?.then === 'function';
 }

@@ -1,4 +1,5 @@
 import { GaugeAbortedError, GaugeExhaustedError } from './gauge.errors';
+import type { GaugeFigures } from './gauge-events';
 import type { Release } from './gauge.interface';
 import { WaitQueue, type QueueNode } from './wait-queue';
 
@@ -33,16 +34,20 @@ export class Waiter implements QueueNode {
  * could hand it a slot.
  */
 export class WaitList {
-  timedOut = 0;
-  aborted = 0;
   private readonly queue: WaitQueue<Waiter>;
 
   constructor(
-    private readonly gauge: string,
+    /** Where timeouts, aborts and queueing are reported (and counted). */
+    private readonly figures: GaugeFigures,
     private readonly retryAfterSeconds: number,
-    timeoutMs: number,
+    private readonly timeoutMs: number,
   ) {
     this.queue = new WaitQueue<Waiter>(timeoutMs, this.expire);
+  }
+
+  /** How long `waiter` has waited, from the deadline the queue set (no extra clock read on push). */
+  waitedMs(waiter: Waiter): number {
+    return performance.now() - (waiter.deadline - this.timeoutMs);
   }
 
   get length(): number {
@@ -58,6 +63,7 @@ export class WaitList {
         signal.addEventListener('abort', waiter.onAbort, { once: true });
       }
       this.queue.push(waiter);
+      this.figures.queue();
     });
   }
 
@@ -77,14 +83,16 @@ export class WaitList {
 
   private readonly expire = (waiter: Waiter): void => {
     waiter.settle();
-    this.timedOut++;
-    waiter.reject(GaugeExhaustedError.withoutStack(this.gauge, 'timeout', this.retryAfterSeconds));
+    this.figures.timeOut(this.timeoutMs);
+    waiter.reject(
+      GaugeExhaustedError.withoutStack(this.figures.gauge, 'timeout', this.retryAfterSeconds),
+    );
   };
 
   private abort(waiter: Waiter): void {
     if (!this.queue.remove(waiter)) return;
     waiter.settle();
-    this.aborted++;
-    waiter.reject(new GaugeAbortedError(this.gauge));
+    this.figures.abort(this.waitedMs(waiter));
+    waiter.reject(new GaugeAbortedError(this.figures.gauge));
   }
 }

@@ -18,6 +18,7 @@ import {
   type GaugeStore,
   type Release,
   type ResolvedGaugeOptions,
+  classifyError,
 } from '../../src';
 import { moduleOf, PLATFORMS, startApp, type Platform, type Running } from './support/apps';
 import { send } from './support/http';
@@ -60,6 +61,12 @@ class ManualGauge implements Gauge {
 
   process<T>(): Promise<T> {
     return Promise.reject(new Error('not used'));
+  }
+
+  readonly classify = classifyError;
+  setLimit(): void {}
+  subscribe(): () => void {
+    return () => undefined;
   }
 }
 

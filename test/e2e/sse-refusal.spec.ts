@@ -225,7 +225,7 @@ describe.each(PLATFORMS)('a refusal never throws outside Nest, on %s', (platform
     if (queueToo) {
       const wait = new AbortController();
       waits.push(wait);
-      const place = running.gauge(name).acquire(wait.signal) as Promise<Release>;
+      const place = running.gauge(name).acquire({ signal: wait.signal }) as Promise<Release>;
       place.then((release) => holds.push(release)).catch(() => undefined);
     }
   }

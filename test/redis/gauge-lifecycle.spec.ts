@@ -101,7 +101,7 @@ describe('a Redis gauge while its store is still connecting', () => {
   it('lets a waiting caller abort', async () => {
     const { gauge } = setup({ limit: 1 });
     const leaving = new AbortController();
-    const waiting = later(gauge.acquire(leaving.signal));
+    const waiting = later(gauge.acquire({ signal: leaving.signal }));
     leaving.abort();
     await expect(within(waiting, 2000, 'the abort is honoured')).rejects.toBeInstanceOf(
       GaugeAbortedError,

@@ -144,7 +144,7 @@ describeRedis('RedisGauge on a shared Redis', () => {
     const gauge = gaugeOf(instance(), 'abort', { limit: 1, queue: { size: 5, timeoutMs: 10_000 } });
     const release = await gauge.acquire();
     const leaving = new AbortController();
-    const gone = Promise.resolve(gauge.acquire(leaving.signal));
+    const gone = Promise.resolve(gauge.acquire({ signal: leaving.signal }));
     const next = Promise.resolve(gauge.acquire());
     await until(() => gauge.queued === 2, 'two callers queue');
 
@@ -154,7 +154,7 @@ describeRedis('RedisGauge on a shared Redis', () => {
     release();
     (await within(next, 5000, 'the next caller gets the slot'))();
     expect(gauge.aborted).toBe(1);
-    expect(() => gauge.acquire(AbortSignal.abort())).toThrow(GaugeAbortedError);
+    expect(() => gauge.acquire({ signal: AbortSignal.abort() })).toThrow(GaugeAbortedError);
   });
 
   it('renews held leases past their TTL, and a lease no longer renewed comes back', async () => {

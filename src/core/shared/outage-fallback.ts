@@ -1,4 +1,5 @@
 import { GaugeUnavailableError } from '../gauge.errors';
+import type { GaugeFigures, Outcome } from '../gauge-events';
 import type { Release } from '../gauge.interface';
 import type { ResolvedGaugeOptions, StoreDownPolicy } from '../gauge-options';
 import type { StoreHealth } from './store-health';
@@ -13,8 +14,6 @@ import type { StoreHealth } from './store-health';
  * whichever comes first, a local slot or the store.
  */
 export class OutageFallback {
-  admitted = 0;
-  refused = 0;
   private active = 0;
   private readonly localLimit: number;
 
@@ -24,6 +23,8 @@ export class OutageFallback {
     private readonly health: StoreHealth,
     /** What kind of store, for the refusal's message (`its Redis store is unreachable`). */
     private readonly kind: string,
+    /** The gauge's figures: local slots are admitted, released and refused there too. */
+    private readonly figures: GaugeFigures,
     /** Told when a local slot is freed, so a waiting caller can take it. */
     private readonly onFreed: () => void,
   ) {
@@ -42,19 +43,21 @@ export class OutageFallback {
   take(): Release | undefined {
     if (this.active >= this.localLimit) return undefined;
     this.active++;
-    this.admitted++;
+    this.figures.admit(0);
     let held = true;
-    return () => {
+    const since = this.figures.listening ? performance.now() : -1;
+    return (outcome: Outcome = 'succeeded') => {
       if (!held) return;
       held = false;
       this.active--;
+      this.figures.release(since < 0 ? 0 : performance.now() - since, outcome);
       this.onFreed();
     };
   }
 
   /** The refusal of a fail-closed gauge (counted as a rejection). */
   refusal(): GaugeUnavailableError {
-    this.refused++;
+    this.figures.reject('unavailable');
     const { name, retryAfterSeconds } = this.options;
     const why = this.health.reason || 'not connected';
     return new GaugeUnavailableError(

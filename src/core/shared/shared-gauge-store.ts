@@ -169,7 +169,7 @@ export class SharedGaugeStore {
 
   private onHealthChange(state: 'up' | 'down'): void {
     if (state === 'down') {
-      for (const gauge of this.gauges) gauge.storeDown();
+      for (const gauge of this.gauges) gauge.storeDown(this.health.reason);
       return;
     }
     // Re-add this instance's leases (a restarted store lost them) before serving anyone new.

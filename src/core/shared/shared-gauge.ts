@@ -1,7 +1,16 @@
-import { GaugeAbortedError, GaugeExhaustedError, GaugeUnavailableError } from '../gauge.errors';
-import type { Gauge, Release } from '../gauge.interface';
+import {
+  GaugeAbortedError,
+  GaugeConfigError,
+  GaugeExhaustedError,
+  GaugeUnavailableError,
+} from '../gauge.errors';
+import { GaugeFigures, type GaugeListener, type Outcome } from '../gauge-events';
+import type { AcquireOptions, Gauge, Release } from '../gauge.interface';
 import type { ResolvedGaugeOptions, StoreDownPolicy } from '../gauge-options';
-import { WaitList } from '../wait-list';
+import { attachSlot, HoldWatch } from '../hold-watch';
+import { classifyError, type OutcomeClassifier } from '../outcome';
+import { runInSlot, type Work } from '../work';
+import { WaitList, type Waiter } from '../wait-list';
 import type { GaugeKeys } from './lease-client';
 import { LeaseLedger, type LedgerBackend } from './lease-ledger';
 import type { LeaseHolder } from './lease-renewer';
@@ -41,6 +50,7 @@ export class SharedGauge implements Gauge, LeaseHolder {
   readonly limit: number;
   readonly retryAfterSeconds: number;
   readonly mayWait = true;
+  readonly classify: OutcomeClassifier;
   readonly leaseKey: string;
   readonly channel: string;
 
@@ -48,7 +58,8 @@ export class SharedGauge implements Gauge, LeaseHolder {
   private readonly waiters: WaitList;
   private readonly fallback: OutageFallback;
   private readonly leases: LeaseLedger;
-  private readonly counts = { admitted: 0, rejected: 0, aborted: 0 };
+  private readonly figures: GaugeFigures;
+  private readonly holds: HoldWatch | undefined;
   private wakes = 0;
   private draining = false;
   private drainAgain = false;
@@ -66,11 +77,20 @@ export class SharedGauge implements Gauge, LeaseHolder {
     this.queueSize = options.queueSize;
     this.leaseKey = keys.leases;
     this.channel = keys.channel;
+    this.classify = options.classify ?? classifyError;
+    this.figures = new GaugeFigures(this.name);
+    this.holds =
+      options.maxHoldMs === undefined ? undefined : new HoldWatch(this.figures, options.maxHoldMs);
     // A fail-fast gauge waits only for the first connection, and at most as long as it may take.
     const timeoutMs = this.queueSize > 0 ? options.queueTimeoutMs : backend.connectTimeoutMs;
-    this.waiters = new WaitList(this.name, this.retryAfterSeconds, timeoutMs);
-    this.fallback = new OutageFallback(options, policy, backend.health, backend.kind, () =>
-      this.serveLocally(),
+    this.waiters = new WaitList(this.figures, this.retryAfterSeconds, timeoutMs);
+    this.fallback = new OutageFallback(
+      options,
+      policy,
+      backend.health,
+      backend.kind,
+      this.figures,
+      () => this.serveLocally(),
     );
     this.leases = new LeaseLedger(this, backend);
   }
@@ -85,19 +105,34 @@ export class SharedGauge implements Gauge, LeaseHolder {
   }
 
   get admitted(): number {
-    return this.counts.admitted + this.fallback.admitted;
+    return this.figures.admitted;
   }
 
   get rejected(): number {
-    return this.counts.rejected + this.fallback.refused;
+    return this.figures.rejected;
   }
 
   get timedOut(): number {
-    return this.waiters.timedOut;
+    return this.figures.timedOut;
   }
 
   get aborted(): number {
-    return this.counts.aborted + this.waiters.aborted;
+    return this.figures.aborted;
+  }
+
+  subscribe(listener: GaugeListener): () => void {
+    return this.figures.subscribe(listener);
+  }
+
+  /**
+   * Not yet for a shared gauge: its limit is the configured one on every replica. (Storing the
+   * global cap in Redis, so that one replica's change reaches all, is the next step.)
+   */
+  setLimit(limit: number): void {
+    throw new GaugeConfigError(
+      `Gauge "${this.name}": setLimit(${String(limit)}) is not supported by the Redis store yet; ` +
+        'change the configured limit of every replica',
+    );
   }
 
   /** True when waiting callers get a release notification (queue mode). */
@@ -105,10 +140,11 @@ export class SharedGauge implements Gauge, LeaseHolder {
     return this.queueSize > 0;
   }
 
-  acquire(signal?: AbortSignal): Release | Promise<Release> {
+  acquire(options?: AcquireOptions): Release | Promise<Release> {
+    const signal = options?.signal;
     if (signal?.aborted) throw this.abortedError();
     if (this.closed) {
-      this.counts.rejected++;
+      this.figures.reject('unavailable');
       throw new GaugeUnavailableError(
         this.name,
         `Gauge "${this.name}" is closed`,
@@ -129,13 +165,9 @@ export class SharedGauge implements Gauge, LeaseHolder {
     }
   }
 
-  async process<T>(fn: () => T | PromiseLike<T>, signal?: AbortSignal): Promise<T> {
-    const release = await this.acquire(signal);
-    try {
-      return await fn();
-    } finally {
-      release();
-    }
+  async process<T>(fn: Work<T>, options?: AcquireOptions): Promise<T> {
+    const release = await this.acquire(options);
+    return runInSlot(fn, release, this.classify, options?.signal);
   }
 
   heldLeaseIds(): string[] {
@@ -158,7 +190,8 @@ export class SharedGauge implements Gauge, LeaseHolder {
   }
 
   /** The store went away (or never came): waiting callers take the failure policy now. */
-  storeDown(): void {
+  storeDown(reason: string): void {
+    this.figures.storeDown(reason);
     if (!this.fallback.failsOpen) {
       for (const waiter of this.waiters.takeAll()) waiter.reject(this.fallback.refusal());
       return;
@@ -170,6 +203,7 @@ export class SharedGauge implements Gauge, LeaseHolder {
 
   /** The store is back (or connected): frees what the outage left behind, then serves waiters. */
   storeUp(): void {
+    this.figures.storeUp();
     this.leases.removeOrphans();
     this.wake();
   }
@@ -210,7 +244,7 @@ export class SharedGauge implements Gauge, LeaseHolder {
     if (!this.fallback.failsOpen) throw this.fallback.refusal();
     if (this.waiters.length === 0) {
       const slot = this.fallback.take();
-      if (slot) return slot;
+      if (slot) return this.watched(slot);
     }
     return this.join(signal);
   }
@@ -232,7 +266,8 @@ export class SharedGauge implements Gauge, LeaseHolder {
     while (this.waiters.length > 0 && this.backend.health.state === 'down') {
       const slot = this.fallback.take();
       if (!slot) return;
-      this.waiters.shift()!.resolve(slot);
+      const waiter = this.waiters.shift()!;
+      waiter.resolve(this.watched(slot));
     }
   }
 
@@ -278,19 +313,33 @@ export class SharedGauge implements Gauge, LeaseHolder {
         this.leases.release(id);
         return;
       }
-      waiter.resolve(this.grant(id));
+      waiter.resolve(this.grant(id, waiter));
     }
   }
 
-  private grant(id: string): Release {
+  private grant(id: string, waiter?: Waiter): Release {
     this.leases.hold(id);
-    this.counts.admitted++;
+    const listening = this.figures.listening;
+    this.figures.admit(listening && waiter ? this.waiters.waitedMs(waiter) : 0);
     let held = true;
-    return () => {
+    const since = listening ? performance.now() : -1;
+    return this.watched((outcome: Outcome = 'succeeded') => {
       if (!held) return;
       held = false;
+      this.figures.release(since < 0 ? 0 : performance.now() - since, outcome);
       this.leases.release(id);
-    };
+    });
+  }
+
+  /** With `maxHoldMs`: a release whose slot is watched for overdue work. */
+  private watched(release: Release): Release {
+    const holds = this.holds;
+    if (holds === undefined) return release;
+    const slot = holds.start();
+    return attachSlot((outcome?: Outcome) => {
+      holds.end(slot);
+      release(outcome);
+    }, slot);
   }
 
   private get ttl(): number {
@@ -298,12 +347,12 @@ export class SharedGauge implements Gauge, LeaseHolder {
   }
 
   private exhausted(reason: 'full' | 'queue-full'): GaugeExhaustedError {
-    this.counts.rejected++;
+    this.figures.reject(reason);
     return GaugeExhaustedError.withoutStack(this.name, reason, this.retryAfterSeconds);
   }
 
   private abortedError(): GaugeAbortedError {
-    this.counts.aborted++;
+    this.figures.abort(0);
     return new GaugeAbortedError(this.name);
   }
 }

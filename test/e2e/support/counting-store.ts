@@ -1,6 +1,9 @@
 import {
   MemoryGaugeStore,
+  type AcquireOptions,
   type Gauge,
+  type GaugeListener,
+  type Outcome,
   type GaugeStore,
   type Release,
   type ResolvedGaugeOptions,
@@ -12,6 +15,8 @@ import {
  */
 export class CountingGauge implements Gauge {
   releaseCalls = 0;
+  /** How each release said its work ended, in order (absent outcome = `succeeded`). */
+  readonly outcomes: Outcome[] = [];
 
   constructor(private readonly inner: Gauge) {}
 
@@ -46,19 +51,35 @@ export class CountingGauge implements Gauge {
     return this.inner.aborted;
   }
 
-  acquire(signal?: AbortSignal): Release | Promise<Release> {
-    const slot = this.inner.acquire(signal);
+  get classify() {
+    return this.inner.classify;
+  }
+
+  acquire(options?: AcquireOptions): Release | Promise<Release> {
+    const slot = this.inner.acquire(options);
     return typeof slot === 'function' ? this.count(slot) : slot.then((r) => this.count(r));
   }
 
-  process<T>(fn: () => T | PromiseLike<T>, signal?: AbortSignal): Promise<T> {
-    return this.inner.process(fn, signal);
+  process<T>(
+    fn: (signal: AbortSignal) => T | PromiseLike<T>,
+    options?: AcquireOptions,
+  ): Promise<T> {
+    return this.inner.process(fn, options);
+  }
+
+  setLimit(limit: number): void | Promise<void> {
+    return this.inner.setLimit(limit);
+  }
+
+  subscribe(listener: GaugeListener): () => void {
+    return this.inner.subscribe(listener);
   }
 
   private count(release: Release): Release {
-    return () => {
+    return (outcome?: Outcome) => {
       this.releaseCalls++;
-      release();
+      this.outcomes.push(outcome ?? 'succeeded');
+      release(outcome);
     };
   }
 }

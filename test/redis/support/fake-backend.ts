@@ -76,7 +76,7 @@ export function fakeGauge(
   let n = 0;
   const built: { gauge?: SharedGauge } = {};
   const health = new StoreHealth('Redis fake', 'Redis', 60_000, new Logs(), (state) =>
-    state === 'down' ? built.gauge?.storeDown() : built.gauge?.storeUp(),
+    state === 'down' ? built.gauge?.storeDown(health.reason) : built.gauge?.storeUp(),
   );
   const backend: LeaseBackend = {
     kind: 'Redis',

@@ -1,0 +1,138 @@
+/**
+ * How a held slot's work ended, as a limit policy learns from it:
+ * - `succeeded`: the work finished; its latency is a capacity sample.
+ * - `failed`: a server-side error (a bug), not overload: no reason to lower a limit.
+ * - `dropped`: timed out, abandoned, or a dependency said it is overloaded: an overload signal.
+ * - `ignored`: says nothing about capacity (a client error, a stream whose duration is the client's).
+ */
+export type Outcome = 'succeeded' | 'failed' | 'dropped' | 'ignored';
+
+/** Why a caller was turned away at once. */
+export type RejectionReason = 'full' | 'queue-full' | 'unavailable';
+
+/**
+ * Everything a gauge decides, as it happens. Metrics, health checks and logs are listeners of
+ * these; the gauge's own counters (`admitted`, `rejected`, …) are derived from the same calls.
+ */
+export type GaugeEvent =
+  | { readonly type: 'admitted'; readonly gauge: string; readonly waitedMs: number }
+  | { readonly type: 'rejected'; readonly gauge: string; readonly reason: RejectionReason }
+  | { readonly type: 'queued'; readonly gauge: string }
+  | { readonly type: 'timed-out'; readonly gauge: string; readonly waitedMs: number }
+  | { readonly type: 'aborted'; readonly gauge: string; readonly waitedMs: number }
+  | {
+      readonly type: 'released';
+      readonly gauge: string;
+      readonly heldMs: number;
+      readonly outcome: Outcome;
+    }
+  | {
+      readonly type: 'limit-changed';
+      readonly gauge: string;
+      readonly from: number;
+      readonly to: number;
+    }
+  | { readonly type: 'overdue'; readonly gauge: string; readonly heldMs: number }
+  | { readonly type: 'store-down'; readonly gauge: string; readonly reason: string }
+  | { readonly type: 'store-up'; readonly gauge: string };
+
+/** Called synchronously for every event of the gauges it subscribed to; must be quick and not throw. */
+export type GaugeListener = (event: GaugeEvent) => void;
+
+/** What a gauge offers its observers. */
+export interface GaugeEvents {
+  /** Calls `listener` for every event of this gauge from now on; returns what unsubscribes it. */
+  subscribe(listener: GaugeListener): () => void;
+}
+
+const NONE: readonly GaugeListener[] = [];
+
+/**
+ * The one place a gauge's figures come from: each decision is reported here once, which counts it
+ * and tells the listeners. With no listener, a report is a counter increment and one comparison:
+ * no event object is built.
+ */
+export class GaugeFigures implements GaugeEvents {
+  admitted = 0;
+  rejected = 0;
+  timedOut = 0;
+  aborted = 0;
+  released = 0;
+  private listeners: readonly GaugeListener[] = NONE;
+
+  constructor(readonly gauge: string) {}
+
+  /** True while someone listens: callers skip measuring what only a listener would read. */
+  get listening(): boolean {
+    return this.listeners !== NONE;
+  }
+
+  subscribe(listener: GaugeListener): () => void {
+    this.listeners = [...this.listeners, listener];
+    return () => {
+      const rest = this.listeners.filter((each) => each !== listener);
+      this.listeners = rest.length === 0 ? NONE : rest;
+    };
+  }
+
+  admit(waitedMs: number): void {
+    this.admitted++;
+    if (this.listeners !== NONE) this.emit({ type: 'admitted', gauge: this.gauge, waitedMs });
+  }
+
+  reject(reason: RejectionReason): void {
+    this.rejected++;
+    if (this.listeners !== NONE) this.emit({ type: 'rejected', gauge: this.gauge, reason });
+  }
+
+  queue(): void {
+    if (this.listeners !== NONE) this.emit({ type: 'queued', gauge: this.gauge });
+  }
+
+  timeOut(waitedMs: number): void {
+    this.timedOut++;
+    if (this.listeners !== NONE) this.emit({ type: 'timed-out', gauge: this.gauge, waitedMs });
+  }
+
+  abort(waitedMs: number): void {
+    this.aborted++;
+    if (this.listeners !== NONE) this.emit({ type: 'aborted', gauge: this.gauge, waitedMs });
+  }
+
+  release(heldMs: number, outcome: Outcome): void {
+    this.released++;
+    if (this.listeners !== NONE) {
+      this.emit({ type: 'released', gauge: this.gauge, heldMs, outcome });
+    }
+  }
+
+  limitChanged(from: number, to: number): void {
+    if (this.listeners !== NONE) this.emit({ type: 'limit-changed', gauge: this.gauge, from, to });
+  }
+
+  overdue(heldMs: number): void {
+    if (this.listeners !== NONE) this.emit({ type: 'overdue', gauge: this.gauge, heldMs });
+  }
+
+  storeDown(reason: string): void {
+    if (this.listeners !== NONE) this.emit({ type: 'store-down', gauge: this.gauge, reason });
+  }
+
+  storeUp(): void {
+    if (this.listeners !== NONE) this.emit({ type: 'store-up', gauge: this.gauge });
+  }
+
+  /** A listener that throws must not break the gauge or the caller: it becomes a process warning. */
+  private emit(event: GaugeEvent): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        process.emitWarning(
+          `A listener of gauge "${this.gauge}" threw on "${event.type}": ${String(error)}`,
+          'BackpressureListenerWarning',
+        );
+      }
+    }
+  }
+}

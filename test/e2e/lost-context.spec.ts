@@ -1,0 +1,218 @@
+import 'reflect-metadata';
+import {
+  Controller,
+  Get,
+  Param,
+  UseInterceptors,
+  type CallHandler,
+  type NestInterceptor,
+} from '@nestjs/common';
+import { EventEmitter } from 'node:events';
+import { catchError, of, Subject, switchMap, take, timeout } from 'rxjs';
+import { BackpressureModule, Limited } from '../../src';
+import { RedisGaugeStore } from '../../src/redis';
+import { Logs } from '../redis/support/helpers';
+import { REDIS_URL, uniquePrefix } from '../redis/support/redis-env';
+import { moduleOf, PLATFORMS, startApp, type Platform, type Running } from './support/apps';
+import { send } from './support/http';
+import { Probe } from './support/probe';
+import { settle, until } from './support/wait';
+
+class Runs {
+  now = 0;
+  peak = 0;
+  start() {
+    this.now++;
+    this.peak = Math.max(this.peak, this.now);
+  }
+  end() {
+    this.now--;
+  }
+}
+
+/** Gate: lets the chain through when the app emits "ready" (emitted from outside any request). */
+const ready = new EventEmitter();
+class WaitReady implements NestInterceptor {
+  intercept(_c: unknown, next: CallHandler) {
+    const gate = new Subject<void>();
+    ready.once('go', () => gate.next());
+    return gate.pipe(
+      take(1),
+      switchMap(() => next.handle()),
+      timeout({ first: 300 }),
+      catchError(() => of('timed-out')),
+    );
+  }
+}
+
+/** A smoothing interceptor: requests go on at the next tick of a shared, lazily started ticker. */
+class Smooth implements NestInterceptor {
+  private tick$?: Subject<number>;
+  intercept(_c: unknown, next: CallHandler) {
+    if (!this.tick$) {
+      const tick$ = (this.tick$ = new Subject<number>());
+      const timer = setInterval(() => tick$.next(0), 10);
+      timer.unref();
+    }
+    return this.tick$.pipe(
+      take(1),
+      switchMap(() => next.handle()),
+    );
+  }
+}
+
+@Controller('als')
+@Limited('als')
+class AlsController {
+  constructor(
+    private readonly probe: Probe,
+    private readonly runs: Runs,
+  ) {}
+
+  @Get('gated/:id')
+  @UseInterceptors(WaitReady)
+  async gated(@Param('id') id: string) {
+    this.runs.start();
+    try {
+      await this.probe.enter(id);
+      return id;
+    } finally {
+      this.runs.end();
+    }
+  }
+}
+
+@Controller('smooth')
+class SmoothController {
+  @Get(':id')
+  @UseInterceptors(Smooth)
+  @Limited('smooth')
+  smooth(@Param('id') id: string) {
+    return id;
+  }
+}
+
+@Controller('rec')
+class RecursionController {
+  @Get(':n')
+  @Limited('rec')
+  async depth(@Param('n') n: string): Promise<number> {
+    const k = Number(n);
+    if (k <= 0) return 0;
+    return 1 + (await this.depth(String(k - 1)));
+  }
+
+  @Get('q/:n')
+  @Limited('recq')
+  async depthQ(@Param('n') n: string): Promise<number> {
+    const k = Number(n);
+    if (k <= 0) return 0;
+    return 1 + (await this.depthQ(String(k - 1)));
+  }
+}
+
+const CASES = PLATFORMS.flatMap(
+  (p) =>
+    [
+      [p, 'memory'],
+      [p, 'redis'],
+    ] as Array<[Platform, string]>,
+);
+describe.each(CASES)(
+  'runs whose async context was lost, on %s / %s',
+  (platform: Platform, mode: string) => {
+    const st = () =>
+      mode === 'redis'
+        ? {
+            store: new RedisGaugeStore({
+              redis: REDIS_URL,
+              keyPrefix: uniquePrefix('hostile'),
+              logger: new Logs(),
+            }),
+          }
+        : {};
+    let probe: Probe;
+    let runs: Runs;
+    let running: Running;
+
+    beforeEach(async () => {
+      probe = new Probe();
+      runs = new Runs();
+      running = await startApp(
+        platform,
+        moduleOf({
+          imports: [
+            BackpressureModule.forRoot({
+              gauges: {
+                als: { limit: 1, ...st() },
+                smooth: { limit: 5, ...st() },
+                rec: { limit: 1, ...st() },
+                recq: { limit: 1, queue: { size: 5, timeoutMs: 500 }, ...st() },
+              },
+            }),
+          ],
+          controllers: [AlsController, SmoothController, RecursionController],
+          providers: [
+            { provide: Probe, useValue: probe },
+            { provide: Runs, useValue: runs },
+          ],
+        }),
+      );
+    });
+    afterEach(async () => {
+      probe.passAll();
+      await running.close();
+    });
+
+    it('a gate emitted outside any request + an inner timeout: the limit holds', async () => {
+      const a = send(running.url, '/als/gated/a');
+      await settle(30);
+      setImmediate(() => ready.emit('go'));
+      await until(() => probe.entered.length === 1, 'a runs');
+      const ra = await a.reply;
+      const b = send(running.url, '/als/gated/b');
+      await settle(30);
+      setImmediate(() => ready.emit('go'));
+      const rb = await b.reply;
+      console.log(
+        platform,
+        mode,
+        'gated',
+        ra.status,
+        ra.body,
+        rb.status,
+        rb.body,
+        'entered',
+        probe.entered,
+        'peak',
+        runs.peak,
+        'inFlight',
+        running.gauge('als').inFlight,
+      );
+      expect(runs.peak).toBeLessThanOrEqual(1);
+    });
+
+    it('a ticker started inside the first request: later requests are still served', async () => {
+      const out: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        const r = await send(running.url, `/smooth/${i}`).reply;
+        out.push(`${r.status}:${r.body.slice(0, 60)}`);
+      }
+      console.log(platform, mode, 'smooth', out, running.gauge('smooth').inFlight);
+      expect(out.every((s) => s.startsWith('200'))).toBe(true);
+    });
+
+    it('recursion in a limited handler (fail fast, limit 1)', async () => {
+      const r = await send(running.url, '/rec/3').reply;
+      console.log(platform, mode, 'rec', r.status, r.body);
+      expect(r.status).toBe(200);
+    });
+
+    it('recursion in a limited handler (queue, limit 1)', async () => {
+      const t = Date.now();
+      const r = await send(running.url, '/rec/q/2').reply;
+      console.log(platform, mode, 'recq', r.status, r.body, Date.now() - t, 'ms');
+      expect(r.status).toBe(200);
+    });
+  },
+);
