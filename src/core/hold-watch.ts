@@ -3,10 +3,13 @@ import { WaitQueue, type QueueNode } from './wait-queue';
 
 /** The reason a held slot's work signal aborts with when it outlives `maxHoldMs`. */
 export class GaugeOverdueError extends Error {
+  /** `TimeoutError`, as a timed-out fetch's reason is: code that handles one handles the other. */
   override readonly name = 'TimeoutError';
 
   constructor(
+    /** The gauge whose slot the work outlived. */
     readonly gauge: string,
+    /** The allowance it outlived (the gauge's `maxHoldMs`). */
     readonly maxHoldMs: number,
   ) {
     super(`Gauge "${gauge}": work held its slot longer than maxHoldMs (${maxHoldMs} ms)`);

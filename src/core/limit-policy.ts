@@ -5,6 +5,7 @@ import type { Outcome } from './gauge-events';
 export interface LimitSample {
   /** How long the slot was held (milliseconds). */
   readonly heldMs: number;
+  /** How the work ended (see `Outcome`): what tells overload from a bug or a client's choice. */
   readonly outcome: Outcome;
   /** Slots held when this one was given back (including it), to tell a busy gauge from an idle one. */
   readonly inFlight: number;
