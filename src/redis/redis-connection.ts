@@ -23,8 +23,9 @@ export interface RedisConnectionOptions {
 /**
  * The `LeaseConnection` on Redis: two connections of its own (commands; release notifications),
  * opened with fail-fast settings from a URL or by duplicating the application's client. Gauge
- * `name` lives in `<keyPrefix>{name}:leases` (a sorted set) and announces releases on
- * `<keyPrefix>{name}:released` (the hash tag keeps both on one Cluster slot).
+ * `name` lives in `<keyPrefix>{name}:leases` (a sorted set) and `<keyPrefix>{name}:limit` (its cap,
+ * a hash), and announces releases and raised caps on `<keyPrefix>{name}:released` (the hash tag
+ * keeps them all on one Cluster slot).
  */
 export class RedisConnection implements LeaseConnection {
   readonly label: string;
@@ -41,7 +42,7 @@ export class RedisConnection implements LeaseConnection {
 
   keys(name: string): GaugeKeys {
     const tag = `${this.options.keyPrefix}{${name}}`;
-    return { leases: `${tag}:leases`, channel: `${tag}:released` };
+    return { leases: `${tag}:leases`, limit: `${tag}:limit`, channel: `${tag}:released` };
   }
 
   open(events: ConnectionEvents): void {

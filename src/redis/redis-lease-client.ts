@@ -1,6 +1,19 @@
 import type { Redis } from 'ioredis';
-import type { LeaseBatch, LeaseClient } from '../core/shared/lease-client';
-import { ACQUIRE_LEASE, RELEASE_LEASES, RENEW_LEASES } from './lease.scripts';
+import type {
+  AcquireReply,
+  GaugeKeys,
+  LeaseBatch,
+  LeaseClient,
+  LimitSync,
+  RenewReply,
+} from '../core/shared/lease-client';
+import {
+  ACQUIRE_LEASE,
+  RELEASE_LEASES,
+  RENEW_LEASES,
+  SET_LIMIT,
+  SYNC_LIMIT,
+} from './lease.scripts';
 
 type Script = (...args: (string | number)[]) => Promise<unknown>;
 type Scripts = Record<string, Script>;
@@ -8,57 +21,109 @@ type Scripts = Record<string, Script>;
 const ACQUIRE = 'backpressureAcquire';
 const RELEASE = 'backpressureRelease';
 const RENEW = 'backpressureRenew';
+const SYNC = 'backpressureSyncLimit';
+const SET = 'backpressureSetLimit';
 
 /**
  * The `LeaseClient` on Redis: each operation is one Lua script (lease.scripts.ts) on one
- * connection, a gauge's leases one sorted set. The scripts are registered with ioredis's
- * `defineCommand`, which sends `EVALSHA` and falls back to `EVAL` on `NOSCRIPT` (a flushed script
- * cache or a restarted Redis), so a steady-state call is one small command.
+ * connection, a gauge's leases one sorted set and its cap one hash beside it. The scripts are
+ * registered with ioredis's `defineCommand`, which sends `EVALSHA` and falls back to `EVAL` on
+ * `NOSCRIPT` (a flushed script cache or a restarted Redis), so a steady-state call is one small
+ * command.
  */
 export class RedisLeaseClient implements LeaseClient {
   private readonly scripts: Scripts;
 
   constructor(private readonly client: Redis) {
-    client.defineCommand(ACQUIRE, { numberOfKeys: 1, lua: ACQUIRE_LEASE });
-    client.defineCommand(RELEASE, { numberOfKeys: 1, lua: RELEASE_LEASES });
-    client.defineCommand(RENEW, { numberOfKeys: 1, lua: RENEW_LEASES });
+    client.defineCommand(ACQUIRE, { numberOfKeys: 2, lua: ACQUIRE_LEASE });
+    client.defineCommand(RELEASE, { numberOfKeys: 2, lua: RELEASE_LEASES });
+    client.defineCommand(RENEW, { numberOfKeys: 2, lua: RENEW_LEASES });
+    client.defineCommand(SYNC, { numberOfKeys: 1, lua: SYNC_LIMIT });
+    client.defineCommand(SET, { numberOfKeys: 1, lua: SET_LIMIT });
     this.scripts = client as unknown as Scripts;
   }
 
-  /** One attempt at a slot: true when lease `id` now holds one. */
-  async acquire(key: string, id: string, limit: number, ttlMs: number): Promise<boolean> {
-    return (await this.scripts[ACQUIRE](key, id, limit, ttlMs)) === 1;
+  /** One attempt at a slot: whether lease `id` now holds one, and the cap Redis applied. */
+  async acquire(keys: GaugeKeys, id: string, limit: number, ttlMs: number): Promise<AcquireReply> {
+    const [granted, cap] = pair(
+      await this.scripts[ACQUIRE](keys.leases, keys.limit, id, limit, ttlMs),
+    );
+    return { granted: granted === 1, limit: cap };
   }
 
   /** Removes leases and wakes waiting instances if the gauge was full; resolves to the count removed. */
   async release(
-    key: string,
-    channel: string,
+    keys: GaugeKeys,
     limit: number,
     notify: boolean,
     ids: readonly string[],
   ): Promise<number> {
-    return Number(await this.scripts[RELEASE](key, channel, limit, notify ? '1' : '0', ...ids));
+    const { leases, limit: cap, channel } = keys;
+    return Number(
+      await this.scripts[RELEASE](leases, cap, channel, limit, notify ? '1' : '0', ...ids),
+    );
   }
 
   /**
    * Renews every batch in one round trip (a pipeline when there are several gauges; on a Cluster
    * client, where a pipeline must stay on one node, one call per gauge sent together). Resolves to
-   * how many leases had to be re-added, per batch.
+   * how many leases had to be re-added, and the cap, per batch.
    */
-  async renew(batches: readonly LeaseBatch[], ttlMs: number): Promise<number[]> {
+  async renew(batches: readonly LeaseBatch[], ttlMs: number): Promise<RenewReply[]> {
+    const args = ({ keys, limit, ids }: LeaseBatch) => [
+      keys.leases,
+      keys.limit,
+      ttlMs,
+      limit,
+      ...ids,
+    ];
     if (batches.length === 1 || this.client.isCluster) {
       return Promise.all(
-        batches.map(async ({ key, ids }) => Number(await this.scripts[RENEW](key, ttlMs, ...ids))),
+        batches.map(async (batch) => renewReply(await this.scripts[RENEW](...args(batch)))),
       );
     }
     const pipeline = this.client.pipeline();
     const queued = pipeline as unknown as Scripts;
-    for (const { key, ids } of batches) void queued[RENEW](key, ttlMs, ...ids);
+    for (const batch of batches) void queued[RENEW](...args(batch));
     const results = (await pipeline.exec()) ?? [];
-    return results.map(([error, added]) => {
+    return results.map(([error, reply]) => {
       if (error) throw error;
-      return Number(added);
+      return renewReply(reply);
     });
   }
+
+  /** At bootstrap: stores this instance's configured limit as the cap, or adopts the stored one. */
+  async syncLimit(keys: GaugeKeys, configured: number, ttlMs: number): Promise<LimitSync> {
+    const reply = await this.scripts[SYNC](keys.limit, configured, ttlMs);
+    const [limit, storedLimit, storedConfigured] = (reply as unknown[]).map(Number);
+    return {
+      limit,
+      storedLimit: storedLimit > 0 ? storedLimit : undefined,
+      storedConfigured: storedConfigured > 0 ? storedConfigured : undefined,
+    };
+  }
+
+  /** Stores a cap for every instance (announced when raised); resolves to the one before, if any. */
+  async setLimit(
+    keys: GaugeKeys,
+    limit: number,
+    configured: number,
+    ttlMs: number,
+  ): Promise<number | undefined> {
+    const before = Number(
+      await this.scripts[SET](keys.limit, keys.channel, limit, configured, ttlMs),
+    );
+    return before > 0 ? before : undefined;
+  }
+}
+
+/** A script's `{ a, b }` reply as two numbers. */
+function pair(reply: unknown): [number, number] {
+  const [a, b] = reply as [unknown, unknown];
+  return [Number(a), Number(b)];
+}
+
+function renewReply(reply: unknown): RenewReply {
+  const [readded, limit] = pair(reply);
+  return { readded, limit };
 }

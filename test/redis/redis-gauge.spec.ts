@@ -66,7 +66,7 @@ describeRedis('RedisGauge on a shared Redis', () => {
     await expect(a.acquire()).rejects.toMatchObject({ reason: 'full' });
   });
 
-  it('keeps a gauge in one hash-tagged sorted set under the prefix, scored with Redis time', async () => {
+  it('keeps a gauge in one hash-tagged sorted set (and its cap beside it), scored with Redis time', async () => {
     const store = instance({ leaseTtlMs: 5000 });
     const gauge = gaugeOf(store, 'keys', { limit: 2, queue: { size: 1, timeoutMs: 1000 } });
     const before = await redisNow(redis);
@@ -74,7 +74,11 @@ describeRedis('RedisGauge on a shared Redis', () => {
     const after = await redisNow(redis);
 
     const key = `${prefix}{keys}:leases`;
-    expect(await redis.keys(`${prefix}*`)).toEqual([key]);
+    const cap = `${prefix}{keys}:limit`;
+    expect((await redis.keys(`${prefix}*`)).sort()).toEqual([key, cap]);
+    expect(await redis.hgetall(cap)).toEqual({ cap: '2', configured: '2' });
+    expect(await redis.pttl(cap)).toBeGreaterThan(0); // it goes when the gauge's instances do
+    expect(await redis.pttl(cap)).toBeLessThanOrEqual(5000);
     expect(gauge.leaseKey).toBe(key);
     expect(gauge.channel).toBe(`${prefix}{keys}:released`);
     const [member, score] = await redis.zrange(key, '0', '-1', 'WITHSCORES');

@@ -156,9 +156,13 @@ describeRedis('two stores in one process given the same instanceId', () => {
     try {
       const commands = new RedisLeaseClient(client);
       const key = `${prefix}{script}:leases`;
-      expect(await commands.acquire(key, 'pod-0:x:1', 5, 10_000)).toBe(true);
+      const keys = { leases: key, limit: `${prefix}{script}:limit`, channel: 'unused' };
+      expect(await commands.acquire(keys, 'pod-0:x:1', 5, 10_000)).toEqual({
+        granted: true,
+        limit: 5,
+      });
       const [, score] = await redis.zrange(key, '0', '-1', 'WITHSCORES');
-      expect(await commands.acquire(key, 'pod-0:x:1', 5, 60_000)).toBe(false);
+      expect((await commands.acquire(keys, 'pod-0:x:1', 5, 60_000)).granted).toBe(false);
       expect(await redis.zrange(key, '0', '-1', 'WITHSCORES')).toEqual(['pod-0:x:1', score]);
     } finally {
       await closeClient(client);

@@ -6,47 +6,94 @@
  * (`LeaseConnection`).
  */
 
-/** Where one gauge lives in the store: its lease set, and where its releases are announced. */
+/**
+ * Where one gauge lives in the store: its lease set, its cap (the limit every instance applies),
+ * and where its releases and raised caps are announced.
+ */
 export interface GaugeKeys {
   readonly leases: string;
+  /** The gauge's cap and the configured limit it came from (see `LimitSync`). */
+  readonly limit: string;
   readonly channel: string;
 }
 
-/** The leases of one gauge to renew, for a batched renewal. */
+/** The leases of one gauge to renew, for a batched renewal; `ids` may be empty. */
 export interface LeaseBatch {
-  readonly key: string;
+  readonly keys: GaugeKeys;
+  /** This instance's configured limit: stored as the cap if none is (the store lost it). */
+  readonly limit: number;
   readonly ids: readonly string[];
 }
 
+/** The answer to one attempt at a slot. */
+export interface AcquireReply {
+  /** True when the lease now holds a slot. */
+  readonly granted: boolean;
+  /** The cap the store applied: the stored one, or the caller's limit when none is stored. */
+  readonly limit: number;
+}
+
+/** What a renewal found, per batch. */
+export interface RenewReply {
+  /** Leases the store had lost and that were added back. */
+  readonly readded: number;
+  /** The gauge's cap in the store now. */
+  readonly limit: number;
+}
+
 /**
- * The three atomic operations a shared gauge needs of its store. A slot is a lease: an id in the
- * gauge's lease set with an expiry on the store's clock. Each call is one round trip; a rejection
- * means the store could not be reached (the call may still have been applied).
+ * The cap found by an instance at bootstrap. The newest configuration wins, and a cap set at run
+ * time survives restarts of instances configured like the one that stored it: when no cap is
+ * stored, or it came from another configured limit, this instance's configured limit becomes the
+ * cap; otherwise the stored cap stays.
+ */
+export interface LimitSync {
+  /** The cap in effect from now on. */
+  readonly limit: number;
+  /** The cap stored before, if any. */
+  readonly storedLimit: number | undefined;
+  /** The configured limit the stored cap came from, if any. */
+  readonly storedConfigured: number | undefined;
+}
+
+/**
+ * The atomic operations a shared gauge needs of its store. A slot is a lease: an id in the gauge's
+ * lease set with an expiry on the store's clock. The gauge's cap is stored beside it and applies to
+ * every instance. Each call is one round trip; a rejection means the store could not be reached
+ * (the call may still have been applied).
  */
 export interface LeaseClient {
   /**
    * One attempt at a slot: drops expired leases, and adds lease `id` (expiring in `ttlMs`) if
-   * fewer than `limit` remain. Resolves to true when `id` now holds a slot; never re-scores an `id`
-   * already in the set.
+   * fewer leases remain than the stored cap (or `limit` when none is stored). Never re-scores an
+   * `id` already in the set.
    */
-  acquire(key: string, id: string, limit: number, ttlMs: number): Promise<boolean>;
+  acquire(keys: GaugeKeys, id: string, limit: number, ttlMs: number): Promise<AcquireReply>;
   /**
    * Removes leases (ids already gone are ignored) and, when `notify` is set and the set was full
-   * before, announces the release on `channel` so waiting instances try again. Resolves to the
-   * count removed.
+   * before (against the stored cap, or `limit`), announces the release on the gauge's channel so
+   * waiting instances try again. Resolves to the count removed.
    */
-  release(
-    key: string,
-    channel: string,
-    limit: number,
-    notify: boolean,
-    ids: readonly string[],
-  ): Promise<number>;
+  release(keys: GaugeKeys, limit: number, notify: boolean, ids: readonly string[]): Promise<number>;
   /**
    * Pushes the expiry of every lease in every batch to `ttlMs` from now, re-adding those the store
-   * lost, in one round trip if it can. Resolves to how many were re-added, per batch.
+   * lost, and keeps each gauge's cap alive as long (storing the batch's `limit` if none is), in
+   * one round trip if it can.
    */
-  renew(batches: readonly LeaseBatch[], ttlMs: number): Promise<number[]>;
+  renew(batches: readonly LeaseBatch[], ttlMs: number): Promise<RenewReply[]>;
+  /** At bootstrap: stores or adopts the gauge's cap (see `LimitSync`), kept alive for `ttlMs`. */
+  syncLimit(keys: GaugeKeys, configured: number, ttlMs: number): Promise<LimitSync>;
+  /**
+   * Stores `limit` as the gauge's cap for every instance (`configured` is recorded with it if
+   * nothing was stored) and, when that raises it, announces it on the gauge's channel so waiting
+   * instances try again at once. Resolves to the cap stored before, if any.
+   */
+  setLimit(
+    keys: GaugeKeys,
+    limit: number,
+    configured: number,
+    ttlMs: number,
+  ): Promise<number | undefined>;
 }
 
 /** What a store's connection tells the shared gauges. */

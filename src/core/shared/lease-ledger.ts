@@ -1,4 +1,4 @@
-import type { LeaseClient } from './lease-client';
+import type { GaugeKeys, LeaseClient } from './lease-client';
 import { describeFailure, type StoreHealth } from './store-health';
 
 /** What the ledger needs of the store: the connection's state and the lease commands. */
@@ -10,9 +10,9 @@ export interface LedgerBackend {
 
 /** Where one gauge lives in the store, and how its releases behave. */
 export interface LedgerTarget {
-  readonly leaseKey: string;
-  readonly channel: string;
-  readonly limit: number;
+  readonly keys: GaugeKeys;
+  /** The configured limit: what "full" means if the store holds no cap. */
+  readonly configuredLimit: number;
   /** Publish on a release from full (queue mode). */
   readonly notifies: boolean;
 }
@@ -99,8 +99,8 @@ export class LeaseLedger {
   }
 
   private send(client: LeaseClient, ids: string[]): void {
-    const { leaseKey, channel, limit, notifies } = this.target;
-    client.release(leaseKey, channel, limit, notifies, ids).catch((error: unknown) => {
+    const { keys, configuredLimit, notifies } = this.target;
+    client.release(keys, configuredLimit, notifies, ids).catch((error: unknown) => {
       for (const id of ids) this.orphans.add(id);
       this.backend.health.markDown(describeFailure(error));
     });

@@ -1,18 +1,25 @@
-import type { LeaseBatch, LeaseClient } from './lease-client';
+import type { GaugeKeys, LeaseBatch, LeaseClient } from './lease-client';
 import { describeFailure, type StoreHealth, type StoreLogger } from './store-health';
 
-/** A gauge as the renewer sees it: a lease set and the ids this instance holds in it. */
+/** A gauge as the renewer sees it: its keys, its configured limit, the ids this instance holds. */
 export interface LeaseHolder {
-  readonly leaseKey: string;
+  readonly keys: GaugeKeys;
+  readonly configuredLimit: number;
   heldLeaseIds(): string[];
   /** Told which ids a renewal covered once it is answered or failed; returns those no longer held. */
   renewed(ids: readonly string[]): number;
+  /** Numbers the renewal about to be sent (replies may be handled out of order). */
+  capStamp(): number;
+  /** The cap the store holds now (the renewal stamped `stamp` read it). */
+  follow(limit: number, stamp: number): void;
 }
 
 /**
  * Keeps this instance's leases alive with one timer for the whole store, not one per request: every
  * interval, one batched call re-scores all held leases (one script per gauge, in one round trip).
  * An instance that dies stops renewing, so its leases expire and its slots come back within the TTL.
+ * The same call keeps every gauge's cap alive (also of gauges holding no lease, so a cap set at run
+ * time lasts while any instance of the gauge runs) and tells each gauge the cap in effect.
  */
 export class LeaseRenewer {
   private timer: ReturnType<typeof setInterval> | undefined;
@@ -49,21 +56,26 @@ export class LeaseRenewer {
     if (this.running || !client || this.health.state !== 'up') return;
     const batches: LeaseBatch[] = [];
     const holders: LeaseHolder[] = [];
+    const stamps: number[] = [];
     for (const holder of this.holders()) {
-      const ids = holder.heldLeaseIds();
-      if (ids.length === 0) continue;
-      batches.push({ key: holder.leaseKey, ids });
+      batches.push({
+        keys: holder.keys,
+        limit: holder.configuredLimit,
+        ids: holder.heldLeaseIds(),
+      });
+      stamps.push(holder.capStamp());
       holders.push(holder);
     }
     if (batches.length === 0) return;
     this.running = true;
     try {
-      const readded = await client.renew(batches, this.ttlMs);
+      const replies = await client.renew(batches, this.ttlMs);
       // Leases released while the renewal was on the wire are removed again, and not reported.
-      const lost = readded.reduce(
-        (sum, n, i) => sum + Math.max(0, n - holders[i].renewed(batches[i].ids)),
-        0,
-      );
+      let lost = 0;
+      replies.forEach(({ readded, limit }, i) => {
+        lost += Math.max(0, readded - holders[i].renewed(batches[i].ids));
+        holders[i].follow(limit, stamps[i]);
+      });
       if (lost > 0) {
         this.logger.warn(
           `${lost} lease(s) held by this instance were missing in ${this.kind} and were added back ` +

@@ -31,9 +31,10 @@ export interface SharedStoreSettings {
 /**
  * The store-independent half of a shared gauge store: builds `SharedGauge`s on one
  * `LeaseConnection`, and runs what they share — the connection's health (outage policy, one log
- * line per outage, probes), one lease renewal timer, wake-up of waiting callers by release
- * announcements and a periodic re-check, lease ids unique per store, and a graceful close. A store
- * such as `RedisGaugeStore` is this plus its `LeaseConnection`.
+ * line per outage, probes), one lease renewal timer (which also keeps every gauge's stored cap
+ * alive), wake-up of waiting callers by release and raised-cap announcements and a periodic
+ * re-check, lease ids unique per store, and a graceful close. A store such as `RedisGaugeStore`
+ * is this plus its `LeaseConnection`.
  *
  * Per store: the connection's own resources, and two timers (renewal; re-check and probe), whatever
  * the number of gauges and requests.
@@ -85,6 +86,7 @@ export class SharedGaugeStore {
       kind,
       health: this.health,
       leaseTtlMs,
+      logger,
       connectTimeoutMs: settings.connectTimeoutMs,
       client: () => connection.client(),
       nextLeaseId: () => `${this.leaseIdPrefix}:${(++this.leaseCounter).toString(36)}`,
@@ -115,6 +117,7 @@ export class SharedGaugeStore {
     const gauge = new SharedGauge(options, policy, keys, this.backend);
     this.gauges.add(gauge);
     if (gauge.notifies) this.listen(gauge);
+    if (this.health.state === 'up') gauge.connected(); // else when it is
     return gauge;
   }
 

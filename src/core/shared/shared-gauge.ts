@@ -1,9 +1,4 @@
-import {
-  GaugeAbortedError,
-  GaugeConfigError,
-  GaugeExhaustedError,
-  GaugeUnavailableError,
-} from '../gauge.errors';
+import { GaugeAbortedError, GaugeExhaustedError, GaugeUnavailableError } from '../gauge.errors';
 import { GaugeFigures, type GaugeListener, type Outcome } from '../gauge-events';
 import type { AcquireOptions, Gauge, Release } from '../gauge.interface';
 import type { ResolvedGaugeOptions, StoreDownPolicy } from '../gauge-options';
@@ -12,18 +7,16 @@ import { classifyError, type OutcomeClassifier } from '../outcome';
 import { runInSlot, type Work } from '../work';
 import { WaitList, type Waiter } from '../wait-list';
 import type { GaugeKeys } from './lease-client';
-import { LeaseLedger, type LedgerBackend } from './lease-ledger';
+import { LeaseLedger } from './lease-ledger';
 import type { LeaseHolder } from './lease-renewer';
 import { OutageFallback } from './outage-fallback';
+import { SharedLimit, type LimitBackend } from './shared-limit';
 
 /**
  * What a shared gauge needs from its store: the connection's state, the lease commands, lease
  * settings. Provided by `SharedGaugeStore`.
  */
-export interface LeaseBackend extends LedgerBackend {
-  /** What kind of store, for messages (`Redis`). */
-  readonly kind: string;
-  readonly leaseTtlMs: number;
+export interface LeaseBackend extends LimitBackend {
   /** How long the first connection may take to become ready before the store counts as down. */
   readonly connectTimeoutMs: number;
   /**
@@ -36,7 +29,8 @@ export interface LeaseBackend extends LedgerBackend {
 /**
  * A gauge whose `limit` holds across every instance sharing one store: a slot is a lease in the
  * gauge's lease set, taken and given back by one `LeaseClient` call each. Nothing here depends on
- * the store: Redis is one `LeaseClient` (src/redis).
+ * the store: Redis is one `LeaseClient` (src/redis). The limit is a cap stored beside the leases
+ * (see `SharedLimit`): `setLimit` on one instance applies to all, and `limit` follows it.
  *
  * Callers that cannot have a slot at once wait in one local FIFO (the core `WaitList`: queue size,
  * timeout and abort as in memory), whatever the store's state: while it is still connecting, while
@@ -47,10 +41,11 @@ export interface LeaseBackend extends LedgerBackend {
  */
 export class SharedGauge implements Gauge, LeaseHolder {
   readonly name: string;
-  readonly limit: number;
   readonly retryAfterSeconds: number;
   readonly mayWait = true;
   readonly classify: OutcomeClassifier;
+  /** The gauge's keys in the store: lease set, cap, channel. */
+  readonly keys: GaugeKeys;
   readonly leaseKey: string;
   readonly channel: string;
 
@@ -59,6 +54,7 @@ export class SharedGauge implements Gauge, LeaseHolder {
   private readonly fallback: OutageFallback;
   private readonly leases: LeaseLedger;
   private readonly figures: GaugeFigures;
+  private readonly cap: SharedLimit;
   private readonly holds: HoldWatch | undefined;
   private wakes = 0;
   private draining = false;
@@ -72,13 +68,24 @@ export class SharedGauge implements Gauge, LeaseHolder {
     private readonly backend: LeaseBackend,
   ) {
     this.name = options.name;
-    this.limit = options.limit;
     this.retryAfterSeconds = options.retryAfterSeconds;
     this.queueSize = options.queueSize;
+    this.keys = keys;
     this.leaseKey = keys.leases;
     this.channel = keys.channel;
     this.classify = options.classify ?? classifyError;
-    this.figures = new GaugeFigures(this.name);
+    const figures = (this.figures = new GaugeFigures(this.name));
+    this.cap = new SharedLimit(
+      options.limit,
+      {
+        name: this.name,
+        keys,
+        retryAfterSeconds: this.retryAfterSeconds,
+        figures,
+        raised: () => this.wake(),
+      },
+      backend,
+    );
     this.holds =
       options.maxHoldMs === undefined ? undefined : new HoldWatch(this.figures, options.maxHoldMs);
     // A fail-fast gauge waits only for the first connection, and at most as long as it may take.
@@ -93,6 +100,16 @@ export class SharedGauge implements Gauge, LeaseHolder {
       () => this.serveLocally(),
     );
     this.leases = new LeaseLedger(this, backend);
+  }
+
+  /** The cap every instance applies now, as the store last reported it. */
+  get limit(): number {
+    return this.cap.value;
+  }
+
+  /** This instance's configured limit: the cap when the store holds none. */
+  get configuredLimit(): number {
+    return this.cap.configured;
   }
 
   /** Slots this instance holds (leases in the store plus local fail-open slots). */
@@ -125,14 +142,23 @@ export class SharedGauge implements Gauge, LeaseHolder {
   }
 
   /**
-   * Not yet for a shared gauge: its limit is the configured one on every replica. (Storing the
-   * global cap in Redis, so that one replica's change reaches all, is the next step.)
+   * Stores `limit` as the cap of every instance sharing the gauge, at once: a raise hands slots to
+   * waiters (here at once, elsewhere on the announcement), a cut never revokes a held slot. Throws
+   * `GaugeConfigError` for a bad value; rejects with `GaugeUnavailableError` when the store is not
+   * up or did not answer (then the limit is unchanged, or unknown if the call got lost).
    */
-  setLimit(limit: number): void {
-    throw new GaugeConfigError(
-      `Gauge "${this.name}": setLimit(${String(limit)}) is not supported by the Redis store yet; ` +
-        'change the configured limit of every replica',
-    );
+  setLimit(limit: number): Promise<void> {
+    return this.cap.set(limit, this.closed);
+  }
+
+  /** Numbers a call that will report the cap (see `SharedLimit.stamp`). */
+  capStamp(): number {
+    return this.cap.stamp();
+  }
+
+  /** The store reported the cap in effect (a renewal, stamped `stamp`, read it). */
+  follow(limit: number, stamp: number): void {
+    this.cap.follow(limit, stamp);
   }
 
   /** True when waiting callers get a release notification (queue mode). */
@@ -204,8 +230,14 @@ export class SharedGauge implements Gauge, LeaseHolder {
   /** The store is back (or connected): frees what the outage left behind, then serves waiters. */
   storeUp(): void {
     this.figures.storeUp();
+    this.connected();
     this.leases.removeOrphans();
     this.wake();
+  }
+
+  /** The store is up (first time: bootstrap): stores or adopts the gauge's cap, once. */
+  connected(): void {
+    this.cap.sync();
   }
 
   /** Rejects waiting callers (they are told the gauge is full, as the in-memory gauge does). */
@@ -220,7 +252,7 @@ export class SharedGauge implements Gauge, LeaseHolder {
     const wakes = this.wakes;
     let granted: boolean;
     try {
-      granted = await this.backend.client()!.acquire(this.leaseKey, id, this.limit, this.ttl);
+      granted = await this.tryLease(id);
     } catch (error) {
       this.leases.lost(id, error);
       return this.outageSlot(signal);
@@ -297,7 +329,7 @@ export class SharedGauge implements Gauge, LeaseHolder {
       const id = this.backend.nextLeaseId();
       let granted: boolean;
       try {
-        granted = await this.backend.client()!.acquire(this.leaseKey, id, this.limit, this.ttl);
+        granted = await this.tryLease(id);
       } catch (error) {
         this.leases.lost(id, error);
         return;
@@ -315,6 +347,15 @@ export class SharedGauge implements Gauge, LeaseHolder {
       }
       waiter.resolve(this.grant(id, waiter));
     }
+  }
+
+  /** One acquire call; the cap it reports is adopted (before the caller sees the answer). */
+  private async tryLease(id: string): Promise<boolean> {
+    const client = this.backend.client()!;
+    const stamp = this.cap.stamp();
+    const reply = await client.acquire(this.keys, id, this.configuredLimit, this.ttl);
+    this.cap.follow(reply.limit, stamp);
+    return reply.granted;
   }
 
   private grant(id: string, waiter?: Waiter): Release {

@@ -1,4 +1,11 @@
-import type { LeaseBatch, LeaseClient } from '../../../src/core/shared/lease-client';
+import type {
+  AcquireReply,
+  GaugeKeys,
+  LeaseBatch,
+  LeaseClient,
+  LimitSync,
+  RenewReply,
+} from '../../../src/core/shared/lease-client';
 import { SharedGauge, type LeaseBackend } from '../../../src/core/shared/shared-gauge';
 import { StoreHealth } from '../../../src/core/shared/store-health';
 import { resolveGaugeOptions, type GaugeOptions, type StoreDownPolicy } from '../../../src';
@@ -11,6 +18,8 @@ import { Logs } from './helpers';
  */
 export class FakeLeaseCommands implements LeaseClient {
   readonly sets = new Map<string, Set<string>>();
+  /** Each gauge's stored cap, by cap key. */
+  readonly caps = new Map<string, number>();
   readonly released: string[] = [];
   /** While set, `renew` waits for `applyRenewal()` (to deliver it after a release). */
   holdRenewals = false;
@@ -22,22 +31,22 @@ export class FakeLeaseCommands implements LeaseClient {
     return set;
   }
 
-  async acquire(key: string, id: string, limit: number): Promise<boolean> {
+  async acquire(keys: GaugeKeys, id: string, limit: number): Promise<AcquireReply> {
     await Promise.resolve();
-    const set = this.set(key);
-    if (set.size >= limit) return false;
+    const set = this.set(keys.leases);
+    const cap = this.caps.get(keys.limit) ?? limit;
+    if (set.size >= cap) return { granted: false, limit: cap };
     set.add(id);
-    return true;
+    return { granted: true, limit: cap };
   }
 
   async release(
-    key: string,
-    _channel: string,
+    keys: GaugeKeys,
     _limit: number,
     _notify: boolean,
     ids: readonly string[],
   ): Promise<number> {
-    const set = this.set(key);
+    const set = this.set(keys.leases);
     let removed = 0;
     for (const id of ids) {
       this.released.push(id);
@@ -47,16 +56,30 @@ export class FakeLeaseCommands implements LeaseClient {
   }
 
   /** Plain ZADD semantics: re-adds a lease that is missing. */
-  renew(batches: readonly LeaseBatch[]): Promise<number[]> {
+  renew(batches: readonly LeaseBatch[]): Promise<RenewReply[]> {
     const apply = () =>
-      batches.map(({ key, ids }) => {
-        const set = this.set(key);
-        let added = 0;
-        for (const id of ids) if (!set.has(id) && set.add(id)) added++;
-        return added;
+      batches.map(({ keys, limit, ids }) => {
+        const set = this.set(keys.leases);
+        let readded = 0;
+        for (const id of ids) if (!set.has(id) && set.add(id)) readded++;
+        if (!this.caps.has(keys.limit)) this.caps.set(keys.limit, limit);
+        return { readded, limit: this.caps.get(keys.limit)! };
       });
     if (!this.holdRenewals) return Promise.resolve(apply());
     return new Promise((resolve) => (this.pendingRenewal = () => resolve(apply())));
+  }
+
+  /** The stored cap wins here (the Redis scripts' configuration rule is tested on Redis). */
+  async syncLimit(keys: GaugeKeys, configured: number): Promise<LimitSync> {
+    const stored = this.caps.get(keys.limit);
+    if (stored === undefined) this.caps.set(keys.limit, configured);
+    return { limit: stored ?? configured, storedLimit: stored, storedConfigured: stored };
+  }
+
+  async setLimit(keys: GaugeKeys, limit: number): Promise<number | undefined> {
+    const before = this.caps.get(keys.limit);
+    this.caps.set(keys.limit, limit);
+    return before;
   }
 
   /** Lets the held renewal reach the "server" now. */
@@ -81,6 +104,7 @@ export function fakeGauge(
   const backend: LeaseBackend = {
     kind: 'Redis',
     health,
+    logger: new Logs(),
     leaseTtlMs: 10_000,
     connectTimeoutMs,
     client: () => commands,
@@ -90,7 +114,7 @@ export function fakeGauge(
   const gauge = (built.gauge = new SharedGauge(
     resolveGaugeOptions('g', rest),
     whenStoreDown,
-    { leases: 'k', channel: 'c' },
+    { leases: 'k', limit: 'l', channel: 'c' },
     backend,
   ));
   return { gauge, health, commands, backend, leases: commands.set('k') };
