@@ -70,6 +70,28 @@ export default tseslint.config(
     },
   },
   {
+    // A core unit test may also use the shared test helpers (test/support).
+    files: ['src/core/*.spec.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^\\.\\./(?!\\.\\./test/support/)',
+              message: 'src/core imports only src/core (and, in a spec, test/support).',
+            },
+            { group: ['@nestjs/*', 'ioredis'], message: 'src/core is framework- and store-free.' },
+            {
+              group: ['./shared', './shared/*'],
+              message: 'The core gauges do not need src/core/shared.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // src/core/shared: what a shared gauge does whatever its store; a store is an adapter beside it.
     files: ['src/core/*/**/*.ts'],
     rules: {

@@ -101,6 +101,38 @@ export function renderPlots(quick: boolean): void {
     );
   }
 
+  const seams = load<{
+    settings: { base: string };
+    data: { micro: { addedNs: Record<string, Spread>; clockReadNs: Spread } };
+  }>('8-seams');
+  if (seams) {
+    const { addedNs, clockReadNs } = seams.data.micro;
+    const variants = Object.keys(addedNs);
+    const twoReads = {
+      median: 2 * clockReadNs.median,
+      min: 2 * clockReadNs.min,
+      max: 2 * clockReadNs.max,
+    };
+    out(
+      'bench-seams.svg',
+      barChart({
+        title: 'What the limit-policy seam and a listener add per acquire()+release',
+        subtitle: `ns over the ${seams.settings.base} gauge, same process, per round; median, whiskers min–max`,
+        xLabels: variants,
+        xTitle: 'gauge',
+        yTitle: 'added ns per acquire()+release',
+        guides: [{ y: 100, label: 'aim ≤ 100 ns' }],
+        series: [
+          { name: 'added ns (current − base)', values: variants.map((v) => addedNs[v]) },
+          {
+            name: '2 × performance.now() (what a timed slot reads)',
+            values: variants.map((v) => (v.startsWith('fixed limit, no') ? undefined : twoReads)),
+          },
+        ],
+      }),
+    );
+  }
+
   const cpu = load<Sweep>('4-cpu-overload');
   if (cpu) {
     const labels: Record<string, string> = {

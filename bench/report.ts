@@ -32,6 +32,7 @@ export function renderTables(quick: boolean): void {
       for (const [name, v] of Object.entries(r.data.nsPerOp as Record<string, Spread>))
         md += `| ${name} | ${s(v)} |\n`;
     }
+    if (r.id === '8-seams') md += seamTables(r, s);
     if (r.id === '6-soak') {
       md += '| requests | heap used after GC (MiB) |\n| --- | --- |\n';
       for (const p of r.data.samples as Array<{ requests: number; heapUsed: number }>)
@@ -85,6 +86,27 @@ function sweepTable(
       const after = `${p.inFlightAfter.max}/${p.queuedAfter.max}`;
       md += `| ${mode} | ${load}× | ${s(p.goodput)} | ${s(p.okP50Ms)} | ${s(p.okP99Ms)} | ${s(p.rejectedP50Ms)} | ${s(p.rejectedP99Ms)} | ${s(p.timedOutShare, 2)} | ${p.peakInHandler.max} | ${after} | ${p.serverLoopP99Ms ? `${s(p.serverLoopP99Ms)} / ${s(p.clientLoopP99Ms)}` : '—'} |\n`;
     }
+  }
+  return md;
+}
+
+function seamTables(
+  r: { settings: { base: string }; data: Record<string, any> },
+  s: (x: Spread | undefined, d?: number) => string,
+): string {
+  const micro = r.data.micro as Record<string, Record<string, Spread>>;
+  let md = '| acquire()+release, or one clock read | ns/op |\n| --- | --- |\n';
+  for (const [name, v] of Object.entries(micro.nsPerOp)) md += `| ${name} | ${s(v)} |\n`;
+  md += `\n| variant | added ns vs ${r.settings.base} (per round) | of which not the 2 clock reads |\n| --- | --- | --- |\n`;
+  for (const [name, v] of Object.entries(micro.addedNs))
+    md += `| ${name} | ${s(v)} | ${s(micro.addedBeyondClockNs[name])} |\n`;
+  for (const [adapter, d] of Object.entries(r.data.http as Record<string, any>)) {
+    md += `\n**${adapter}**\n\n| variant | req/s | p50 ms | p99 ms |\n| --- | --- | --- | --- |\n`;
+    for (const [v, x] of Object.entries(d.variants as Record<string, Record<string, Spread>>))
+      md += `| ${v} | ${s(x.rps, 4)} | ${s(x.p50Ms)} | ${s(x.p99Ms)} |\n`;
+    md += `\nRatios (per round): ${Object.entries(d.ratios as Record<string, Spread>)
+      .map(([k, v]) => `${k} ${s(v)}`)
+      .join(' · ')}\n`;
   }
   return md;
 }

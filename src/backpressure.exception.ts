@@ -32,7 +32,9 @@ export class BackpressureException extends HttpException {
  */
 export class BackpressureUnavailableException extends HttpException {
   constructor(
+    /** The gauge that could not decide. */
     readonly gauge: string,
+    /** Seconds sent in `Retry-After`. */
     readonly retryAfterSeconds: number,
   ) {
     super(

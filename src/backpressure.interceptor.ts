@@ -10,10 +10,10 @@ import { defer, Observable, type Subscriber, type TeardownLogic } from 'rxjs';
 import { GaugeAbortedError } from './core/gauge.errors';
 import type { Release } from './core/gauge.interface';
 import { LIMITED_GAUGE, LIMITED_RUNNER } from './backpressure.constants';
-import { connectionOf, isGone, watchGone } from './client-connection';
-import { refuse, refusalError } from './context-errors';
+import { connectionOf, isGone, watchGone } from './client-connection.util';
+import { refuse, refusalError } from './refusal.factory';
 import { GaugeRegistry } from './gauge.registry';
-import { LimitedCall, type LimitedRoute } from './limited-call';
+import { LimitedCall, type LimitedRoute } from './limited.call';
 
 /**
  * Takes a slot of the handler's gauge before the handler's chain (inner interceptors, pipes, the

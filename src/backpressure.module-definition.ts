@@ -1,4 +1,9 @@
-import { ConfigurableModuleBuilder, type ConfigurableModuleOptionsFactory } from '@nestjs/common';
+import {
+  ConfigurableModuleBuilder,
+  type ConfigurableModuleAsyncOptions,
+  type ConfigurableModuleCls,
+  type ConfigurableModuleOptionsFactory,
+} from '@nestjs/common';
 import type { BackpressureModuleOptions } from './backpressure-options.interface';
 
 /**
@@ -12,17 +17,26 @@ export interface BackpressureModuleExtras {
   errorFilter: boolean;
 }
 
+/** What `forRoot()` takes as an object: the module's options plus `isGlobal` / `errorFilter`. */
+export type BackpressureModuleRootOptions = BackpressureModuleOptions &
+  Partial<BackpressureModuleExtras>;
+
+/**
+ * What `forRootAsync()` takes: `useFactory` (with `inject`, `imports`), `useClass` or
+ * `useExisting`, plus `isGlobal` / `errorFilter`.
+ */
+export type BackpressureModuleAsyncOptions = ConfigurableModuleAsyncOptions<
+  BackpressureModuleOptions,
+  'createBackpressureOptions'
+> &
+  Partial<BackpressureModuleExtras>;
+
 /**
  * Builds `forRoot` / `forRootAsync` (useFactory, useClass, useExisting) the way Nest's own
  * packages do. `BackpressureModule` takes the providers it makes and assembles the module itself
  * (see `backpressure-core.module.ts`), so the definition is returned untouched here.
  */
-export const {
-  ConfigurableModuleClass: ConfigurableBackpressureModule,
-  MODULE_OPTIONS_TOKEN: BACKPRESSURE_OPTIONS,
-  OPTIONS_TYPE: BACKPRESSURE_OPTIONS_TYPE,
-  ASYNC_OPTIONS_TYPE: BACKPRESSURE_ASYNC_OPTIONS_TYPE,
-} = new ConfigurableModuleBuilder<BackpressureModuleOptions>()
+const definition = new ConfigurableModuleBuilder<BackpressureModuleOptions>()
   .setClassMethodName('forRoot')
   .setFactoryMethodName('createBackpressureOptions')
   .setExtras<BackpressureModuleExtras>(
@@ -31,14 +45,27 @@ export const {
   )
   .build();
 
-/** What `forRoot()` takes as an object: the module's options plus `isGlobal` / `errorFilter`. */
-export type BackpressureModuleRootOptions = typeof BACKPRESSURE_OPTIONS_TYPE;
+/**
+ * The class `BackpressureModule` extends: Nest's `forRoot` / `forRootAsync` for the options.
+ *
+ * Typed with names imported from `@nestjs/common` (not inferred), so the emitted declarations
+ * import them plainly instead of through `import("@nestjs/common", { with: ... })`, which older
+ * TypeScript versions cannot read.
+ */
+export const ConfigurableBackpressureModule: ConfigurableModuleCls<
+  BackpressureModuleOptions,
+  'forRoot',
+  'createBackpressureOptions',
+  BackpressureModuleExtras
+> = definition.ConfigurableModuleClass;
 
 /**
- * What `forRootAsync()` takes: `useFactory` (with `inject`, `imports`), `useClass` or
- * `useExisting`, plus `isGlobal` / `errorFilter`.
+ * DI token of the module's `BackpressureModuleOptions` as given to `forRoot()` or produced by the
+ * `forRootAsync()` factory (without `isGlobal` / `errorFilter`). Exported by the module, so your
+ * own providers can read the configuration: `@Inject(BACKPRESSURE_OPTIONS) options:
+ * BackpressureModuleOptions`.
  */
-export type BackpressureModuleAsyncOptions = typeof BACKPRESSURE_ASYNC_OPTIONS_TYPE;
+export const BACKPRESSURE_OPTIONS: string | symbol = definition.MODULE_OPTIONS_TOKEN;
 
 /** A class for `forRootAsync({ useClass })` / `useExisting`: `createBackpressureOptions()`. */
 export type BackpressureOptionsFactory = ConfigurableModuleOptionsFactory<

@@ -8,11 +8,11 @@ import {
   type RootDefinition,
 } from './backpressure-core.module';
 import {
-  BACKPRESSURE_ASYNC_OPTIONS_TYPE,
-  BACKPRESSURE_OPTIONS_TYPE,
   BACKPRESSURE_OPTIONS,
   ConfigurableBackpressureModule,
+  type BackpressureModuleAsyncOptions,
   type BackpressureModuleExtras,
+  type BackpressureModuleRootOptions,
 } from './backpressure.module-definition';
 import { BackpressureInterceptor } from './backpressure.interceptor';
 import type { BackpressureFeatureOptions } from './feature-gauges.interface';
@@ -37,7 +37,19 @@ import { validateForRootOptions } from './module-options.validation';
  */
 @Module({})
 export class BackpressureModule extends ConfigurableBackpressureModule {
-  static override forRoot(options?: number | typeof BACKPRESSURE_OPTIONS_TYPE): DynamicModule {
+  /**
+   * The application's gauges, configured here: `forRoot()` (every gauge gets the default limit,
+   * 10), `forRoot(25)` (every gauge gets 25) or `forRoot({ defaultLimit, gauges, store,
+   * maxDynamicGauges, unknownGauges, isGlobal, errorFilter })`. Call it once, in the root module.
+   * The options are checked here: a bad one throws a `GaugeConfigError` naming it.
+   *
+   * @example
+   * BackpressureModule.forRoot({
+   *   defaultLimit: 50,
+   *   gauges: { pdf: { limit: 4, queue: { size: 20, timeoutMs: 2_000 } } },
+   * })
+   */
+  static override forRoot(options?: number | BackpressureModuleRootOptions): DynamicModule {
     validateForRootOptions(options);
     if (typeof options === 'number') options = { defaultLimit: options };
     const { isGlobal, errorFilter, ...rest } = options ?? {};
@@ -50,7 +62,22 @@ export class BackpressureModule extends ConfigurableBackpressureModule {
     );
   }
 
-  static override forRootAsync(options: typeof BACKPRESSURE_ASYNC_OPTIONS_TYPE): DynamicModule {
+  /**
+   * `forRoot()` with the options from a provider: exactly one of `useFactory` (with `inject` and
+   * `imports`), `useClass` or `useExisting` (a `BackpressureOptionsFactory`). `isGlobal` and
+   * `errorFilter` are given here, not by the factory. What the factory produces is checked while
+   * the app starts, so a bad option fails the bootstrap, never a request.
+   *
+   * @example
+   * BackpressureModule.forRootAsync({
+   *   imports: [ConfigModule],
+   *   inject: [ConfigService],
+   *   useFactory: (config: ConfigService) => ({
+   *     defaultLimit: Number(config.get('MAX_CONCURRENT') ?? 10),
+   *   }),
+   * })
+   */
+  static override forRootAsync(options: BackpressureModuleAsyncOptions): DynamicModule {
     assertAsyncOptions(options);
     const { isGlobal, errorFilter, ...rest } = options;
     const definition = super.forRootAsync(rest);

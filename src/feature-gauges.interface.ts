@@ -12,5 +12,9 @@ import type { GaugeConfig } from './backpressure-options.interface';
  * `GaugeRegistry`, also when the root module is not global.
  */
 export interface BackpressureFeatureOptions {
+  /**
+   * The gauges the module configures (`{ pdf: { limit: 4 } }`) or only uses (`['reports']`, or
+   * `{ reports: {} }`); each gets an injection token in the importing module.
+   */
   gauges?: Record<string, GaugeConfig> | readonly string[];
 }

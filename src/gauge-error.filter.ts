@@ -2,7 +2,7 @@ import { Catch, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common'
 import { HttpAdapterHost } from '@nestjs/core';
 import { from, mergeMap, type Observable } from 'rxjs';
 import { GaugeAbortedError, GaugeExhaustedError, GaugeUnavailableError } from './core/gauge.errors';
-import { refusalFor, translateRefusal } from './context-errors';
+import { refusalFor, translateRefusal } from './refusal.factory';
 
 type GaugeError = GaugeExhaustedError | GaugeAbortedError | GaugeUnavailableError;
 

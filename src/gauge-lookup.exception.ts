@@ -21,7 +21,10 @@ const MESSAGES: Record<InvalidGaugeNameReason, string> = {
  * huge or hostile.
  */
 export class InvalidGaugeNameException extends BadRequestException {
-  constructor(readonly reason: InvalidGaugeNameReason) {
+  constructor(
+    /** What is wrong with the name: not a string, empty, blank or too long. */
+    readonly reason: InvalidGaugeNameReason,
+  ) {
     super(MESSAGES[reason]);
   }
 

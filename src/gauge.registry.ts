@@ -13,7 +13,8 @@ import {
   resolveGaugeOptions,
   type ResolvedGaugeOptions,
 } from './core/gauge-options';
-import { MemoryGaugeStore, type GaugeStore } from './core/gauge-store.interface';
+import type { GaugeStore } from './core/gauge-store.interface';
+import { MemoryGaugeStore } from './core/memory-gauge.store';
 import type { BackpressureModuleOptions } from './backpressure-options.interface';
 import { BACKPRESSURE_OPTIONS } from './backpressure.module-definition';
 import { DynamicGauges } from './dynamic-gauges.cache';
@@ -90,6 +91,11 @@ export class GaugeRegistry implements OnApplicationBootstrap, OnApplicationShutd
     this.bootstrapped = true;
   }
 
+  /**
+   * Nest calls this when the app shuts down (`app.close()`, or a signal with
+   * `enableShutdownHooks()`): closes every gauge (their timers stop, pending waiters are rejected)
+   * and then every store (a shared store's connections). Not for application code to call.
+   */
   async onApplicationShutdown(): Promise<void> {
     for (const gauge of this.list()) await gauge.close?.();
     this.dynamic.clear();

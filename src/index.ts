@@ -30,7 +30,7 @@ export { BackpressureInterceptor } from './backpressure.interceptor';
 // What clients see when a gauge says no.
 export { BackpressureException, BackpressureUnavailableException } from './backpressure.exception';
 export { GaugeErrorFilter } from './gauge-error.filter';
-export type { RefusalPayload } from './context-errors';
+export type { RefusalPayload } from './refusal.factory';
 export {
   GaugeCapacityException,
   InvalidGaugeNameException,
@@ -41,7 +41,8 @@ export {
 // The framework-free core: gauges, stores, options, errors.
 export type { AcquireOptions, Gauge, GaugeStats, Release } from './core/gauge.interface';
 export { PressureGauge } from './core/pressure-gauge';
-export { MemoryGaugeStore, type GaugeStore } from './core/gauge-store.interface';
+export type { GaugeStore } from './core/gauge-store.interface';
+export { MemoryGaugeStore } from './core/memory-gauge.store';
 export {
   DEFAULT_LIMIT,
   resolveGaugeOptions,

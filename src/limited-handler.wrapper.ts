@@ -1,5 +1,5 @@
 import { LIMITED_RUNNER } from './backpressure.constants';
-import { LimitedCall } from './limited-call';
+import { LimitedCall } from './limited.call';
 
 type Handler = (this: unknown, ...args: unknown[]) => unknown;
 

@@ -1,5 +1,5 @@
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
-import { LimitedCall } from './limited-call';
+import { LimitedCall } from './limited.call';
 
 /** The signal of a handler that no limited call runs: nothing will ever stop it. */
 const NEVER = new AbortController().signal;

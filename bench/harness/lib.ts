@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type * as Library from '../../src';
 import type * as RedisLibrary from '../../src/redis';
 import { repoRoot } from './paths';
@@ -28,4 +28,17 @@ export function redisLib(): typeof RedisLibrary {
     entry = lib;
   }
   return entry as typeof RedisLibrary;
+}
+
+/**
+ * The older build a before/after scenario compares with (issue 9: the commit before the limit
+ * policy seam), from BENCH_BASE_LIB: a `dist/` compiled from that commit, placed under this
+ * repository (e.g. .bench-tmp/base-62283d2/dist) so it resolves the same node_modules, hence the
+ * same @nestjs/common, as the current build. Its label is BENCH_BASE_LABEL or the folder's name.
+ * Undefined when unset: the scenario then compares the current build with itself (a quick run).
+ */
+export function baseBuild(): { path: string; label: string } | undefined {
+  const path = process.env.BENCH_BASE_LIB;
+  if (!path) return undefined;
+  return { path, label: process.env.BENCH_BASE_LABEL ?? basename(dirname(path)) };
 }

@@ -42,9 +42,12 @@ export function machineInfo(): MachineInfo {
 
 let measured: string | undefined;
 
-/** Read once, on the first call (the runner's start, right after `npm run build`), not per scenario. */
+/**
+ * Read once, on the first call (the runner's start, right after `npm run build`), not per scenario.
+ * BENCH_COMMIT names it instead when BENCH_LIB points at a build of another commit.
+ */
 function commit(): string {
-  return (measured ??= readCommit());
+  return (measured ??= process.env.BENCH_COMMIT ?? readCommit());
 }
 
 function readCommit(): string {

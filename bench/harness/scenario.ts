@@ -32,15 +32,23 @@ export interface BenchContext {
   log(message: string): void;
 }
 
-/** Runs `fn` for each repetition and each variant, interleaved (A B C, A B C, ...), so drift hits all alike. */
+/**
+ * Runs `fn` for each repetition and each variant, interleaved (A B C, A B C, ...), so drift hits all
+ * alike. With `rotate`, each round starts one variant further along (A B C, B C A, C A B, ...), so
+ * no variant always runs first or right after the same neighbour.
+ */
 export async function interleaved<V, R>(
   reps: number,
   variants: readonly V[],
   fn: (variant: V, rep: number) => Promise<R>,
+  rotate = false,
 ): Promise<Map<V, R[]>> {
   const results = new Map<V, R[]>(variants.map((v) => [v, []]));
   for (let rep = 0; rep < reps; rep++) {
-    for (const variant of variants) results.get(variant)!.push(await fn(variant, rep));
+    for (let k = 0; k < variants.length; k++) {
+      const variant = variants[(k + (rotate ? rep : 0)) % variants.length];
+      results.get(variant)!.push(await fn(variant, rep));
+    }
   }
   return results;
 }

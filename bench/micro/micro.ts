@@ -1,15 +1,122 @@
 import { bulkhead } from 'cockatiel';
-import { lib } from '../harness/lib';
+import type { LimitPolicy, LimitPolicyFactory } from '../../src';
+import { baseBuild, lib } from '../harness/lib';
+import { SEAM } from './seam-names';
 
 /**
  * Scenario 5's measurements, run in a child process of their own (`node --expose-gc`) so the
  * runner's sockets and timers stay out of the way. Prints one JSON object: ns per operation.
+ *
+ * `--seams` runs only the seam group (scenario 8, issue 9): acquire()+release on gauges with a
+ * fixed limit or a sampling policy, with and without a listener, next to the same loop on the
+ * build named by BENCH_BASE_LIB (the gauge before the policy seam), and the clock reads a timed
+ * slot pays for.
  */
 type Bench = () => Promise<number>;
 const noop = () => 1;
 
+/** A policy that learns nothing but asks for samples, so the gauge times every slot for it. */
+class ConstantSampling implements LimitPolicy {
+  readonly samples = true;
+  constructor(readonly limit: number) {}
+  update(): number {
+    return this.limit;
+  }
+}
+const sampling: LimitPolicyFactory = {
+  policy: 'bench-constant',
+  create: () => new ConstantSampling(10),
+};
+
+/** The slice of the older build's gauge the loop touches (its `acquire` took a bare signal). */
+interface BaseGauge {
+  acquire(): unknown;
+  readonly inFlight: number;
+}
+
+/**
+ * acquire()+release, fail fast, limit 10, never full. Each loop is its own function literal, so
+ * its call sites keep their own type feedback; the gauges share PressureGauge's code, as gauges
+ * with different policies in one app do.
+ */
+function seamBenches(
+  ops: number,
+  events: { count: number },
+): { benches: Record<string, Bench>; idle: () => boolean } {
+  const base = baseBuild();
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const baseLib = (base ? require(base.path) : lib) as {
+    PressureGauge: new (options: { name: string; limit: number }) => BaseGauge;
+  };
+  const old = new baseLib.PressureGauge({ name: 'base', limit: 10 });
+  const fixed = new lib.PressureGauge({ name: 'fixed', limit: 10 });
+  const fixedHeard = new lib.PressureGauge({ name: 'fixed-heard', limit: 10 });
+  const sampled = new lib.PressureGauge({ name: 'sampled', limit: sampling });
+  const sampledHeard = new lib.PressureGauge({ name: 'sampled-heard', limit: sampling });
+  fixedHeard.subscribe(() => {
+    events.count++;
+  });
+  sampledHeard.subscribe(() => {
+    events.count++;
+  });
+  const gauges = [old, fixed, fixedHeard, sampled, sampledHeard];
+  const benches: Record<string, Bench> = {
+    [SEAM.base]: async () => {
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < ops; i++) (old.acquire() as () => void)();
+      return perOp(t0, ops);
+    },
+    [SEAM.fixed]: async () => {
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < ops; i++) (fixed.acquire() as () => void)();
+      return perOp(t0, ops);
+    },
+    [SEAM.fixedListener]: async () => {
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < ops; i++) (fixedHeard.acquire() as () => void)();
+      return perOp(t0, ops);
+    },
+    [SEAM.sampling]: async () => {
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < ops; i++) (sampled.acquire() as () => void)();
+      return perOp(t0, ops);
+    },
+    [SEAM.samplingListener]: async () => {
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < ops; i++) (sampledHeard.acquire() as () => void)();
+      return perOp(t0, ops);
+    },
+    [SEAM.clock]: async () => {
+      let sum = 0;
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < ops; i++) sum += performance.now();
+      return keep(sum, perOp(t0, ops));
+    },
+    [SEAM.hrtime]: async () => {
+      let sum = 0n;
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < ops; i++) sum += process.hrtime.bigint();
+      return keep(Number(sum & 1n), perOp(t0, ops));
+    },
+    [SEAM.date]: async () => {
+      let sum = 0;
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < ops; i++) sum += Date.now();
+      return keep(sum, perOp(t0, ops));
+    },
+  };
+  return { benches, idle: () => gauges.every((g) => g.inFlight === 0) };
+}
+
+/** Uses a loop's result so the compiler cannot drop the loop; returns the timing. */
+function keep(value: number, ns: number): number {
+  if (value === -1) console.error(value);
+  return ns;
+}
+
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
+  const onlySeams = process.argv.includes('--seams');
   const reps = Number(process.argv.find((a) => a.startsWith('--reps='))?.slice(7) ?? 5);
   const syncOps = quick ? 100_000 : 3_000_000;
   const asyncOps = quick ? 20_000 : 300_000;
@@ -100,10 +207,22 @@ async function main(): Promise<void> {
     },
   };
 
+  const events = { count: 0 };
+  const { benches: seams, idle: seamsIdle } = seamBenches(syncOps, events);
+  const seamNames = Object.keys(seams);
+
   const out: Record<string, number[]> = {};
   const record = (key: string, value: number) => (out[key] ??= []).push(value);
   for (let rep = -1; rep < reps; rep++) {
     // rep -1 warms the JIT and is thrown away; then every bench runs once per rep, interleaved.
+    // The seam group starts one further along each rep, so no variant always runs first.
+    for (let k = 0; k < seamNames.length; k++) {
+      const name = seamNames[(k + Math.max(rep, 0)) % seamNames.length];
+      global.gc?.();
+      const ns = await seams[name]();
+      if (rep >= 0) record(name, ns);
+    }
+    if (onlySeams) continue;
     for (const [name, bench] of Object.entries(uncontended)) {
       global.gc?.();
       const ns = await bench();
@@ -118,10 +237,13 @@ async function main(): Promise<void> {
       }
     }
   }
-  if (gauge.inFlight !== 0 || gauge.queued !== 0)
+  if (gauge.inFlight !== 0 || gauge.queued !== 0 || !seamsIdle())
     throw new Error('micro: gauge not idle after the run');
+  if (events.count !== 2 * 2 * syncOps * (reps + 1))
+    throw new Error(`micro: listeners heard ${events.count} events`);
+  const base = baseBuild()?.label ?? 'current build (BENCH_BASE_LIB unset)';
   process.stdout.write(
-    JSON.stringify({ settings: { syncOps, asyncOps, waiters, reps }, nsPerOp: out }),
+    JSON.stringify({ settings: { syncOps, asyncOps, waiters, reps, base }, nsPerOp: out }),
   );
 }
 

@@ -1,12 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
+import { flush } from '../../test/support/wait';
 import { GaugeConfigError } from './gauge.errors';
 import type { GaugeEvent, Outcome } from './gauge-events';
 import type { Release } from './gauge.interface';
 import type { LimitPolicy, LimitPolicyFactory, LimitSample } from './limit-policy';
 import { classifyError } from './outcome';
 import { PressureGauge } from './pressure-gauge';
-
-const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** A policy that records what it is fed and answers the limits the test scripts. */
 class ScriptedPolicy implements LimitPolicy {

@@ -1,22 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
+import { Deferred } from '../../test/support/deferred';
+import { flush } from '../../test/support/wait';
 import { GaugeAbortedError, GaugeConfigError, GaugeExhaustedError } from './gauge.errors';
 import type { Release } from './gauge.interface';
 import type { GaugeOptions } from './gauge-options';
 import { PressureGauge } from './pressure-gauge';
-
-/** A promise settled from outside, so a test decides exactly when work ends. */
-function deferred<T = void>() {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
-/** Lets every pending promise callback run (setImmediate is left real). */
-const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** Records how a promise settled, so a test can look without awaiting it. */
 function watch<T>(promise: Promise<T>) {
@@ -202,7 +190,7 @@ describe('PressureGauge.process releases however fn ends', () => {
 
   it('holds the slot until async work settles', async () => {
     const g = new PressureGauge({ name: 'p', limit: 1 });
-    const work = deferred<string>();
+    const work = new Deferred<string>();
     const result = watch(g.process(() => work.promise));
     await flush();
     expect(g.inFlight).toBe(1);
@@ -215,7 +203,7 @@ describe('PressureGauge.process releases however fn ends', () => {
 
   it('runs fn only once a queued slot is handed over, then passes it on', async () => {
     const g = queued(1, 2);
-    const first = deferred();
+    const first = new Deferred();
     const order: string[] = [];
     const a = watch(g.process(() => first.promise.then(() => order.push('a'))));
     const b = watch(g.process(() => order.push('b')));

@@ -11,7 +11,7 @@ import { Observable, of } from 'rxjs';
 import { BackpressureModule, Limited } from '../../src';
 import { moduleOf, PLATFORMS, startApp, type Platform, type Running } from './support/apps';
 import { send } from './support/http';
-import { settle, until } from './support/wait';
+import { settle, sleep, until } from '../support/wait';
 
 const state = { now: 0, peak: 0, refreshed: 0, errors: [] as string[] };
 const cache = new Map<string, unknown>();
@@ -40,7 +40,7 @@ class DetachedController {
   @Get(':id')
   @UseInterceptors(Swr)
   async data(@Param('id') id: string) {
-    await new Promise((r) => setTimeout(r, 30));
+    await sleep(30);
     return new Observable<string>((s) => {
       state.now++;
       state.peak = Math.max(state.peak, state.now);

@@ -28,6 +28,7 @@ import {
   warmUp,
 } from './support/matrix-load';
 import { ErrorLog, RunMeter } from './support/matrix-meter';
+import { sleep } from '../support/wait';
 import {
   ALL_GAUGES,
   HTTP_ROUTES,
@@ -152,7 +153,7 @@ CELLS.forEach((cell, index) => {
         };
         const deadline = Date.now() + LOAD.settleWithinMs;
         while (!(await count()) && Date.now() < deadline) {
-          await new Promise((resolve) => setTimeout(resolve, 20));
+          await sleep(20);
         }
       }
       loaded = true;

@@ -12,6 +12,7 @@ import { Subject, switchMap, take } from 'rxjs';
 import { BackpressureInterceptor, BackpressureModule, Limited } from '../../src';
 import { moduleOf, PLATFORMS, startApp, type Platform, type Running } from './support/apps';
 import { send } from './support/http';
+import { until } from '../support/wait';
 
 /** Lets a request through once the app emits "go" (say, a warm-up or feature-flag gate). */
 const ready = new EventEmitter();
@@ -54,7 +55,7 @@ describe.each(PLATFORMS)(
 
     it('a single request on a limit-1 gauge (global interceptor + @Limited, a gate between)', async () => {
       const call = send(running.url, '/d');
-      await new Promise((r) => setTimeout(r, 50));
+      await until(() => ready.listenerCount('go') > 0, 'the request waits at the gate');
       ready.emit('go');
       const reply = await call.reply;
       console.log(

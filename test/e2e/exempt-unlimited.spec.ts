@@ -12,7 +12,7 @@ import { Unlimited } from '../../src/unlimited.decorator';
 import { moduleOf, PLATFORMS, startApp, type Platform, type Running } from './support/apps';
 import { send } from './support/http';
 import { Probe } from './support/probe';
-import { until } from './support/wait';
+import { until } from '../support/wait';
 
 /*
  * @Unlimited() exempts one method of a class-level @Limited: a health route answers 200 while the

@@ -4,7 +4,7 @@ import { BackpressureModule, Limited } from '../../src';
 import { moduleOf, PLATFORMS, startApp, type Platform, type Running } from './support/apps';
 import { json, send, type Call } from './support/http';
 import { Probe } from './support/probe';
-import { until } from './support/wait';
+import { until } from '../support/wait';
 
 @Controller()
 class HeldController {

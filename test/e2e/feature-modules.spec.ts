@@ -13,7 +13,7 @@ import {
 import { PLATFORMS, startApp, type Platform, type Running } from './support/apps';
 import { send } from './support/http';
 import { Probe } from './support/probe';
-import { until } from './support/wait';
+import { until } from '../support/wait';
 
 /*
  * Two feature modules, each configuring and injecting its own gauges through

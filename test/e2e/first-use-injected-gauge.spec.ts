@@ -37,7 +37,7 @@ import {
 import { moduleOf, PLATFORMS, startApp, type Platform, type Running } from './support/apps';
 import { send } from './support/http';
 import { Probe } from './support/probe';
-import { until } from './support/wait';
+import { until } from '../support/wait';
 
 /**
  * The README's first steps: a service limits its work with an injected gauge, and a refusal is a

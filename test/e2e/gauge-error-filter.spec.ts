@@ -5,7 +5,7 @@ import { BackpressureModule, GaugeErrorFilter, InjectGauge, type Gauge } from '.
 import { moduleOf, PLATFORMS, startApp, type Platform, type Running } from './support/apps';
 import { send } from './support/http';
 import { Probe } from './support/probe';
-import { until } from './support/wait';
+import { until } from '../support/wait';
 
 @Injectable()
 class ExportService {

@@ -20,7 +20,7 @@ import { BackpressureModule, Limited } from '../../src';
 import { moduleOf, PLATFORMS, startApp, type Platform, type Running } from './support/apps';
 import { send } from './support/http';
 import { Probe } from './support/probe';
-import { settle } from './support/wait';
+import { settle } from '../support/wait';
 
 class Runs {
   now = 0;

@@ -27,7 +27,7 @@ import { BackpressureInterceptor, BackpressureModule, Limited } from '../../src'
 import { moduleOf, PLATFORMS, startApp, type Platform, type Running } from './support/apps';
 import { send } from './support/http';
 import { Probe } from './support/probe';
-import { settle, until } from './support/wait';
+import { settle, until } from '../support/wait';
 
 // Issue 8, defect 2: an interceptor *inside* the slot (a method-level one under a class-level
 // `@Limited`, or any under a global BackpressureInterceptor) that ends the call early (timeout,

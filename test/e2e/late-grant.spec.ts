@@ -23,7 +23,7 @@ import {
 import { moduleOf, PLATFORMS, startApp, type Platform, type Running } from './support/apps';
 import { send } from './support/http';
 import { Probe } from './support/probe';
-import { settle, until } from './support/wait';
+import { settle, until } from '../support/wait';
 
 /**
  * A gauge that, like a remote store might, ignores the caller's AbortSignal: a slot is granted

@@ -4,7 +4,7 @@ import { BackpressureModule, GaugeRegistry, Limited } from '../../src';
 import { moduleOf, PLATFORMS, startApp, type Platform, type Running } from './support/apps';
 import { send } from './support/http';
 import { Probe } from './support/probe';
-import { until } from './support/wait';
+import { until } from '../support/wait';
 
 @Controller('both')
 @Limited('by-class')

@@ -16,7 +16,7 @@ import { REDIS_URL, uniquePrefix } from '../redis/support/redis-env';
 import { moduleOf, PLATFORMS, startApp, type Platform, type Running } from './support/apps';
 import { send } from './support/http';
 import { Probe } from './support/probe';
-import { settle, until } from './support/wait';
+import { settle, until } from '../support/wait';
 
 class Runs {
   now = 0;

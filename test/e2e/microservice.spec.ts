@@ -13,7 +13,7 @@ import { firstValueFrom } from 'rxjs';
 import { BackpressureModule, GaugeRegistry, Limited, type Gauge } from '../../src';
 import { moduleOf } from './support/apps';
 import { Probe } from './support/probe';
-import { until } from './support/wait';
+import { until } from '../support/wait';
 
 /** A free loopback port: listen on 0, read the port, close. */
 async function freePort(): Promise<number> {

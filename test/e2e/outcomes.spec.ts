@@ -17,7 +17,7 @@ import { BackpressureModule, Limited, type Outcome } from '../../src';
 import { moduleOf, PLATFORMS, startApp, type Platform, type Running } from './support/apps';
 import { CountingStore, type CountingGauge } from './support/counting-store';
 import { get } from './support/http';
-import { until } from './support/wait';
+import { until } from '../support/wait';
 
 /** Answers from a cache: the handler never runs. */
 @Injectable()

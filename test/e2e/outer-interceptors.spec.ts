@@ -12,7 +12,7 @@ import { BackpressureModule, Limited } from '../../src';
 import { moduleOf, PLATFORMS, startApp, type Platform, type Running } from './support/apps';
 import { send } from './support/http';
 import { Probe } from './support/probe';
-import { settle, until } from './support/wait';
+import { settle, until } from '../support/wait';
 
 /** Runs the route again once if it fails, as a retry interceptor around `@Limited` would. */
 class RetryOnce implements NestInterceptor {

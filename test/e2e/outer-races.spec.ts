@@ -11,7 +11,7 @@ import { BackpressureModule, Limited } from '../../src';
 import { moduleOf, PLATFORMS, startApp, type Platform, type Running } from './support/apps';
 import { send } from './support/http';
 import { Probe } from './support/probe';
-import { until } from './support/wait';
+import { until } from '../support/wait';
 
 /** Gives up on a pending handler after 30 ms and tries once more. */
 class TimeoutThenRetry implements NestInterceptor {

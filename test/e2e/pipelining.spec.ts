@@ -18,7 +18,7 @@ import { moduleOf, PLATFORMS, startApp, type Platform, type Running } from './su
 import { send } from './support/http';
 import { Probe } from './support/probe';
 import { pipeline } from './support/raw-client';
-import { settle, until } from './support/wait';
+import { settle, until } from '../support/wait';
 
 // Issue 8, defect 4: a request whose connection is gone must not run its handler, however it
 // arrived. Pipelined HTTP/1.1 requests queued behind the one being answered have no socket on

@@ -13,7 +13,7 @@ import { BackpressureModule, Limited } from '../../src';
 import { moduleOf, PLATFORMS, startApp, type Platform, type Running } from './support/apps';
 import { json, send } from './support/http';
 import { Probe } from './support/probe';
-import { until } from './support/wait';
+import { until } from '../support/wait';
 
 /** Stands in for ValidationPipe (class-validator is not installed): async, throws 400. */
 class RequireName implements PipeTransform {

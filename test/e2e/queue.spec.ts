@@ -12,7 +12,7 @@ import { BackpressureModule, Limited } from '../../src';
 import { moduleOf, PLATFORMS, startApp, type Platform, type Running } from './support/apps';
 import { json, send, type Call } from './support/http';
 import { Probe } from './support/probe';
-import { settle, until } from './support/wait';
+import { settle, until } from '../support/wait';
 
 /** Holds a request before the interceptor (as a slow auth guard would), to let its client leave. */
 @Injectable()

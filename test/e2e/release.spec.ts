@@ -12,7 +12,7 @@ import { moduleOf, PLATFORMS, startApp, type Platform, type Running } from './su
 import { CountingStore, type CountingGauge } from './support/counting-store';
 import { send } from './support/http';
 import { Probe } from './support/probe';
-import { settle, until } from './support/wait';
+import { settle, until } from '../support/wait';
 
 @Controller()
 @Limited('end')

@@ -27,6 +27,7 @@ import {
   GaugeCapacityException,
   InvalidGaugeNameException,
 } from '../../src/gauge-lookup.exception';
+import { flush } from '../support/wait';
 
 /** A gauge whose load the test sets by hand, and that counts how often it was closed. */
 class FakeGauge extends PressureGauge {
@@ -178,7 +179,7 @@ describe('gauges created at run time are bounded by maxDynamicGauges', () => {
     expect(registry.get('third').name).toBe('third');
     expect(registry.get('fourth').name).toBe('fourth');
     expect(registry.has('throws') || registry.has('rejects')).toBe(false);
-    await new Promise((resolve) => setImmediate(resolve)); // a rejection would surface here
+    await flush(); // a rejection would surface here
   });
 
   it('a reference kept to an evicted gauge refuses; looking the name up again works', async () => {

@@ -5,7 +5,7 @@ import { MAX_RUNTIME_GAUGE_NAME_LENGTH } from '../../src/gauge-lookup.exception'
 import { moduleOf, PLATFORMS, startApp, type Platform, type Running } from './support/apps';
 import { get, json, send } from './support/http';
 import { Probe } from './support/probe';
-import { until } from './support/wait';
+import { until } from '../support/wait';
 
 /** A route whose gauge name comes from the client, as `registry.get(param)` routes do. */
 @Controller()

@@ -16,7 +16,7 @@ import { BackpressureModule, Limited } from '../../src';
 import { moduleOf, PLATFORMS, startApp, type Platform, type Running } from './support/apps';
 import { send, type Call } from './support/http';
 import { Probe } from './support/probe';
-import { settle, until } from './support/wait';
+import { settle, until } from '../support/wait';
 
 // Issue 8, defect 3: an `async` handler still awaiting when its client leaves is still running:
 // its slot stays held until the promise settles, whatever the route returns. An async `@Sse()`

@@ -21,7 +21,7 @@ import { describeWithRedis, REDIS_URL, uniquePrefix } from '../redis/support/red
 import { moduleOf, PLATFORMS, startApp, type Platform, type Running } from './support/apps';
 import { json, send, type Call, type Reply } from './support/http';
 import { Probe } from './support/probe';
-import { settle, until } from './support/wait';
+import { settle, until } from '../support/wait';
 
 // Issue 8, defect 1: a refusal that comes once the response's headers are out (an SSE stream
 // commits its headers one macrotask after it is subscribed; a guard may flush them earlier) must

@@ -11,7 +11,7 @@ import WebSocket from 'ws';
 import { BackpressureModule, Limited } from '../../src';
 import { moduleOf, PLATFORMS, startApp, type Platform, type Running } from './support/apps';
 import { Probe } from './support/probe';
-import { until } from './support/wait';
+import { until } from '../support/wait';
 
 interface Message {
   event: string;

@@ -12,7 +12,7 @@ import { catchError, throwError, timeout, type Observable } from 'rxjs';
 import { BackpressureModule, Limited, WorkSignal } from '../../src';
 import { moduleOf, PLATFORMS, startApp, type Platform, type Running } from './support/apps';
 import { get, send } from './support/http';
-import { until } from './support/wait';
+import { until } from '../support/wait';
 
 /** Why each handler's signal fired, by route. */
 const reasons = new Map<string, string>();

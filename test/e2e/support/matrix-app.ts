@@ -54,6 +54,7 @@ import {
 } from 'rxjs';
 import type WebSocket from 'ws';
 import { Limited } from '../../../src';
+import { sleep } from '../../support/wait';
 import type { RunMeter } from './matrix-meter';
 
 /** Slots of every gauge of the matrix. */
@@ -71,8 +72,6 @@ const WORK: Span = [30, 80];
  */
 const SLOW: Span = [20, 60];
 type Span = readonly [number, number];
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 type Query = Record<string, string | undefined>;
 /** The Node response (Express `res`, Fastify `reply.raw`), to see the client leave. */

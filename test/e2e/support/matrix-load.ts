@@ -6,7 +6,7 @@ import { send, type Reply } from './http';
 import { LIMIT, type Message } from './matrix-app';
 import type { RunMeter } from './matrix-meter';
 import type { HttpRoute, MatrixApp, RpcRoute, WsRoute } from './matrix-routes';
-import { until } from './wait';
+import { sleep, until, within } from '../../support/wait';
 
 /**
  * How hard the load pushes. These numbers shape the load only; the two deadlines at the end are
@@ -65,23 +65,6 @@ export class Findings {
 
   of(gauge: string): string[] {
     return this.problems.get(gauge) ?? [];
-  }
-}
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** `promise`, or a rejection naming `what` after `ms`. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { Subject } from 'rxjs';
-import { Deferred } from './wait';
+import { Deferred } from '../../support/deferred';
 
 /**
  * What the test controllers report to and are held by: every handler entry in order, one gate per

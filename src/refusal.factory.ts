@@ -9,14 +9,31 @@ import {
   withoutStackTrace,
 } from './core/gauge.errors';
 import type { Gauge } from './core/gauge.interface';
-import { endStartedResponse, headersSent } from './client-connection';
+import { endStartedResponse, headersSent } from './client-connection.util';
+
+/*
+ * Refusals: what a call a gauge turned away ends with, in its own context. A gauge error
+ * (`GaugeExhaustedError`, `GaugeAbortedError`, `GaugeUnavailableError`) becomes
+ *   - `refusalFor`: the HTTP exception (429 `BackpressureException`, 503
+ *     `BackpressureUnavailableException`);
+ *   - `translateRefusal`: that exception as an `RpcException` / `WsException` carrying a
+ *     `RefusalPayload`, for microservice and WebSocket contexts;
+ *   - `refusalError` / `refuse`: either, for the interceptor, with `Retry-After` set on an HTTP
+ *     response whose head is unsent.
+ * Any other error passes through untouched.
+ */
 
 /** What a microservice or WebSocket client receives when a gauge turns its message away. */
 export interface RefusalPayload {
+  /** Always `'error'`, as in Nest's own RPC / WebSocket error payloads. */
   status: 'error';
+  /** The HTTP status the refusal would have had: 429 (no slot in time) or 503 (store down). */
   statusCode: 429 | 503;
+  /** The status's name, as in Nest's HTTP error bodies. */
   error: 'Too Many Requests' | 'Service Unavailable';
+  /** `'Too many requests'` or `'Service unavailable'`: never the gauge's name. */
   message: string;
+  /** Seconds after which the client may try again (what HTTP sends as `Retry-After`). */
   retryAfterSeconds: number;
 }
 
@@ -24,9 +41,9 @@ type ErrorClass = new (payload: object) => Error;
 const loaded: Partial<Record<'rpc' | 'ws', ErrorClass>> = {};
 
 /**
- * The exception a refused call should raise in its own context: an HttpException for HTTP, an
- * RpcException or WsException elsewhere (loaded lazily: an app only has those packages if it uses
- * them). Errors that are not about the gauge pass through untouched.
+ * The HTTP exception for a gauge error: 429 `BackpressureException` or 503
+ * `BackpressureUnavailableException`, built without a stack trace; undefined for an error that is
+ * not about the gauge. `translateRefusal` turns it into its RPC / WebSocket form.
  */
 export function refusalFor(
   error: unknown,
@@ -52,7 +69,10 @@ function buildRefusal(
   return undefined;
 }
 
-/** Turns an HTTP refusal into the error type the RPC or WebSocket exception filters understand. */
+/**
+ * Turns an HTTP refusal into the error type the RPC or WebSocket exception filters understand
+ * (`RpcException` / `WsException`, loaded lazily: an app only has those packages if it uses them).
+ */
 export async function translateRefusal(
   type: ContextType,
   refusal: BackpressureException | BackpressureUnavailableException,

@@ -4,8 +4,8 @@ import { GaugeAbortedError } from './core/gauge.errors';
 import { slotSignal } from './core/hold-watch';
 import type { Gauge, Release } from './core/gauge.interface';
 import type { OutcomeClassifier } from './core/outcome';
-import { isGone, watchGone, type ClientConnection } from './client-connection';
-import { settleRun, type RunContext } from './run-settlement';
+import { isGone, watchGone, type ClientConnection } from './client-connection.util';
+import { settleRun, type RunContext } from './run-settlement.util';
 
 /** What the interceptor knows of a limited handler, looked up once per handler. */
 export interface LimitedRoute {

@@ -3,7 +3,7 @@ import { isObservable, Observable } from 'rxjs';
 import type { Outcome } from './core/gauge-events';
 import type { Release } from './core/gauge.interface';
 import type { OutcomeClassifier } from './core/outcome';
-import { releaseWhenSent, type ClientConnection } from './client-connection';
+import { releaseWhenSent, type ClientConnection } from './client-connection.util';
 
 /** What settling a run needs to know of its call. */
 export interface RunContext {
