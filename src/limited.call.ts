@@ -22,14 +22,10 @@ export interface LimitedRoute {
 /** Turns a gauge error into the error this call's context should see (see `refusalError`). */
 export type Refuser = (error: unknown, call: LimitedCall) => unknown;
 
-/**
- * The call of each HTTP request: a run's hidden argument (resolved by Nest with the handler's other
- * arguments) finds its call here, whatever async context the chain below the interceptor runs in,
- * and without `AsyncLocalStorage`, whose promise hook would tax every promise of the process.
- */
-const byRequest = new WeakMap<object, LimitedCall>();
-/** The call whose chain runs in this async context: RPC and WebSocket calls only. */
+/** The call whose handler chain is running in this async context. */
 const current = new AsyncLocalStorage<LimitedCall>();
+/** The call whose handler's own run this code is part of (a recursive call is not another run). */
+const inside = new AsyncLocalStorage<LimitedCall>();
 /**
  * The open call of each execution context: a second copy of the interceptor on the same call
  * (class and method level, or global too) finds it here, whatever async context it runs in.
@@ -55,8 +51,6 @@ export class LimitedCall implements RunContext {
   private open = true;
   private pending: Set<() => void> | undefined;
   private work: AbortController | undefined;
-  /** The HTTP request this call answers; absent in RPC and WebSocket contexts. */
-  private readonly request: object | undefined;
 
   constructor(
     readonly route: LimitedRoute,
@@ -65,8 +59,6 @@ export class LimitedCall implements RunContext {
     private readonly refuse: Refuser,
   ) {
     byContext.set(context, this);
-    this.request = requestOf(context);
-    if (this.request !== undefined) byRequest.set(this.request, this);
   }
 
   /** The open call that already holds `context`, if another copy of the interceptor made one. */
@@ -75,32 +67,32 @@ export class LimitedCall implements RunContext {
     return call?.open ? call : undefined;
   }
 
-  /**
-   * The call a handler invocation in `context` belongs to: the HTTP request's call, or the call of
-   * the chain this code runs in (RPC, WebSocket). Failing those (an interceptor that started the
-   * chain from a timer or another event), a call of this handler still waiting for its run: slots
-   * of one gauge are interchangeable, so its slot is the right one.
-   */
-  static of(context: ExecutionContext, runner?: object): LimitedCall | undefined {
-    const request = requestOf(context);
-    const call = request === undefined ? current.getStore() : byRequest.get(request);
-    if (call !== undefined && (runner === undefined || call.route.runner === runner)) return call;
-    if (runner !== undefined) for (const orphan of waiting.get(runner) ?? []) return orphan;
-    return undefined;
+  /** The call of the chain this code runs in, if any. */
+  static current(): LimitedCall | undefined {
+    return current.getStore();
   }
 
   /**
-   * Runs one invocation of a limited handler (`invoke` calls it): as a run of `call`, in a slot;
-   * or as is when Nest did not invoke it for a limited call (a unit test, the handler calling
-   * itself, another method calling it — those carry no hidden argument, so they are no new run).
+   * Reports one invocation of the handler `runner` (the `@Limited` wrapper) and runs it by
+   * `invoke`: in a slot when it is a run of a limited call, as is otherwise.
    */
-  static invoke(call: LimitedCall | undefined, invoke: () => unknown): unknown {
-    return call === undefined ? invoke() : call.run(invoke);
+  static invoke(runner: object, invoke: () => unknown): unknown {
+    const call = current.getStore();
+    if (call !== undefined) {
+      if (call.route.runner !== runner) return invoke(); // a helper called from another handler
+      if (inside.getStore() === call) return invoke(); // the handler calling itself: same run
+      return call.run(invoke);
+    }
+    // No call in this context (an interceptor that started the chain from a timer or another
+    // event): the run belongs to a call of this handler still waiting for it. Slots of one gauge
+    // are interchangeable, so any such call's slot is the right one.
+    for (const orphan of waiting.get(runner) ?? []) return orphan.run(invoke);
+    return invoke(); // not through a limited call at all (a unit test calling the method)
   }
 
   /** Runs `fn` (which starts the chain) so that the handler's runs below find this call. */
   enter<T>(fn: () => T): T {
-    return this.request === undefined ? current.run(this, fn) : fn();
+    return current.run(this, fn);
   }
 
   /** Whether the chain still runs (not completed, failed or unsubscribed). */
@@ -131,8 +123,6 @@ export class LimitedCall implements RunContext {
   end(): void {
     if (!this.open) return;
     this.open = false;
-    // `byRequest` keeps it (weakly): a run after the chain ended (a background refresh) is still
-    // this call's, and takes a slot of its own.
     if (byContext.get(this.context) === this) byContext.delete(this.context);
     this.takeSpare()?.('ignored'); // no run did any work in it: nothing to learn
     const pending = this.pending;
@@ -253,7 +243,7 @@ export class LimitedCall implements RunContext {
   private perform(invoke: () => unknown, release: Release): unknown {
     let result: unknown;
     try {
-      result = invoke();
+      result = inside.run(this, invoke);
     } catch (error) {
       release(this.classify(error));
       throw error;
@@ -276,11 +266,4 @@ export class ChainEndedError extends Error {
   constructor() {
     super('The request was answered before the work ended');
   }
-}
-
-/** The request object of an HTTP call (the one guards, pipes and param decorators see). */
-function requestOf(context: ExecutionContext): object | undefined {
-  if (context.getType() !== 'http') return undefined;
-  const request: unknown = context.switchToHttp().getRequest();
-  return typeof request === 'object' && request !== null ? request : undefined;
 }

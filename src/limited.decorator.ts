@@ -31,7 +31,7 @@ export function Limited(name: string): ClassDecorator & MethodDecorator {
       throw new GaugeConfigError(`${where}: the method also has @Unlimited(); keep one of them`);
     }
     if (key === undefined) wrapClassMethods(target as { prototype?: object });
-    else wrapMethod(target, key, descriptor);
+    else wrapMethod(descriptor);
     decorate(target, key as string | symbol, descriptor as PropertyDescriptor);
   };
 }

@@ -17,6 +17,6 @@ const NEVER = new AbortController().signal;
  * On a handler without `@Limited` it never fires.
  */
 export const WorkSignal = createParamDecorator(
-  (_data: unknown, context: ExecutionContext): AbortSignal =>
-    LimitedCall.of(context)?.workSignal ?? NEVER,
+  (_data: unknown, _context: ExecutionContext): AbortSignal =>
+    LimitedCall.current()?.workSignal ?? NEVER,
 );
