@@ -21,18 +21,7 @@ import { moduleOf, PLATFORMS, startApp, type Platform, type Running } from './su
 import { send } from './support/http';
 import { Probe } from './support/probe';
 import { settle } from '../support/wait';
-
-class Runs {
-  now = 0;
-  peak = 0;
-  start() {
-    this.now++;
-    this.peak = Math.max(this.peak, this.now);
-  }
-  end() {
-    this.now--;
-  }
-}
+import { Runs } from './support/runs';
 
 class TimeoutFallback implements NestInterceptor {
   intercept(_c: unknown, next: CallHandler) {

@@ -17,18 +17,7 @@ import { moduleOf, PLATFORMS, startApp, type Platform, type Running } from './su
 import { send } from './support/http';
 import { Probe } from './support/probe';
 import { settle, until } from '../support/wait';
-
-class Runs {
-  now = 0;
-  peak = 0;
-  start() {
-    this.now++;
-    this.peak = Math.max(this.peak, this.now);
-  }
-  end() {
-    this.now--;
-  }
-}
+import { Runs } from './support/runs';
 
 /** Gate: lets the chain through when the app emits "ready" (emitted from outside any request). */
 const ready = new EventEmitter();
