@@ -58,15 +58,6 @@ describe.each(PLATFORMS)(
       await until(() => ready.listenerCount('go') > 0, 'the request waits at the gate');
       ready.emit('go');
       const reply = await call.reply;
-      console.log(
-        platform,
-        reply.status,
-        reply.body,
-        'admitted',
-        running.gauge('one').admitted,
-        'rejected',
-        running.gauge('one').rejected,
-      );
       expect(reply.status).toBe(200);
     });
   },
