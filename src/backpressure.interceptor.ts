@@ -148,7 +148,10 @@ export class BackpressureInterceptor implements NestInterceptor {
     call.hold(release);
     const chain = call.enter(() =>
       next.handle().subscribe({
-        next: (value) => subscriber.next(value),
+        next: (value) => {
+          call.answered();
+          subscriber.next(value);
+        },
         error: (error: unknown) => {
           call.end();
           subscriber.error(error);

@@ -5,6 +5,7 @@ import { slotSignal } from './core/hold-watch';
 import type { Gauge, Release } from './core/gauge.interface';
 import type { OutcomeClassifier } from './core/outcome';
 import { isGone, watchGone, type ClientConnection } from './client-connection.util';
+import { withdrawRetryAfter } from './refusal.factory';
 import { settleRun, type RunContext } from './run-settlement.util';
 
 /** What the interceptor knows of a limited handler, looked up once per handler. */
@@ -51,6 +52,8 @@ export class LimitedCall implements RunContext {
   private open = true;
   private pending: Set<() => void> | undefined;
   private work: AbortController | undefined;
+  /** A run of this call was refused (and its `Retry-After` set) while the chain goes on. */
+  private runRefused = false;
 
   constructor(
     readonly route: LimitedRoute,
@@ -93,6 +96,13 @@ export class LimitedCall implements RunContext {
   /** Runs `fn` (which starts the chain) so that the handler's runs below find this call. */
   enter<T>(fn: () => T): T {
     return current.run(this, fn);
+  }
+
+  /** The chain answers with a value: a refused run's `Retry-After` no longer applies. */
+  answered(): void {
+    if (!this.runRefused) return;
+    this.runRefused = false;
+    withdrawRetryAfter(this.context);
   }
 
   /** Whether the chain still runs (not completed, failed or unsubscribed). */
@@ -204,6 +214,7 @@ export class LimitedCall implements RunContext {
 
   /** A run that gets no slot fails with the refusal of its context. */
   private refused(error: unknown): unknown {
+    this.runRefused = true;
     const refusal = this.refuse(error, this);
     if (refusal instanceof Promise) {
       return refusal.then((translated) => {

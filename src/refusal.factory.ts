@@ -148,3 +148,19 @@ export function refuse(
   if (!(refused instanceof Promise)) return throwError(() => refused);
   return from(refused).pipe(mergeMap((translated) => throwError(() => translated)));
 }
+
+/**
+ * Takes back the `Retry-After` a refused run set, when the call is answered after all (an inner
+ * `catchError` turned the refusal into a fallback): a 200 must not tell the client to wait.
+ */
+export function withdrawRetryAfter(context: ExecutionContext): void {
+  if (context.getType() !== 'http' || headersSent(context)) return;
+  const response = context
+    .switchToHttp()
+    .getResponse<{ removeHeader?: (name: string) => unknown }>();
+  try {
+    response.removeHeader?.('Retry-After');
+  } catch {
+    // The head went out in between: nothing to take back.
+  }
+}
