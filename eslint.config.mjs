@@ -48,6 +48,19 @@ export default tseslint.config(
       ],
     },
   },
+  // Promises must be handled: a floating one hides a rejection, a misused one (an async callback
+  // where a void one is expected) loses it. Type-aware, so it reads the project's types.
+  {
+    files: ['src/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts', 'sample-app/**/*.ts'],
+    ignores: ['test/package/consumer-app/**'],
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+    },
+  },
   // Layers: the core is framework-free and store-free; Redis sits beside it (its own entry point,
   // `nestjs-backpressure/redis`) and may use the core only; the root entry and the Nest layer never
   // reach Redis, so an app without ioredis compiles with `skipLibCheck: false`.

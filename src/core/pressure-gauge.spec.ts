@@ -123,13 +123,13 @@ describe('PressureGauge fail fast', () => {
 
   it('puts its own retryAfterSeconds on the error', () => {
     const g = new PressureGauge({ name: 'ff', limit: 1, retryAfterSeconds: 7 });
-    g.acquire();
+    void g.acquire();
     expect(thrown(() => g.acquire())).toMatchObject({ reason: 'full', retryAfterSeconds: 7 });
   });
 
   it('process() rejects (never throws) when full, and does not run fn', async () => {
     const g = new PressureGauge({ name: 'ff', limit: 1 });
-    g.acquire();
+    void g.acquire();
     const fn = jest.fn(() => 'ran');
     let result!: Promise<string>;
     expect(() => (result = g.process(fn))).not.toThrow();
@@ -231,7 +231,7 @@ describe('PressureGauge queue', () => {
     const order: string[] = [];
     const held = new Map<string, Release>();
     for (const id of ['b', 'c', 'd']) {
-      waiting(g.acquire()).then((release) => {
+      void waiting(g.acquire()).then((release) => {
         order.push(id);
         held.set(id, release);
       });
@@ -293,9 +293,9 @@ describe('PressureGauge queue', () => {
 
   it('rejects at once when the queue is full: reason queue-full', () => {
     const g = queued(1, 2, 2500);
-    g.acquire();
-    g.acquire();
-    g.acquire();
+    void g.acquire();
+    void g.acquire();
+    void g.acquire();
     const error = thrown(() => g.acquire());
     expect(error).toBeInstanceOf(GaugeExhaustedError);
     expect(error).toMatchObject({ gauge: 'q', reason: 'queue-full', retryAfterSeconds: 3 });
@@ -304,7 +304,7 @@ describe('PressureGauge queue', () => {
 
   it('rejects a waiter at its timeout: reason timeout, counted, no timer left', async () => {
     const g = queued(1, 1, 100);
-    g.acquire();
+    void g.acquire();
     const b = watch(waiting(g.acquire()));
     jest.advanceTimersByTime(99);
     await flush();
@@ -431,7 +431,7 @@ describe('PressureGauge abort', () => {
 
   it('process() aborted while queued rejects and never runs fn', async () => {
     const g = queued(1, 1);
-    g.acquire();
+    void g.acquire();
     const controller = new AbortController();
     const fn = jest.fn();
     const result = watch(g.process(fn, { signal: controller.signal }));
@@ -468,7 +468,7 @@ describe('PressureGauge abort', () => {
 
   it('abort after a timeout changes nothing', async () => {
     const g = queued(1, 1, 100);
-    g.acquire();
+    void g.acquire();
     const controller = new AbortController();
     const b = watch(waiting(g.acquire({ signal: controller.signal })));
     jest.advanceTimersByTime(100);

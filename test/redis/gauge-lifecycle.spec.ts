@@ -111,11 +111,11 @@ describe('a Redis gauge while its store is still connecting', () => {
 
   it('bounds the waiting callers by the queue size, or by the limit for a fail-fast gauge', async () => {
     const queued = setup({ limit: 1, queue: { size: 2, timeoutMs: 10_000 } }).gauge;
-    [queued.acquire(), queued.acquire()].forEach(later);
+    [queued.acquire(), queued.acquire()].forEach((slot) => void later(slot));
     expect(() => queued.acquire()).toThrow(expect.objectContaining({ reason: 'queue-full' }));
 
     const failFast = setup({ limit: 2 }).gauge;
-    [failFast.acquire(), failFast.acquire()].forEach(later);
+    [failFast.acquire(), failFast.acquire()].forEach((slot) => void later(slot));
     expect(() => failFast.acquire()).toThrow(expect.objectContaining({ reason: 'full' }));
     expect([queued.queued, failFast.queued]).toEqual([2, 2]);
   });

@@ -88,7 +88,7 @@ describeRedis('BackpressureModule with a RedisGaugeStore', () => {
         store: new RedisGaugeStore({ redis: REDIS_URL, keyPrefix: prefix, logger: new Logs() }),
         gauges: { shared: { limit: 2 } },
       });
-      closeGate();
+      void closeGate();
       const held = [fetch(`${url}/shared`), fetch(`${url}/shared`)];
       await until(() => entered === 2, 'two handlers hold both slots');
       expect(await redis.zcard(`${prefix}{shared}:leases`)).toBe(2);
@@ -136,7 +136,7 @@ describeRedis('BackpressureModule with a RedisGaugeStore', () => {
         store: new RedisGaugeStore({ redis: client, keyPrefix: prefix, logger: new Logs() }),
         gauges: { shared: { limit: 1, queue: { size: 5, timeoutMs: 5000 } } },
       }));
-      closeGate();
+      void closeGate();
       const first = fetch(`${url}/shared`);
       await until(() => entered === 1, 'the first handler holds the slot');
       const second = fetch(`${url}/shared`);
