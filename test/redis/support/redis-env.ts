@@ -7,7 +7,6 @@ import { Redis } from 'ioredis';
 
 /** The Redis the shared-Redis suites use (one runs on this project's machines). */
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const REQUIRED = process.env.REQUIRE_REDIS === '1';
 /** The repository root (tests run from it), where ioredis resolves. */
 const ROOT = resolve(process.cwd());
 
@@ -44,8 +43,8 @@ export function redisServerBinary(): string | undefined {
 }
 
 /**
- * `describe` when what the suite needs is there; otherwise the suite is reported skipped with the
- * reason in its name — or, with REQUIRE_REDIS=1 (CI), the file fails so a missing Redis is noticed.
+ * `describe` when what the suite needs is there; otherwise the file fails at once, saying what is
+ * missing and how to provide it: a suite that cannot run is never reported as passed or skipped.
  * Decided synchronously (a short child process pings Redis), since suites are declared up front.
  */
 export function describeWithRedis(
@@ -55,10 +54,13 @@ export function describeWithRedis(
   if (!reason && needs.server && !redisServerBinary()) {
     reason = 'no redis-server binary to start a private server (set REDIS_SERVER)';
   }
-  if (!reason) return (name, body) => describe(name, body);
-  if (REQUIRED) throw new Error(`REQUIRE_REDIS=1 but ${reason}`);
-  process.stderr.write(`[redis suites] skipped: ${reason}; set REQUIRE_REDIS=1 to fail instead\n`);
-  return (name, body) => describe.skip(`${name} (skipped: ${reason})`, body);
+  if (reason) {
+    throw new Error(
+      `The Redis suites cannot run (${reason}): start Redis ` +
+        `(redis-server --port 6379) or point REDIS_URL at one (now ${REDIS_URL})`,
+    );
+  }
+  return (name, body) => describe(name, body);
 }
 
 const PING_SCRIPT = `
