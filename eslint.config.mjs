@@ -120,6 +120,24 @@ export default tseslint.config(
     },
   },
   {
+    // A unit test in a core subfolder (src/core/adaptive) may also use the shared test helpers.
+    files: ['src/core/*/**/*.spec.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^\\.\\./\\.\\./(?!\\.\\./test/support/)',
+              message: 'src/core imports only src/core (and, in a spec, test/support).',
+            },
+            { group: ['@nestjs/*', 'ioredis'], message: 'src/core is framework- and store-free.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['src/redis/**/*.ts'],
     rules: {
       'no-restricted-imports': [

@@ -64,6 +64,11 @@ export {
   type LimitPolicyFactory,
   type LimitSample,
 } from './core/limit-policy';
+export { gradient2, type Gradient2Options } from './core/adaptive/gradient2.limit';
+export { vegas, type VegasOptions } from './core/adaptive/vegas.limit';
+export { aimd, type AimdOptions } from './core/adaptive/aimd.limit';
+export type { AdaptiveLimitOptions } from './core/adaptive/adaptive-options';
+export type { WindowOptions } from './core/adaptive/sample-window';
 export type {
   GaugeEvent,
   GaugeEvents,

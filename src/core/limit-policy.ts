@@ -9,6 +9,11 @@ export interface LimitSample {
   readonly outcome: Outcome;
   /** Slots held when this one was given back (including it), to tell a busy gauge from an idle one. */
   readonly inFlight: number;
+  /**
+   * When the slot was given back (milliseconds on the gauge's clock, `performance.now()`): lets a
+   * policy group samples into windows of time without reading the clock again.
+   */
+  readonly at: number;
 }
 
 /**

@@ -191,7 +191,7 @@ export class PressureGauge implements Gauge {
       if (!held) return;
       held = false;
       if (watched !== undefined) this.holds!.end(watched);
-      if (timed) this.sample(performance.now() - since, outcome);
+      if (timed) this.sample(since, outcome);
       else this.figures.released++;
       this.handOff();
     };
@@ -199,10 +199,12 @@ export class PressureGauge implements Gauge {
   }
 
   /** Reports one finished slot; a learning policy may move the limit. */
-  private sample(heldMs: number, outcome: Outcome): void {
+  private sample(since: number, outcome: Outcome): void {
+    const at = performance.now();
+    const heldMs = at - since;
     this.figures.release(heldMs, outcome);
     if (!this.policy.samples) return;
-    const limit = this.policy.update({ heldMs, outcome, inFlight: this.active });
+    const limit = this.policy.update({ heldMs, outcome, inFlight: this.active, at });
     if (limit !== this.current) this.apply(limit);
   }
 

@@ -1,0 +1,67 @@
+import type { LimitPolicyFactory } from '../limit-policy';
+import { AdaptiveLimit, type WindowSummary } from './adaptive-limit';
+import {
+  number,
+  resolveAdaptiveOptions,
+  type AdaptiveLimitOptions,
+  type ResolvedAdaptiveOptions,
+} from './adaptive-options';
+
+/** Vegas's own options, beside the common ones. */
+export interface VegasOptions extends AdaptiveLimitOptions {
+  /**
+   * Queue estimate (in slots, per log10 of the limit) below which the limit grows. Default 2.
+   */
+  readonly alpha?: number | undefined;
+  /** Queue estimate (same unit) above which the limit shrinks; at least `alpha`. Default 4. */
+  readonly beta?: number | undefined;
+}
+
+const OWN = ['alpha', 'beta'];
+
+/** log10 of the limit as a whole number, at least 1: Vegas's step and the unit of alpha, beta. */
+function step(limit: number): number {
+  return Math.max(1, Math.floor(Math.log10(limit)));
+}
+
+/**
+ * Vegas (after TCP Vegas and Netflix concurrency-limits): estimates how many of the limit's slots
+ * are queueing, `limit × (1 − baseline / latency)`, and keeps that between `alpha` and `beta`:
+ * grows by a step below alpha (by alpha steps when there is no queue at all), shrinks by a step
+ * above beta or when work was dropped. Moves by whole steps: steady under steady load.
+ */
+export class VegasLimit extends AdaptiveLimit {
+  constructor(
+    options: ResolvedAdaptiveOptions,
+    private readonly alpha: number,
+    private readonly beta: number,
+  ) {
+    super(options);
+  }
+
+  protected next(estimate: number, window: WindowSummary): number {
+    const unit = step(estimate);
+    if (window.dropRatio > 0 || Number.isNaN(window.latencyMs)) return estimate - unit;
+    const queue = Math.ceil(estimate * (1 - window.baselineMs / window.latencyMs));
+    if (queue <= unit) return estimate + this.alpha * unit;
+    if (queue < this.alpha * unit) return estimate + unit;
+    if (queue > this.beta * unit) return estimate - unit;
+    return estimate;
+  }
+}
+
+/**
+ * An adaptive limit that holds a small, steady queue in front of the work: the choice when the
+ * limit should sit still under steady load. See `VegasOptions`.
+ */
+export function vegas(options: VegasOptions = {}): LimitPolicyFactory {
+  return {
+    policy: 'vegas',
+    create(where) {
+      const common = resolveAdaptiveOptions(where, options, OWN);
+      const alpha = number(where, 'alpha', options.alpha, 2, 1, 1000);
+      const beta = number(where, 'beta', options.beta, Math.max(4, alpha), alpha, 1000);
+      return new VegasLimit(common, alpha, beta);
+    },
+  };
+}
