@@ -127,14 +127,14 @@ describe('limit seam: a policy learns from each release', () => {
     jest.advanceTimersByTime(40);
     policy().next = [1];
     a('dropped');
-    expect(policy().seen).toEqual([{ heldMs: 40, outcome: 'dropped', inFlight: 2 }]);
+    expect(policy().seen).toEqual([{ heldMs: 40, outcome: 'dropped', inFlight: 2, at: 40 }]);
     expect(g.limit).toBe(1);
     await Promise.resolve();
     expect(servedC).toBe(false); // b still holds the only slot of the new limit
     policy().next = [3];
     jest.advanceTimersByTime(10);
     b();
-    expect(policy().seen[1]).toEqual({ heldMs: 50, outcome: 'succeeded', inFlight: 1 });
+    expect(policy().seen[1]).toEqual({ heldMs: 50, outcome: 'succeeded', inFlight: 1, at: 50 });
     (await c)('ignored');
     expect(policy().seen[2]!.outcome).toBe('ignored');
     expect(g.limit).toBe(3);

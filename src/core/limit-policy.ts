@@ -29,6 +29,11 @@ export interface LimitPolicy {
    * samples need (a fixed limit).
    */
   readonly samples: boolean;
+  /**
+   * The most it will ever answer, when it has a bound: a shared gauge stores it as the cap all
+   * instances share, each adapting its own share under it. Absent: the current limit is the cap.
+   */
+  readonly max?: number | undefined;
   /** Feeds one sample; returns the limit from now on (the gauge applies a change at once). */
   update(sample: LimitSample): number;
 }

@@ -63,6 +63,11 @@ export abstract class AdaptiveLimit implements LimitPolicy {
     );
   }
 
+  /** The most this policy answers (its `max` option): a shared gauge's cap. */
+  get max(): number {
+    return this.options.max;
+  }
+
   /** The last measured no-load latency (milliseconds), NaN before the first; for stats and tests. */
   get baseline(): number {
     return this.baselineMs;

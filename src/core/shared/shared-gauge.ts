@@ -3,6 +3,7 @@ import { GaugeFigures, type GaugeListener, type Outcome } from '../gauge-events'
 import type { AcquireOptions, Gauge, Release } from '../gauge.interface';
 import type { ResolvedGaugeOptions, StoreDownPolicy } from '../gauge-options';
 import { attachSlot, HoldWatch } from '../hold-watch';
+import type { LimitPolicy, LimitSample } from '../limit-policy';
 import { classifyError, type OutcomeClassifier } from '../outcome';
 import { runInSlot, type Work } from '../work';
 import { WaitList, type Waiter } from '../wait-list';
@@ -38,6 +39,11 @@ export interface LeaseBackend extends LimitBackend {
  * while the store is down and every fail-open local slot is taken. So a caller keeps its place and
  * deadline across an outage and its recovery, and is served before anyone who came later. While
  * the store is unreachable the gauge follows its `whenStoreDown` policy (see `OutageFallback`).
+ *
+ * With an adaptive limit (`gradient2()`, …) the cap in the store is the policy's `max` (or what
+ * `setLimit` set), and each instance adapts its own share under it from its own samples: it holds
+ * at most `min(share, cap)` leases, so `limit` here is that share. Instances whose dependency
+ * slows down back off on their own; together they never exceed the cap.
  */
 export class SharedGauge implements Gauge, LeaseHolder {
   readonly name: string;
@@ -56,6 +62,10 @@ export class SharedGauge implements Gauge, LeaseHolder {
   private readonly figures: GaugeFigures;
   private readonly cap: SharedLimit;
   private readonly holds: HoldWatch | undefined;
+  /** An adaptive limit's policy: this instance's share under the cap. Absent: a fixed limit. */
+  private readonly share: LimitPolicy | undefined;
+  /** Lease attempts on the wire, counted against the share with the leases held. */
+  private trying = 0;
   private wakes = 0;
   private draining = false;
   private drainAgain = false;
@@ -75,8 +85,9 @@ export class SharedGauge implements Gauge, LeaseHolder {
     this.channel = keys.channel;
     this.classify = options.classify ?? classifyError;
     const figures = (this.figures = new GaugeFigures(this.name));
+    this.share = options.policy?.create(`Gauge "${this.name}": option "limit"`);
     this.cap = new SharedLimit(
-      options.limit,
+      this.share?.max ?? options.limit,
       {
         name: this.name,
         keys,
@@ -102,9 +113,13 @@ export class SharedGauge implements Gauge, LeaseHolder {
     this.leases = new LeaseLedger(this, backend);
   }
 
-  /** The cap every instance applies now, as the store last reported it. */
+  /**
+   * The cap every instance applies now, as the store last reported it; with an adaptive limit,
+   * this instance's share under it.
+   */
   get limit(): number {
-    return this.cap.value;
+    const cap = this.cap.value;
+    return this.share === undefined ? cap : Math.min(cap, this.share.limit);
   }
 
   /** This instance's configured limit: the cap when the store holds none. */
@@ -182,6 +197,11 @@ export class SharedGauge implements Gauge, LeaseHolder {
         // Behind earlier callers; a fail-fast gauge's callers left from the first connection are
         // being served, and a newcomer may try the store meanwhile rather than be refused.
         if (this.waiters.length > 0 && this.queueSize > 0) return this.join(signal);
+        // This instance's adaptive share is used up: no need to ask the store.
+        if (!this.shareFree()) {
+          if (this.queueSize === 0) throw this.exhausted('full');
+          return this.join(signal);
+        }
         return this.attempt(signal);
       case 'down':
         return this.outageSlot(signal);
@@ -325,7 +345,7 @@ export class SharedGauge implements Gauge, LeaseHolder {
   }
 
   private async serveWaiters(): Promise<void> {
-    while (this.waiters.length > 0 && this.backend.health.state === 'up') {
+    while (this.waiters.length > 0 && this.backend.health.state === 'up' && this.shareFree()) {
       const id = this.backend.nextLeaseId();
       let granted: boolean;
       try {
@@ -353,9 +373,19 @@ export class SharedGauge implements Gauge, LeaseHolder {
   private async tryLease(id: string): Promise<boolean> {
     const client = this.backend.client()!;
     const stamp = this.cap.stamp();
-    const reply = await client.acquire(this.keys, id, this.configuredLimit, this.ttl);
-    this.cap.follow(reply.limit, stamp);
-    return reply.granted;
+    this.trying++;
+    try {
+      const reply = await client.acquire(this.keys, id, this.configuredLimit, this.ttl);
+      this.cap.follow(reply.limit, stamp);
+      return reply.granted;
+    } finally {
+      this.trying--;
+    }
+  }
+
+  /** Whether this instance may try for one more lease: always, unless its adaptive share is used. */
+  private shareFree(): boolean {
+    return this.share === undefined || this.leases.size + this.trying < this.limit;
   }
 
   private grant(id: string, waiter?: Waiter): Release {
@@ -363,13 +393,27 @@ export class SharedGauge implements Gauge, LeaseHolder {
     const listening = this.figures.listening;
     this.figures.admit(listening && waiter ? this.waiters.waitedMs(waiter) : 0);
     let held = true;
-    const since = listening ? performance.now() : -1;
+    const since = listening || this.share !== undefined ? performance.now() : -1;
     return this.watched((outcome: Outcome = 'succeeded') => {
       if (!held) return;
       held = false;
-      this.figures.release(since < 0 ? 0 : performance.now() - since, outcome);
+      const at = since < 0 ? 0 : performance.now();
+      const heldMs = at - since;
+      this.figures.release(since < 0 ? 0 : heldMs, outcome);
+      const inFlight = this.leases.size;
       this.leases.release(id);
+      if (this.share !== undefined) this.learn({ heldMs, outcome, inFlight, at });
     });
+  }
+
+  /** Feeds this instance's share one sample; a change is an event, a raise serves waiters. */
+  private learn(sample: LimitSample): void {
+    const from = this.limit;
+    this.share!.update(sample);
+    const to = this.limit;
+    if (to !== from) this.figures.limitChanged(from, to);
+    // The slot just given back (or a raise) may let a waiter of this instance in.
+    if (this.waiters.length > 0) void this.drain();
   }
 
   /** With `maxHoldMs`: a release whose slot is watched for overdue work. */
