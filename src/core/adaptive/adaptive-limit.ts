@@ -121,7 +121,8 @@ export abstract class AdaptiveLimit implements LimitPolicy {
   private startProbe(at: number): void {
     this.probingSince = at;
     this.nextProbeAt = Number.POSITIVE_INFINITY; // set when the probe ends
-    this.limit = this.rounded(this.estimate * PROBE_SHARE);
+    // Rounded down: a small dependency (a pool of 1 or 2) is measured with no queue at all.
+    this.limit = this.rounded(Math.floor(this.estimate * PROBE_SHARE));
   }
 
   private endProbe(at: number): void {

@@ -84,7 +84,7 @@ export class SharedGauge implements Gauge, LeaseHolder {
     this.leaseKey = keys.leases;
     this.channel = keys.channel;
     this.classify = options.classify ?? classifyError;
-    const figures = (this.figures = new GaugeFigures(this.name));
+    this.figures = new GaugeFigures(this.name);
     this.share = options.policy?.create(`Gauge "${this.name}": option "limit"`);
     this.cap = new SharedLimit(
       this.share?.max ?? options.limit,
@@ -92,8 +92,7 @@ export class SharedGauge implements Gauge, LeaseHolder {
         name: this.name,
         keys,
         retryAfterSeconds: this.retryAfterSeconds,
-        figures,
-        raised: () => this.wake(),
+        changed: (from, to) => this.capChanged(from, to),
       },
       backend,
     );
@@ -404,6 +403,14 @@ export class SharedGauge implements Gauge, LeaseHolder {
       this.leases.release(id);
       if (this.share !== undefined) this.learn({ heldMs, outcome, inFlight, at });
     });
+  }
+
+  /** The cap changed: an event if this instance's limit did, waiters woken on a raise. */
+  private capChanged(from: number, to: number): void {
+    const share = this.share?.limit ?? Infinity;
+    const [was, now] = [Math.min(from, share), Math.min(to, share)];
+    if (was !== now) this.figures.limitChanged(was, now);
+    if (now > was) this.wake();
   }
 
   /** Feeds this instance's share one sample; a change is an event, a raise serves waiters. */

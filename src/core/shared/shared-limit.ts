@@ -1,5 +1,4 @@
 import { GaugeUnavailableError } from '../gauge.errors';
-import type { GaugeFigures } from '../gauge-events';
 import { assertLimit } from '../limit-policy';
 import type { GaugeKeys, LimitSync } from './lease-client';
 import type { LedgerBackend } from './lease-ledger';
@@ -20,9 +19,11 @@ export interface LimitTarget {
   readonly name: string;
   readonly keys: GaugeKeys;
   readonly retryAfterSeconds: number;
-  readonly figures: GaugeFigures;
-  /** The cap went up: waiting callers may get a slot now. */
-  raised(): void;
+  /**
+   * The cap changed from `from` to `to`: report it (as the gauge's own limit, which an adaptive
+   * share may keep lower) and, on a raise, let waiting callers try for a slot.
+   */
+  changed(from: number, to: number): void;
 }
 
 /**
@@ -72,8 +73,7 @@ export class SharedLimit {
     const from = this.current;
     if (limit === from || !Number.isSafeInteger(limit) || limit < 1) return;
     this.current = limit;
-    this.target.figures.limitChanged(from, limit);
-    if (limit > from) this.target.raised();
+    this.target.changed(from, limit);
   }
 
   /** Once the store is first up: stores or adopts the cap, warning if it differs from ours. */
