@@ -56,10 +56,12 @@ describeRedis('setLimit on a Redis gauge: one cap in Redis for every instance', 
   });
 
   it('stores the cap in Redis, so a setLimit on one instance holds on another', async () => {
-    const a = gaugeOf(instance(), 'reach', { limit: 2 });
+    const storeA = instance();
+    const a = gaugeOf(storeA, 'reach', { limit: 2 });
     const b = gaugeOf(instance(), 'reach', { limit: 2 });
     const seenByB = limitChanges(b);
     ((await b.acquire()) as Release)(); // connected, the cap stored
+    await up(storeA); // a setLimit before a's store is up is refused (tested below)
     await a.setLimit(4);
     expect(a.limit).toBe(4);
     expect(await capOf('reach')).toEqual({ cap: '4', configured: '2' });
