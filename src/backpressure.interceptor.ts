@@ -14,6 +14,7 @@ import { connectionOf, isGone, watchGone } from './client-connection.util';
 import { refuse, refusalError } from './refusal.factory';
 import { GaugeRegistry } from './gauge.registry';
 import { LimitedCall, type LimitedRoute } from './limited.call';
+import { isLinkedRoute } from './limited-run.link';
 
 /**
  * Takes a slot of the handler's gauge before the handler's chain (inner interceptors, pipes, the
@@ -188,6 +189,7 @@ export class BackpressureInterceptor implements NestInterceptor {
               gauge: this.registry.get(name),
               runner: this.reflector.get<object | undefined>(LIMITED_RUNNER, handler),
               streamed: this.reflector.get<boolean | undefined>(SSE_METADATA, handler) === true,
+              linked: context.getType() === 'http' && isLinkedRoute(controller, handler),
             };
       byHandler.set(handler, route);
     }

@@ -7,6 +7,7 @@ import type { OutcomeClassifier } from './core/outcome';
 import { isGone, watchGone, type ClientConnection } from './client-connection.util';
 import { withdrawRetryAfter } from './refusal.factory';
 import { settleRun, type RunContext } from './run-settlement.util';
+import { attachToRequest } from './limited-run.link';
 
 /** What the interceptor knows of a limited handler, looked up once per handler. */
 export interface LimitedRoute {
@@ -18,6 +19,11 @@ export interface LimitedRoute {
   readonly runner: object | undefined;
   /** An `@Sse()` handler: a refusal after its head went out ends the stream with an error event. */
   readonly streamed: boolean;
+  /**
+   * Every run of the handler receives its call as an argument (an HTTP route, see
+   * `limited-run.link`), so the chain needs no `AsyncLocalStorage`.
+   */
+  readonly linked: boolean;
 }
 
 /** Turns a gauge error into the error this call's context should see (see `refusalError`). */
@@ -62,6 +68,7 @@ export class LimitedCall implements RunContext {
     private readonly refuse: Refuser,
   ) {
     byContext.set(context, this);
+    if (route.linked) attachToRequest(context.getArgByIndex<object>(0), this);
   }
 
   /** The open call that already holds `context`, if another copy of the interceptor made one. */
@@ -76,16 +83,27 @@ export class LimitedCall implements RunContext {
   }
 
   /**
-   * Reports one invocation of the handler `runner` (the `@Limited` wrapper) and runs it by
-   * `invoke`: in a slot when it is a run of a limited call, as is otherwise.
+   * Reports one invocation of the handler `runner` (the `@Limited` wrapper) that Nest made with
+   * `call` as its linked argument: a run of that call, in a slot.
    */
-  static invoke(runner: object, invoke: () => unknown): unknown {
+  static invokeLinked(call: LimitedCall, runner: object, invoke: () => unknown): unknown {
+    if (call.route.runner !== runner) return invoke(); // not this call's handler
+    return call.run(invoke);
+  }
+
+  /**
+   * Reports one invocation of the handler `runner` (the `@Limited` wrapper) and runs it by
+   * `invoke`: in a slot when it is a run of a limited call, as is otherwise. Without a call in
+   * the async context, it is the run of a call still waiting for one, unless `orphans` is false.
+   */
+  static invoke(runner: object, invoke: () => unknown, orphans = true): unknown {
     const call = current.getStore();
     if (call !== undefined) {
       if (call.route.runner !== runner) return invoke(); // a helper called from another handler
       if (inside.getStore() === call) return invoke(); // the handler calling itself: same run
       return call.run(invoke);
     }
+    if (!orphans) return invoke();
     // No call in this context (an interceptor that started the chain from a timer or another
     // event): the run belongs to a call of this handler still waiting for it. Slots of one gauge
     // are interchangeable, so any such call's slot is the right one.
@@ -95,7 +113,7 @@ export class LimitedCall implements RunContext {
 
   /** Runs `fn` (which starts the chain) so that the handler's runs below find this call. */
   enter<T>(fn: () => T): T {
-    return current.run(this, fn);
+    return this.route.linked ? fn() : current.run(this, fn);
   }
 
   /** The chain answers with a value: a refused run's `Retry-After` no longer applies. */
@@ -254,7 +272,7 @@ export class LimitedCall implements RunContext {
   private perform(invoke: () => unknown, release: Release): unknown {
     let result: unknown;
     try {
-      result = inside.run(this, invoke);
+      result = this.route.linked ? invoke() : inside.run(this, invoke);
     } catch (error) {
       release(this.classify(error));
       throw error;

@@ -6,6 +6,7 @@ import { getGaugeToken, LIMITED_GAUGE } from './backpressure.constants';
 import { GaugeCatalog } from './gauge-config.catalog';
 import { GaugeRegistry } from './gauge.registry';
 import { UNLIMITED } from './unlimited.decorator';
+import { linkHttpRoutes } from './limited-run.link';
 
 /** What the explorer reads of a Nest module: its classes, as Nest wraps them. */
 interface ScannedModule {
@@ -53,7 +54,12 @@ export class RouteGaugesExplorer {
     reflector: Reflector,
     @Optional() catalog?: GaugeCatalog,
   ) {
-    const uses = gaugeUses(modules.values() as Iterable<ScannedModule>, reflector);
+    const scanned = [...(modules.values() as Iterable<ScannedModule>)];
+    // Before Nest reads the routes' argument metadata (at init): see `limited-run.link`.
+    linkHttpRoutes(
+      scanned.flatMap((module) => [...module.controllers.values()].map((c) => c.metatype)),
+    );
+    const uses = gaugeUses(scanned, reflector);
     if (catalog) this.reportUnknown(uses, catalog);
     for (const [name, where] of uses) {
       try {

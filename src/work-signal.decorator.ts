@@ -1,5 +1,6 @@
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
 import { LimitedCall } from './limited.call';
+import { linkedCallOf } from './limited-run.link';
 
 /** The signal of a handler that no limited call runs: nothing will ever stop it. */
 const NEVER = new AbortController().signal;
@@ -17,6 +18,6 @@ const NEVER = new AbortController().signal;
  * On a handler without `@Limited` it never fires.
  */
 export const WorkSignal = createParamDecorator(
-  (_data: unknown, _context: ExecutionContext): AbortSignal =>
-    LimitedCall.current()?.workSignal ?? NEVER,
+  (_data: unknown, context: ExecutionContext): AbortSignal =>
+    (linkedCallOf(context) ?? LimitedCall.current())?.workSignal ?? NEVER,
 );
