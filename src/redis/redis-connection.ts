@@ -1,4 +1,3 @@
-import type { Redis, RedisOptions } from 'ioredis';
 import type {
   ConnectionEvents,
   GaugeKeys,
@@ -8,11 +7,17 @@ import type {
 import { describeFailure } from '../core/shared/store-health';
 import { loadIoredis, type RedisConstructor } from './load-ioredis';
 import { RedisLeaseClient } from './redis-lease-client';
+import {
+  describeClient,
+  duplicateClient,
+  type ConnectionSettings,
+  type RedisClient,
+} from './redis-client.util';
 
 /** What the Redis connection needs of the store's options. */
 export interface RedisConnectionOptions {
-  /** A URL (ioredis loaded on demand) or a client to duplicate (never closed here). */
-  readonly redis: Redis | string;
+  /** A URL (ioredis loaded on demand) or a client / Cluster to duplicate (never closed here). */
+  readonly redis: RedisClient | string;
   readonly keyPrefix: string;
   /** A command slower than this fails (and the store counts as down). */
   readonly commandTimeoutMs: number;
@@ -31,8 +36,8 @@ export class RedisConnection implements LeaseConnection {
   readonly label: string;
   private readonly channels = new Set<string>();
   private events: ConnectionEvents | undefined;
-  private connection: Redis | undefined;
-  private subscriber: Redis | undefined;
+  private connection: RedisClient | undefined;
+  private subscriber: RedisClient | undefined;
   private leases: RedisLeaseClient | undefined;
   private closed = false;
 
@@ -49,7 +54,7 @@ export class RedisConnection implements LeaseConnection {
     const { redis } = this.options;
     if (typeof redis !== 'string') {
       this.events = events;
-      this.connect(redis.duplicate(this.commandOptions()));
+      this.connect(duplicateClient(redis, this.commandOptions()));
       return;
     }
     const loaded = loadIoredis(); // throws when ioredis is not installed: nothing opened
@@ -85,7 +90,7 @@ export class RedisConnection implements LeaseConnection {
     await Promise.all([this.connection, this.subscriber].map((client) => client && shut(client)));
   }
 
-  private connect(connection: Redis): void {
+  private connect(connection: RedisClient): void {
     if (this.closed) {
       connection.disconnect();
       return;
@@ -102,8 +107,8 @@ export class RedisConnection implements LeaseConnection {
   }
 
   /** The notification connection: waits for Redis rather than failing fast, and resubscribes. */
-  private createSubscriber(connection: Redis): Redis {
-    const subscriber = connection.duplicate({
+  private createSubscriber(connection: RedisClient): RedisClient {
+    const subscriber = duplicateClient(connection, {
       ...this.commandOptions(),
       enableOfflineQueue: true,
       maxRetriesPerRequest: null,
@@ -120,7 +125,7 @@ export class RedisConnection implements LeaseConnection {
   }
 
   /** Fail fast: no offline queue, no retries, a short timeout — the failure policy decides instead. */
-  private commandOptions(): RedisOptions {
+  private commandOptions(): ConnectionSettings {
     return {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
@@ -140,7 +145,10 @@ export class RedisConnection implements LeaseConnection {
  * Reports an ioredis client's connection to `events`: up when it is ready (again), down when it
  * closes, with the last error it reported as the reason. ioredis reconnects by itself.
  */
-export function watchClient(client: Redis, events: Pick<ConnectionEvents, 'up' | 'down'>): void {
+export function watchClient(
+  client: RedisClient,
+  events: Pick<ConnectionEvents, 'up' | 'down'>,
+): void {
   let lastError: string | undefined;
   client.on('ready', () => {
     lastError = undefined;
@@ -157,7 +165,7 @@ export function watchClient(client: Redis, events: Pick<ConnectionEvents, 'up' |
 }
 
 /** The URL without credentials, for log lines. */
-function labelOf(redis: Redis | string): string {
+function labelOf(redis: RedisClient | string): string {
   if (typeof redis === 'string') {
     try {
       const url = new URL(redis);
@@ -166,12 +174,11 @@ function labelOf(redis: Redis | string): string {
       return 'redis';
     }
   }
-  const { host, port, path } = redis.options;
-  return path ? `redis+unix://${path}` : `redis://${host ?? 'localhost'}:${port ?? 6379}`;
+  return describeClient(redis);
 }
 
 /** Closes a connection politely if it is up, at once otherwise (QUIT would wait for a reconnect). */
-async function shut(client: Redis): Promise<void> {
+async function shut(client: RedisClient): Promise<void> {
   if (client.status === 'ready') {
     await client.quit().catch(() => client.disconnect());
   } else {

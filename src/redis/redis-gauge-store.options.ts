@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.util';
 import { GaugeConfigError } from '../core/gauge.errors';
 import { assertStoreDownPolicy, type StoreDownPolicy } from '../core/gauge-options';
 import type { StoreLogger } from '../core/shared/store-health';
@@ -6,11 +6,12 @@ import type { StoreLogger } from '../core/shared/store-health';
 /** How a `RedisGaugeStore` connects and how its leases behave. Only `redis` is required. */
 export interface RedisGaugeStoreOptions {
   /**
-   * A `redis://` / `rediss://` URL (ioredis is then loaded on demand), or an ioredis client. A client
-   * is used as a template: the store opens its own connections with `client.duplicate()` (so it can
-   * fail fast without changing your client's settings) and never closes yours.
+   * A `redis://` / `rediss://` URL (ioredis is then loaded on demand), or an ioredis client — a
+   * `Redis` or a `Cluster`. A client is used as a template: the store opens its own connections
+   * with `client.duplicate()` (so it can fail fast without changing your client's settings) and
+   * never closes yours. On a Cluster, each gauge's keys share one hash slot.
    */
-  redis: Redis | string;
+  redis: RedisClient | string;
   /** Prepended to every key and channel, so several apps can share one Redis. Default `backpressure:`. */
   keyPrefix?: string;
   /** A lease not renewed for this long expires: how fast a killed instance's slots come back. Default 10000. */

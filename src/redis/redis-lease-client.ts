@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.util';
 import type {
   AcquireReply,
   GaugeKeys,
@@ -34,7 +34,7 @@ const SET = 'backpressureSetLimit';
 export class RedisLeaseClient implements LeaseClient {
   private readonly scripts: Scripts;
 
-  constructor(private readonly client: Redis) {
+  constructor(private readonly client: RedisClient) {
     client.defineCommand(ACQUIRE, { numberOfKeys: 2, lua: ACQUIRE_LEASE });
     client.defineCommand(RELEASE, { numberOfKeys: 2, lua: RELEASE_LEASES });
     client.defineCommand(RENEW, { numberOfKeys: 2, lua: RENEW_LEASES });
