@@ -16,9 +16,7 @@ export function assertOptionsObject(
   }
   for (const key of Object.keys(value)) {
     if (!keys.includes(key)) {
-      throw new GaugeConfigError(
-        `${where}: unknown option "${key}" (known: ${keys.join(', ')})`,
-      );
+      throw new GaugeConfigError(`${where}: unknown option "${key}" (known: ${keys.join(', ')})`);
     }
   }
   return value;

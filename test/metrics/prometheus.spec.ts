@@ -3,10 +3,7 @@ import { Controller, Get, Header, Inject, Param, Query } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { Registry, register as defaultRegistry } from 'prom-client';
 import { BackpressureModule, GaugeConfigError, GaugeRegistry, Limited } from '../../src';
-import {
-  BackpressurePrometheusMetrics,
-  BackpressurePrometheusModule,
-} from '../../src/prometheus';
+import { BackpressurePrometheusMetrics, BackpressurePrometheusModule } from '../../src/prometheus';
 import { moduleOf, PLATFORMS, startApp, type Platform, type Running } from '../e2e/support/apps';
 import { send, type Call } from '../e2e/support/http';
 import { Probe } from '../e2e/support/probe';
@@ -109,7 +106,9 @@ describe.each(PLATFORMS)('Prometheus metrics scraped over HTTP on %s', (platform
       for (const reason of ['full', 'queue-full', 'unavailable', 'timeout', 'aborted']) {
         expect(metrics.value('backpressure_refused_total', { gauge, reason })).toBe(0);
       }
-      expect(metrics.value('backpressure_held_seconds_count', { gauge, outcome: 'succeeded' })).toBe(0);
+      expect(
+        metrics.value('backpressure_held_seconds_count', { gauge, outcome: 'succeeded' }),
+      ).toBe(0);
     }
     expect(metrics.labelValues('gauge')).toEqual(new Set(['work', 'brief', 'fast']));
     expect(metrics.text).toContain('# TYPE backpressure_held_seconds histogram');
@@ -134,15 +133,25 @@ describe.each(PLATFORMS)('Prometheus metrics scraped over HTTP on %s', (platform
     expect(metrics.value('backpressure_in_flight', { gauge: 'work' })).toBe(1);
     expect(metrics.value('backpressure_queued', { gauge: 'work' })).toBe(1);
     expect(metrics.value('backpressure_admitted_total', { gauge: 'work' })).toBe(1);
-    expect(metrics.value('backpressure_refused_total', { gauge: 'work', reason: 'queue-full' })).toBe(1);
+    expect(
+      metrics.value('backpressure_refused_total', { gauge: 'work', reason: 'queue-full' }),
+    ).toBe(1);
     expect(metrics.value('backpressure_refused_total', { gauge: 'fast', reason: 'full' })).toBe(1);
-    expect(metrics.value('backpressure_refused_total', { gauge: 'brief', reason: 'timeout' })).toBe(1);
+    expect(metrics.value('backpressure_refused_total', { gauge: 'brief', reason: 'timeout' })).toBe(
+      1,
+    );
     const timedOut = { gauge: 'brief', result: 'timeout' };
     expect(metrics.value('backpressure_queue_wait_seconds_count', timedOut)).toBe(1);
     expect(metrics.value('backpressure_queue_wait_seconds_sum', timedOut)).toBeCloseTo(0.05, 6);
-    expect(metrics.value('backpressure_queue_wait_seconds_bucket', { ...timedOut, le: '0.025' })).toBe(0);
-    expect(metrics.value('backpressure_queue_wait_seconds_bucket', { ...timedOut, le: '0.05' })).toBe(1);
-    expect(metrics.value('backpressure_queue_wait_seconds_bucket', { ...timedOut, le: '+Inf' })).toBe(1);
+    expect(
+      metrics.value('backpressure_queue_wait_seconds_bucket', { ...timedOut, le: '0.025' }),
+    ).toBe(0);
+    expect(
+      metrics.value('backpressure_queue_wait_seconds_bucket', { ...timedOut, le: '0.05' }),
+    ).toBe(1);
+    expect(
+      metrics.value('backpressure_queue_wait_seconds_bucket', { ...timedOut, le: '+Inf' }),
+    ).toBe(1);
 
     // The waiter gets the slot when a ends; then b fails (a server error: outcome failed).
     probe.pass('a');
@@ -163,15 +172,23 @@ describe.each(PLATFORMS)('Prometheus metrics scraped over HTTP on %s', (platform
     expect(metrics.value('backpressure_in_flight', { gauge: 'work' })).toBe(0);
     expect(metrics.value('backpressure_queued', { gauge: 'work' })).toBe(0);
     expect(metrics.value('backpressure_admitted_total', { gauge: 'work' })).toBe(3); // a, b, h
-    expect(metrics.value('backpressure_refused_total', { gauge: 'work', reason: 'aborted' })).toBe(1);
+    expect(metrics.value('backpressure_refused_total', { gauge: 'work', reason: 'aborted' })).toBe(
+      1,
+    );
     const held = (outcome: string) =>
       metrics.value('backpressure_held_seconds_count', { gauge: 'work', outcome });
-    expect([held('succeeded'), held('failed'), held('dropped'), held('ignored')]).toEqual([2, 1, 0, 0]);
+    expect([held('succeeded'), held('failed'), held('dropped'), held('ignored')]).toEqual([
+      2, 1, 0, 0,
+    ]);
     const wait = (result: string) =>
       metrics.value('backpressure_queue_wait_seconds_count', { gauge: 'work', result });
     expect([wait('admitted'), wait('timeout'), wait('aborted')]).toEqual([1, 0, 1]);
-    expect(metrics.value('backpressure_held_seconds_count', { gauge: 'fast', outcome: 'succeeded' })).toBe(1);
-    expect(metrics.value('backpressure_held_seconds_count', { gauge: 'brief', outcome: 'succeeded' })).toBe(1);
+    expect(
+      metrics.value('backpressure_held_seconds_count', { gauge: 'fast', outcome: 'succeeded' }),
+    ).toBe(1);
+    expect(
+      metrics.value('backpressure_held_seconds_count', { gauge: 'brief', outcome: 'succeeded' }),
+    ).toBe(1);
 
     // The counters are the gauges' own figures.
     for (const name of ['work', 'brief', 'fast']) {
@@ -188,7 +205,9 @@ describe.each(PLATFORMS)('Prometheus metrics scraped over HTTP on %s', (platform
   it('keeps the metric set bounded: 1,000 client-chosen gauge names are one "(dynamic)" label', async () => {
     const names = Array.from({ length: 1000 }, (_, i) => `tenant-${i}`);
     const run = async (batch: string[]) => {
-      const replies = await Promise.all(batch.map((n) => send(running.url, `/run?name=${n}`).reply));
+      const replies = await Promise.all(
+        batch.map((n) => send(running.url, `/run?name=${n}`).reply),
+      );
       for (const reply of replies) expect(reply.status).toBe(200);
     };
     await run(names.slice(0, 10));
@@ -200,7 +219,9 @@ describe.each(PLATFORMS)('Prometheus metrics scraped over HTTP on %s', (platform
     expect([...after.samples.keys()]).toEqual([...before.samples.keys()]);
     const dynamic = { gauge: '(dynamic)' };
     expect(after.value('backpressure_admitted_total', dynamic)).toBe(1000);
-    expect(after.value('backpressure_held_seconds_count', { ...dynamic, outcome: 'succeeded' })).toBe(1000);
+    expect(
+      after.value('backpressure_held_seconds_count', { ...dynamic, outcome: 'succeeded' }),
+    ).toBe(1000);
     expect(after.value('backpressure_in_flight', dynamic)).toBe(0);
     // The dynamic gauges that exist now (at most maxDynamicGauges), summed.
     const live = running.app.get(GaugeRegistry).list('dynamic');
@@ -248,7 +269,9 @@ describe('BackpressurePrometheusModule', () => {
       const buckets = [...metrics.samples.keys()].filter((k) =>
         /^api_held_seconds_bucket\{gauge="pdf",le="[^"]+",outcome="succeeded"\}$/.test(k),
       );
-      expect(metrics.value('api_held_seconds_count', { gauge: 'pdf', outcome: 'succeeded' })).toBe(1);
+      expect(metrics.value('api_held_seconds_count', { gauge: 'pdf', outcome: 'succeeded' })).toBe(
+        1,
+      );
       expect(buckets.map((k) => /le="([^"]+)"/.exec(k)?.[1])).toEqual(['0.1', '1', '+Inf']);
     } finally {
       await app.close();
