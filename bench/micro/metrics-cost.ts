@@ -13,7 +13,7 @@ import { spread, show } from '../harness/stats';
  * fail-fast gauge of 10, never full, in a loop, with no listener, with a trivial listener
  * (`() => count++`: what any listener costs the gauge, i.e. its two clock reads and two event
  * objects), with `BackpressurePrometheusMetrics`, and with `BackpressureOpenTelemetryMetrics` on a
- * real SDK MeterProvider (collected once at the end). One warm-up round, then interleaved rounds,
+ * real SDK MeterProvider (collected once at the end), with and without its histograms. One warm-up round, then interleaved rounds,
  * each starting one variant further along; "added" is per round, against the same round's gauge
  * without a listener and with the trivial one.
  *
@@ -57,6 +57,12 @@ async function main(): Promise<void> {
   const reader = new Reader();
   const provider = new MeterProvider({ readers: [reader] });
   new otel.BackpressureOpenTelemetryMetrics(source(otelGauge), { meterProvider: provider }).start();
+  const otelCountsGauge = new lib.PressureGauge({ name: 'opentelemetry-counts', limit: 10 });
+  new otel.BackpressureOpenTelemetryMetrics(source(otelCountsGauge), {
+    meterProvider: provider,
+    meterName: 'counts',
+    histograms: false,
+  }).start();
 
   const loop = (gauge: Gauge) => () => {
     const t0 = process.hrtime.bigint();
@@ -68,6 +74,7 @@ async function main(): Promise<void> {
     'trivial listener': loop(trivial),
     'Prometheus metrics': loop(promGauge),
     'OpenTelemetry metrics (SDK)': loop(otelGauge),
+    'OpenTelemetry, histograms: false': loop(otelCountsGauge),
   };
   const names = Object.keys(variants);
   const runs: Record<string, number[]> = {};

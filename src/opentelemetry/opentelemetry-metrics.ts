@@ -46,7 +46,7 @@ export interface BackpressureOpenTelemetryOptions {
   /**
    * `false`: leave out the two histograms (`backpressure.request_lease.duration`,
    * `backpressure.request.time_in_queue`). They are the only instruments recorded per event, and
-   * the SDK's `record()` costs ~1.5 µs a call (docs/benchmarks.md); everything else is read at
+   * the SDK's `record()` costs ~1 µs a call (docs/benchmarks.md § 10); everything else is read at
    * collection time. Default `true`.
    */
   readonly histograms?: boolean | undefined;
