@@ -165,6 +165,69 @@ export default tseslint.config(
               group: ['ioredis', './redis', './redis/*'],
               message: 'The root entry never reaches Redis: it is nestjs-backpressure/redis.',
             },
+            {
+              group: [
+                'prom-client',
+                '@opentelemetry/*',
+                './prometheus',
+                './prometheus/*',
+                './opentelemetry',
+                './opentelemetry/*',
+                './metrics/*',
+              ],
+              message:
+                'The root entry never reaches the metrics integrations: they are nestjs-backpressure/prometheus and /opentelemetry.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  // Metrics: src/metrics is what both integrations share, exporter-free; each integration uses
+  // its own library only, so a Prometheus user need not install OpenTelemetry and vice versa.
+  {
+    files: ['src/metrics/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['prom-client', '@opentelemetry/*', '@nestjs/*', 'ioredis', '../redis/*'],
+              message: 'src/metrics is framework-, exporter- and store-free.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/prometheus/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['@opentelemetry/*', '../opentelemetry/*', 'ioredis', '../redis/*'],
+              message: 'nestjs-backpressure/prometheus needs prom-client only.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/opentelemetry/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['prom-client', '../prometheus/*', 'ioredis', '../redis/*'],
+              message: 'nestjs-backpressure/opentelemetry needs @opentelemetry/api only.',
+            },
           ],
         },
       ],

@@ -1,8 +1,10 @@
 import { Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { BackpressureModule, GaugeErrorFilter } from '../src';
+import { BackpressurePrometheusModule } from '../src/prometheus';
 import { storeFromEnv } from './backpressure-store';
 import { HomeController } from './home.controller';
+import { MetricsController } from './metrics.controller';
 import { ReportsController } from './reports.controller';
 import { ReportsService } from './reports.service';
 import { WorkController } from './work.controller';
@@ -20,8 +22,10 @@ import { WorkController } from './work.controller';
         reports: { limit: 3 },
       },
     }),
+    // Every gauge's figures as Prometheus metrics in prom-client's default registry: GET /metrics.
+    BackpressurePrometheusModule.forRoot(),
   ],
-  controllers: [HomeController, WorkController, ReportsController],
+  controllers: [HomeController, WorkController, ReportsController, MetricsController],
   providers: [ReportsService, { provide: APP_FILTER, useClass: GaugeErrorFilter }],
 })
 export class AppModule {}

@@ -4,6 +4,7 @@ export const ENDPOINTS: ReadonlyArray<{ path: string; what: string }> = [
   { path: '/queued', what: '2 slots, queue of 5 waiting up to 1 s, 400 ms of work' },
   { path: '/report', what: 'a service runs its work in an injected gauge (3 slots, 1 s)' },
   { path: '/gauges', what: 'every gauge: limit, inFlight, queued, admitted, rejected, ...' },
+  { path: '/metrics', what: 'the same figures as Prometheus metrics (backpressure_*)' },
 ];
 
 /** The endpoint list as plain text lines, for the log and the home page. */

@@ -23,6 +23,16 @@ import { GaugeCapacityException, InvalidGaugeNameException } from './gauge-looku
 import { validateModuleOptions } from './module-options.validation';
 
 /**
+ * How a gauge came to exist: `pinned` (configured, named by `@Limited` or `@InjectGauge`, or looked
+ * up while the app starts: a bounded set the code decides, kept until shutdown) or `dynamic` (first
+ * looked up after bootstrap, often by a name a client chose: at most `maxDynamicGauges`, evictable).
+ */
+export type GaugeKind = 'pinned' | 'dynamic';
+
+/** Told of a gauge of the registry: see `GaugeRegistry.onGauge`. */
+type GaugeCreatedListener = (gauge: Gauge, kind: GaugeKind) => void;
+
+/**
  * Every gauge of the application by name: one registry per application, holding the gauges
  * configured in `forRoot` and in every `forFeature()` module.
  *
@@ -43,6 +53,7 @@ export class GaugeRegistry implements OnApplicationBootstrap, OnApplicationShutd
   private readonly stores = new Set<GaugeStore>();
   /** Set once the app has started: from then on new names are dynamic and checked as input. */
   private bootstrapped = false;
+  private watchers: readonly GaugeCreatedListener[] = [];
 
   /**
    * @param catalog the configuration merged with the `forFeature()` modules' (the module provides
@@ -81,9 +92,30 @@ export class GaugeRegistry implements OnApplicationBootstrap, OnApplicationShutd
     return this.pinned.has(name) || this.dynamic.has(name);
   }
 
-  /** All gauges that exist now, pinned first, for health checks and metrics. */
-  list(): Gauge[] {
+  /**
+   * All gauges that exist now, pinned first, for health checks and metrics; with `kind`, only the
+   * pinned or only the dynamic ones.
+   */
+  list(kind?: GaugeKind): Gauge[] {
+    if (kind === 'pinned') return [...this.pinned.values()];
+    if (kind === 'dynamic') return [...this.dynamic.values()];
     return [...this.pinned.values(), ...this.dynamic.values()];
+  }
+
+  /**
+   * Calls `listener(gauge, kind)` for every gauge that exists now (pinned first) and then for each
+   * gauge created later, as it is created, so a metrics or health integration sees every gauge
+   * whenever it starts. Returns what stops the calls. Synchronous, like gauge listeners: it must be
+   * quick; one that throws is logged, never the caller's error. An evicted dynamic gauge is not
+   * announced (it only stops being listed).
+   */
+  onGauge(listener: (gauge: Gauge, kind: GaugeKind) => void): () => void {
+    this.watchers = [...this.watchers, listener];
+    for (const gauge of this.pinned.values()) this.announce(listener, gauge, 'pinned');
+    for (const gauge of this.dynamic.values()) this.announce(listener, gauge, 'dynamic');
+    return () => {
+      this.watchers = this.watchers.filter((each) => each !== listener);
+    };
   }
 
   /** The app has started: gauges created from now on are dynamic. */
@@ -107,6 +139,7 @@ export class GaugeRegistry implements OnApplicationBootstrap, OnApplicationShutd
       assertGaugeName(name);
       const gauge = this.build(this.defaultStore, resolveGaugeOptions(name, {}, this.defaultLimit));
       this.pinned.set(name, gauge);
+      this.created(gauge, 'pinned');
       return gauge;
     }
     const invalid = InvalidGaugeNameException.check(name);
@@ -119,7 +152,20 @@ export class GaugeRegistry implements OnApplicationBootstrap, OnApplicationShutd
     const gauge = this.build(this.defaultStore, resolveGaugeOptions(name, {}, this.defaultLimit));
     this.dynamic.add(name, gauge);
     this.logger.debug?.(`gauge "${name}" created with the default limit ${this.defaultLimit}`);
+    this.created(gauge, 'dynamic');
     return gauge;
+  }
+
+  private created(gauge: Gauge, kind: GaugeKind): void {
+    for (const listener of this.watchers) this.announce(listener, gauge, kind);
+  }
+
+  private announce(listener: GaugeCreatedListener, gauge: Gauge, kind: GaugeKind): void {
+    try {
+      listener(gauge, kind);
+    } catch (error) {
+      this.logger.warn(`a listener of new gauges threw on "${gauge.name}": ${String(error)}`);
+    }
   }
 
   /**

@@ -23,7 +23,7 @@ export { Limited } from './limited.decorator';
 export { Unlimited } from './unlimited.decorator';
 export { InjectGauge } from './inject-gauge.decorator';
 export { getGaugeToken, LIMITED_GAUGE } from './backpressure.constants';
-export { GaugeRegistry } from './gauge.registry';
+export { GaugeRegistry, type GaugeKind } from './gauge.registry';
 export { DEFAULT_MAX_DYNAMIC_GAUGES } from './module-options.validation';
 export { BackpressureInterceptor } from './backpressure.interceptor';
 

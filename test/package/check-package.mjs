@@ -4,8 +4,9 @@
 //   - files: what must ship (dist, README, LICENSE, CHANGELOG) and what must not (sources, tests);
 //   - source maps: each carries the sources it maps (they are not published as files);
 //   - entry graphs: the root entry reaches neither ioredis nor src/redis (nor the shared-store
-//     engine under src/core/shared), not even in its types, and the core reaches neither the Nest
-//     layer, @nestjs nor Redis;
+//     engine under src/core/shared), nor prom-client, @opentelemetry/api or their subpaths, not
+//     even in its types; each metrics subpath reaches its own library only (no ioredis, not the
+//     other's); and the core reaches neither the Nest layer, @nestjs nor Redis;
 //   - public API: each entry exports exactly the names in public-api.json, and every exported
 //     name and every public member of an exported class or interface has a JSDoc comment;
 //   - publint (strict) and are-the-types-wrong (every resolution mode, node10 included).
@@ -56,6 +57,10 @@ for (const required of [
   'dist/index.d.ts',
   'dist/redis/index.js',
   'dist/redis/index.d.ts',
+  'dist/prometheus/index.js',
+  'dist/prometheus/index.d.ts',
+  'dist/opentelemetry/index.js',
+  'dist/opentelemetry/index.d.ts',
 ]) {
   check(files.includes(required), `missing from the tarball: ${required}`);
 }
@@ -81,15 +86,42 @@ for (const file of files.filter((f) => f.endsWith('.map'))) {
 step('entry graphs');
 const rootGraph = graph(['dist/index.d.ts', 'dist/index.js']);
 for (const [file, imports] of rootGraph) {
-  // Neither the Redis adapter nor the shared-store engine it runs on: the root needs neither.
-  check(!/^dist\/(redis|core\/shared)\//.test(file), `the root entry reaches ${file}`);
+  // Neither the Redis adapter nor the shared-store engine it runs on, nor the metrics
+  // integrations: the root needs none of them.
+  check(
+    !/^dist\/(redis|core\/shared|prometheus|opentelemetry|metrics)\//.test(file),
+    `the root entry reaches ${file}`,
+  );
   for (const spec of imports) {
-    check(!/^ioredis(\/|$)/.test(spec), `the root entry reaches ioredis: ${file} imports ${spec}`);
+    check(
+      !/^(ioredis|prom-client|@opentelemetry\/api)(\/|$)/.test(spec),
+      `the root entry reaches an optional peer: ${file} imports ${spec}`,
+    );
   }
 }
 console.log(
-  `  root entry: ${rootGraph.size} files (types and code), none in dist/redis or dist/core/shared, no ioredis`,
+  `  root entry: ${rootGraph.size} files (types and code), none in dist/redis, dist/core/shared or the metrics subpaths; no ioredis, prom-client or @opentelemetry/api`,
 );
+// Each metrics subpath needs its own library only: a Prometheus user need not install OpenTelemetry.
+for (const [entry, own, other] of [
+  ['prometheus', 'prom-client', '@opentelemetry/api'],
+  ['opentelemetry', '@opentelemetry/api', 'prom-client'],
+]) {
+  const reached = graph([`dist/${entry}/index.d.ts`, `dist/${entry}/index.js`]);
+  let needsOwn = false;
+  for (const [file, imports] of reached) {
+    check(!/^dist\/(redis|core\/shared)\//.test(file), `dist/${entry} reaches ${file}`);
+    for (const spec of imports) {
+      needsOwn ||= spec === own;
+      check(
+        !new RegExp(`^(ioredis|${other.replace('/', '\\/')})(/|$)`).test(spec),
+        `dist/${entry} reaches ${spec}: ${file}`,
+      );
+    }
+  }
+  check(needsOwn, `dist/${entry} never imports ${own}`);
+  console.log(`  ${entry} entry: ${reached.size} files, ${own} only (no ioredis, no ${other})`);
+}
 const core = files.filter((f) => f.startsWith('dist/core/') && /\.(js|d\.ts)$/.test(f));
 for (const [file, imports] of graph(core)) {
   check(file.startsWith('dist/core/'), `the core reaches ${file}, outside dist/core`);
@@ -104,6 +136,8 @@ const api = JSON.parse(readFileSync(join(repo, 'test/package/public-api.json'), 
 const entries = {
   'nestjs-backpressure': 'dist/index.d.ts',
   'nestjs-backpressure/redis': 'dist/redis/index.d.ts',
+  'nestjs-backpressure/prometheus': 'dist/prometheus/index.d.ts',
+  'nestjs-backpressure/opentelemetry': 'dist/opentelemetry/index.d.ts',
 };
 const program = ts.createProgram(
   Object.values(entries).map((entry) => join(pkg, entry)),

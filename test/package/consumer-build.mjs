@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // Builds a consumer app against the PACKED library, as an npm user gets it, with
-// `skipLibCheck: false` and `strict`: first without ioredis (the root entry must not need it, not
-// even in its types; nor @nestjs/microservices or @nestjs/websockets), then with ioredis and the
-// `nestjs-backpressure/redis` entry. Each is compiled as CommonJS under `module: nodenext`, as
+// `skipLibCheck: false` and `strict`: first without ioredis, prom-client or @opentelemetry/api
+// (the root entry must not need them, not even in its types; nor @nestjs/microservices or
+// @nestjs/websockets), then with ioredis and the `nestjs-backpressure/redis` entry, then with
+// prom-client and @opentelemetry/api and the `nestjs-backpressure/prometheus` and
+// `/opentelemetry` entries. Each is compiled as CommonJS under `module: nodenext`, as
 // ESM (.mts) under `nodenext`, and as CommonJS under the classic `moduleResolution: node10`, and
 // the root app is run once as CommonJS and once as ESM.
 //
@@ -73,7 +75,7 @@ try {
   const tarball = args.tarball ?? packLibrary(work);
 
   cpSync(join(here, 'consumer-app'), join(app, 'src'), { recursive: true });
-  for (const name of ['root', 'redis']) {
+  for (const name of ['root', 'redis', 'prometheus', 'opentelemetry']) {
     cpSync(join(app, 'src', `${name}.ts`), join(app, 'src', `${name}.esm.mts`));
   }
   writeJson(join(app, 'package.json'), { name: 'consumer', private: true, type: 'commonjs' });
@@ -110,7 +112,9 @@ try {
   );
   console.log(`  in ${app}`);
 
-  step('without ioredis: the root entry compiles (skipLibCheck: false) and runs');
+  step(
+    'without ioredis, prom-client, @opentelemetry/api: the root entry compiles (skipLibCheck: false) and runs',
+  );
   const files = (withRedis) => ['root', ...(withRedis ? ['redis'] : [])];
   compileAll(files(false));
   expect(
@@ -140,6 +144,24 @@ try {
   step('with ioredis: the root and redis entries compile (skipLibCheck: false)');
   npmInstall(at('ioredis'));
   compileAll(files(true));
+
+  step('with prom-client and @opentelemetry/api: the metrics entries compile and run');
+  npmInstall(at('prom-client'), at('@opentelemetry/api'));
+  compileAll(['prometheus', 'opentelemetry']);
+  expect(
+    run('node', ['-e', `require('./out/cjs/prometheus.js').main().then(console.log)`], {
+      cwd: app,
+    }),
+    /^app_admitted_total\{gauge="pdf"\} 1\n$/,
+    'the Prometheus app runs and scrapes',
+  );
+  expect(
+    run('node', ['-e', `require('./out/cjs/opentelemetry.js').main().then(console.log)`], {
+      cwd: app,
+    }),
+    /^backpressure\.requests backpressure\.gauge\n$/,
+    'the OpenTelemetry app runs (on the no-op meter)',
+  );
 } catch (error) {
   failures.push(error.message);
 } finally {
