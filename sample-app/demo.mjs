@@ -1,5 +1,6 @@
 // Fires a burst of concurrent requests at the running sample app and prints what came back:
-// how many got each status, and how long they took. Plain Node (>= 20), no dependencies.
+// how many got each status, and how long they took; then how the app's backpressure_* metrics
+// (GET /metrics) changed over the burst. Plain Node (>= 20), no dependencies.
 //
 //   npm run demo                          30 x GET http://127.0.0.1:3000/request
 //   npm run demo -- /queued 10            10 x GET /queued
@@ -103,6 +104,37 @@ function summarize(body) {
   return text.length > 40 ? `${text.slice(0, 39)}…` : text;
 }
 
+/** The app's backpressure_* samples (name{labels} -> value), or undefined without /metrics. */
+async function scrape(base) {
+  try {
+    const response = await fetch(base + '/metrics', { signal: AbortSignal.timeout(3000) });
+    if (!response.ok) return undefined;
+    const samples = new Map();
+    for (const line of (await response.text()).split('\n')) {
+      if (!line.startsWith('backpressure_') || line.includes('_bucket{')) continue;
+      const at = line.lastIndexOf(' ');
+      samples.set(line.slice(0, at), Number(line.slice(at + 1)));
+    }
+    return samples;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The counters and sums that moved over the burst, and the gauges' levels now. */
+function metricsChange(before, after) {
+  const rows = [['metric', 'before', 'after', 'change']];
+  for (const [series, value] of after) {
+    const was = before.get(series) ?? 0;
+    const level = /^backpressure_(in_flight|limit|queued)\{/.test(series);
+    if (!level && value === was) continue;
+    const change = value - was;
+    const show = (n) => (Number.isInteger(n) ? String(n) : n.toFixed(3));
+    rows.push([series, show(was), show(value), level ? '' : `+${show(change)}`]);
+  }
+  return rows;
+}
+
 function median(sorted) {
   const mid = sorted.length >> 1;
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
@@ -110,6 +142,18 @@ function median(sorted) {
 
 function formatMs(ms) {
   return ms < 10 ? `${ms.toFixed(1)} ms` : `${Math.round(ms)} ms`;
+}
+
+function metricsTable(rows) {
+  const widths = rows[0].map((_, col) => Math.max(...rows.map((row) => row[col].length)));
+  return rows
+    .map((row) =>
+      row
+        .map((cell, col) => (col === 0 ? cell.padEnd(widths[col]) : cell.padStart(widths[col])))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 function table(rows) {
@@ -132,6 +176,7 @@ async function main() {
   await assertRunning(base);
 
   const url = base + path;
+  const before = await scrape(base);
   console.log(`Firing ${count} concurrent GET ${url} ...`);
   const started = performance.now();
   const results = await Promise.all(Array.from({ length: count }, () => shoot(url)));
@@ -161,6 +206,12 @@ async function main() {
   console.log(table(rows));
   console.log();
   console.log(`All ${count} answered in ${formatMs(total)}.`);
+  const after = before && (await scrape(base));
+  if (before && after) {
+    console.log();
+    console.log('Metrics (GET /metrics) over the burst:');
+    console.log(metricsTable(metricsChange(before, after)));
+  }
   if (groups.size === 1 && [...groups.keys()][0].startsWith('error')) process.exitCode = 1;
 }
 
