@@ -61,5 +61,5 @@ export function shiftControl(
 ): void {
   if (command !== 'width') throw new Error(`shift: unknown command ${command}`);
   dependency.setWidth(value);
-  if (variant === 'oracle') registry!.get('bench').setLimit(value);
+  if (variant === 'oracle') void registry!.get('bench').setLimit(value);
 }
