@@ -190,6 +190,101 @@ describe.each(ALGORITHMS)(
   },
 );
 
+/** Counts the probes a policy starts (the limit cut to a quarter to measure the baseline). */
+function countProbes(policy: LimitPolicy): { readonly count: number } {
+  const seen = { count: 0 };
+  const probing = () => (policy as unknown as { probing: boolean }).probing;
+  const update = policy.update.bind(policy);
+  let was = probing();
+  policy.update = (sample) => {
+    const limit = update(sample);
+    if (probing() && !was) seen.count++;
+    was = probing();
+    return limit;
+  };
+  return seen;
+}
+
+describe.each(ALGORITHMS)(
+  '%s: tuned against the capacity-shift bench (issue 10)',
+  (name, factory) => {
+    const shift: SimPhase[] = [10, 4, 20].map((capacity) => ({
+      ms: 8000,
+      capacity,
+      ratePerSecond: 300,
+      serviceMs: 50,
+    }));
+
+    it('settles a few slots above the capacity when overloaded, not at 1.4-2 × it', () => {
+      const buckets = simulate(factory().create(name), shift.slice(0, 2), {
+        bucketMs: 100,
+        seed: 7,
+      });
+      // With the defaults before the tuning: 16 and 7-8 (gradient2), 14 and 7-8 (vegas), 21 and
+      // 8-9 (aimd). This simulation (Poisson arrivals, ±10 % service time) is harsher than the
+      // bench, which settles at 13 and 6 (docs/benchmarks.md §9).
+      for (const [p, capacity, most] of [
+        [0, 10, name === 'aimd' ? 17 : 14],
+        [1, 4, 7],
+      ] as const) {
+        const settled = buckets
+          .filter((b) => b.at >= p * 8000 + 4000 && b.at < (p + 1) * 8000)
+          .map((b) => b.limit);
+        const median = percentileOf(settled, 0.5);
+        expect(median).toBeGreaterThanOrEqual(capacity);
+        expect(median).toBeLessThanOrEqual(most);
+      }
+    });
+
+    it('below capacity, stops growing a quarter above the peak in-flight (not twice it)', () => {
+      // Offered 300/s to a pool of 20 × 50 ms (400/s): about 15 in flight, never a queue.
+      const light: SimPhase = { ms: 20_000, capacity: 20, ratePerSecond: 300, serviceMs: 50 };
+      const buckets = simulate(factory({ initial: 10 }).create(name), [light], { bucketMs: 1000 });
+      const late = buckets.slice(-10);
+      const peak = Math.max(...buckets.map((b) => b.maxInFlight));
+      for (const bucket of late)
+        expect(bucket.limit).toBeLessThanOrEqual(Math.ceil(peak / 0.8) + 3);
+    });
+
+    it('a capacity cut costs no early probe: only the start-up probe in 24 s', () => {
+      const policy = factory().create(name);
+      const probes = countProbes(policy);
+      simulate(policy, shift, { bucketMs: 500, seed: 7 });
+      expect(probes.count).toBe(1);
+    });
+
+    it('work that itself got slower is re-measured early, not sat on at the lowest limit', () => {
+      const feed = make(factory({ initial: 20, max: 100 }));
+      feed.settle(50);
+      const probes = countProbes(feed.policy);
+      // Ten times slower at any limit: no capacity cut explains it.
+      feed.send(400, { latencyMs: 500, everyMs: 10 });
+      expect(probes.count).toBe(1);
+      expect((feed.policy as unknown as { baseline: number }).baseline).toBe(500);
+    });
+  },
+);
+
+describe('the growth guard (Netflix concurrency-limits #134)', () => {
+  it.each(ALGORITHMS)(
+    '%s: no growth unless 80 %% of the slots were held at once',
+    (_n, factory) => {
+      const feed = make(factory({ initial: 20, max: 1000 }));
+      feed.settle(50);
+      feed.send(100, { latencyMs: 50, inFlight: 1 }); // closes the busy settling window
+      const before = feed.policy.limit;
+      const under = Math.ceil(before * 0.8) - 1;
+      // Fewer than 80 % held at once: fast samples, yet the limit may not grow on them.
+      expect(Math.max(...feed.send(2000, { latencyMs: 50, inFlight: under }))).toBe(before);
+      // 80 %: it may.
+      const busy = Math.ceil(before * 0.8);
+      expect(Math.max(...feed.send(200, { latencyMs: 50, inFlight: busy }))).toBeGreaterThan(
+        before,
+      );
+    },
+  );
+});
+
 describe('gradient2 and vegas: steady load gives a steady limit', () => {
   it.each([
     ['gradient2', gradient2],

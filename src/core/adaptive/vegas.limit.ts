@@ -13,7 +13,11 @@ export interface VegasOptions extends AdaptiveLimitOptions {
    * Queue estimate (in slots, per log10 of the limit) below which the limit grows. Default 2.
    */
   readonly alpha?: number | undefined;
-  /** Queue estimate (same unit) above which the limit shrinks; at least `alpha`. Default 4. */
+  /**
+   * Queue estimate (same unit) above which the limit shrinks; at least `alpha`. Default 3: the
+   * limit holds while 2 to 3 calls (per log10 of the limit) wait in the dependency (at 4 a pool
+   * of 4 was held at 7-8).
+   */
   readonly beta?: number | undefined;
 }
 
@@ -42,8 +46,9 @@ export class VegasLimit extends AdaptiveLimit {
   protected next(estimate: number, window: WindowSummary): number {
     const unit = step(estimate);
     if (window.dropRatio > 0 || Number.isNaN(window.latencyMs)) return estimate - unit;
-    const queue = Math.ceil(estimate * (1 - window.baselineMs / window.latencyMs));
-    if (queue <= unit) return estimate + this.alpha * unit;
+    // Real-valued: rounding up (as before) read any jitter above the baseline as a waiting call.
+    const queue = estimate * (1 - window.baselineMs / window.latencyMs);
+    if (queue < unit / 2) return estimate + this.alpha * unit; // no queue at all: find capacity fast
     if (queue < this.alpha * unit) return estimate + unit;
     if (queue > this.beta * unit) return estimate - unit;
     return estimate;
@@ -60,7 +65,7 @@ export function vegas(options: VegasOptions = {}): LimitPolicyFactory {
     create(where) {
       const common = resolveAdaptiveOptions(where, options, OWN);
       const alpha = number(where, 'alpha', options.alpha, 2, 1, 1000);
-      const beta = number(where, 'beta', options.beta, Math.max(4, alpha), alpha, 1000);
+      const beta = number(where, 'beta', options.beta, Math.max(3, alpha), alpha, 1000);
       return new VegasLimit(common, alpha, beta);
     },
   };
