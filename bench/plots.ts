@@ -140,13 +140,16 @@ export function renderPlots(quick: boolean): void {
       limit1: '@Limited, limit 1',
       limit2: '@Limited, limit 2',
       limit4: '@Limited, limit 4',
+      gradient2: 'gradient2 (defaults)',
+      vegas: 'vegas (defaults)',
+      aimd: 'aimd (defaults)',
     };
     out(
       'bench-cpu-goodput.svg',
       barChart({
         title: 'Goodput under CPU-bound overload (higher is better)',
         subtitle:
-          'handler burns 5 ms of CPU (200/s on one core); 2xx within 1 s ÷ capacity; fail-fast gauges',
+          'handler burns 5 ms of CPU (200/s on one core); 2xx within 1 s ÷ capacity; fail-fast gauges; same run',
         xLabels: cpu.settings.loads.map((l) => `${l}× offered`),
         xTitle: 'offered load (× capacity)',
         yTitle: 'goodput (÷ capacity)',

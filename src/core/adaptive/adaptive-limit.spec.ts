@@ -60,12 +60,12 @@ function make(factory: LimitPolicyFactory): Feed {
 }
 
 describe.each(ALGORITHMS)('%s: follows latency', (_name, factory) => {
-  it('measures the no-load latency first, at a quarter of the limit, then restores it', () => {
-    const feed = make(factory({ initial: 40 }));
+  it('measures the no-load latency first, at the lowest limit, then restores it', () => {
+    const feed = make(factory({ initial: 40, min: 2 }));
     expect(feed.policy.limit).toBe(40);
     feed.send(1, { latencyMs: 50 });
     expect(feed.probing()).toBe(true);
-    expect(feed.policy.limit).toBe(10);
+    expect(feed.policy.limit).toBe(2);
     // Work that started before the probe is not a no-load sample, however many come back.
     feed.send(100, { latencyMs: 500, everyMs: 1 });
     expect(feed.probing()).toBe(true);
@@ -74,6 +74,20 @@ describe.each(ALGORITHMS)('%s: follows latency', (_name, factory) => {
     expect(feed.probing()).toBe(false);
     expect((feed.policy as unknown as { baseline: number }).baseline).toBe(50);
     expect(feed.policy.limit).toBe(40);
+  });
+
+  it('measures again every probeIntervalMs, at a quarter of the limit it learned', () => {
+    const feed = make(factory({ initial: 40, max: 40, probeIntervalMs: 2000 }));
+    feed.settle(50);
+    const learned = feed.policy.limit;
+    let probedAt = Number.NaN;
+    for (let i = 0; i < 400 && Number.isNaN(probedAt); i++) {
+      feed.send(1, { latencyMs: 50, everyMs: 10 });
+      if (feed.probing()) probedAt = feed.at;
+    }
+    expect(probedAt).toBeGreaterThan(1800);
+    expect(probedAt).toBeLessThan(3000);
+    expect(feed.policy.limit).toBe(Math.floor(learned / 4));
   });
 
   it('comes down when latency rises with the limit, and goes back up on recovery', () => {
@@ -246,6 +260,22 @@ describe.each(ALGORITHMS)(
         expect(bucket.limit).toBeLessThanOrEqual(Math.ceil(peak / 0.8) + 3);
     });
 
+    it.each([400, 1000])(
+      'work served one at a time (CPU-bound: 5 ms on the event loop), %i/s offered: a limit of 1-3',
+      (ratePerSecond) => {
+        const cpu: SimPhase = { ms: 20_000, capacity: 1, ratePerSecond, serviceMs: 5 };
+        const late = simulate(factory().create(name), [cpu], { bucketMs: 1000, seed: 3 }).slice(5);
+        for (const bucket of late) expect(bucket.limit).toBeLessThanOrEqual(3);
+        expect(late.reduce((n, b) => n + b.served, 0) / late.length).toBeGreaterThan(0.9 * 200);
+        expect(
+          percentileOf(
+            late.flatMap((b) => b.latencies),
+            0.99,
+          ),
+        ).toBeLessThanOrEqual(20);
+      },
+    );
+
     it('a capacity cut costs no early probe: only the start-up probe in 24 s', () => {
       const policy = factory().create(name);
       const probes = countProbes(policy);
@@ -369,9 +399,9 @@ describe('a PressureGauge with an adaptive limit', () => {
       if (e.type === 'limit-changed') changes.push([e.from, e.to]);
     });
     expect(gauge.limit).toBe(8);
-    await round(gauge, 8, 50); // opens the start-up probe: a quarter of the limit
-    expect(gauge.limit).toBe(2);
-    for (let i = 0; i < 3; i++) await round(gauge, 2, 50); // the probe measures 50 ms
+    await round(gauge, 8, 50); // opens the start-up probe: at the lowest limit
+    expect(gauge.limit).toBe(1);
+    for (let i = 0; i < 5; i++) await round(gauge, 1, 50); // the probe measures 50 ms
     expect(gauge.limit).toBe(8);
     // Latency that grows with the slots held: the limit comes down.
     for (let i = 0; i < 30; i++) await round(gauge, gauge.limit, 25 * gauge.limit);

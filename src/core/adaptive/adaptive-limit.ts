@@ -43,9 +43,11 @@ let created = 0;
  * - **Under-use.** The limit never grows in a window where fewer than 80 % of its slots were held
  *   at once (Netflix concurrency-limits #134: "fast" samples from an idle gauge would raise it
  *   forever), so under a load below capacity it settles a quarter above the peak in-flight.
- * - **Baseline.** The no-load latency is measured, not inferred: at the first samples and then
- *   every `probeIntervalMs` the limit drops to a quarter for one window, so the work runs with no
- *   queue in front of it, and only work that started during that window counts. Between probes
+ * - **Baseline.** The no-load latency is measured, not inferred: at the first samples the limit
+ *   drops to `min` for one window (nothing is known yet: a quarter of the initial limit was still
+ *   a queue for CPU-bound work, whose every slot in flight adds to every other's latency), then
+ *   every `probeIntervalMs` to a quarter of what it learned, so the work runs with no queue in
+ *   front of it, and only work that started during that window counts. Between probes
  *   the baseline may fall (faster windows) but never rise, so sustained overload cannot pull it up
  *   (failsafe-go #127). A limit that has halved since the last probe while ten windows in a row
  *   were still over twice the baseline probes early: the work itself got slower, and the limit
@@ -96,7 +98,7 @@ export abstract class AdaptiveLimit implements LimitPolicy {
   update(sample: LimitSample): number {
     const { outcome, at } = sample;
     if (outcome === 'failed' || outcome === 'ignored') return this.limit;
-    if (this.nextProbeAt === Number.NEGATIVE_INFINITY) this.startProbe(at);
+    if (this.nextProbeAt === Number.NEGATIVE_INFINITY) this.startProbe(at, this.options.min);
     // During a probe only work that started under the probe's limit says what no load costs.
     if (this.probing && at - sample.heldMs < this.probingSince) return this.limit;
     const window = this.window;
@@ -134,11 +136,12 @@ export abstract class AdaptiveLimit implements LimitPolicy {
     if (at >= this.nextProbeAt || stuck) this.startProbe(at);
   }
 
-  private startProbe(at: number): void {
+  /** During a probe the limit is `limit`: by default a quarter of the estimate, rounded down. */
+  private startProbe(at: number, limit = Math.floor(this.estimate * PROBE_SHARE)): void {
     this.probingSince = at;
     this.nextProbeAt = Number.POSITIVE_INFINITY; // set when the probe ends
     // Rounded down: a small dependency (a pool of 1 or 2) is measured with no queue at all.
-    this.limit = this.rounded(Math.floor(this.estimate * PROBE_SHARE));
+    this.limit = this.rounded(limit);
   }
 
   private endProbe(at: number): void {

@@ -10,13 +10,14 @@ import {
 /** Vegas's own options, beside the common ones. */
 export interface VegasOptions extends AdaptiveLimitOptions {
   /**
-   * Queue estimate (in slots, per log10 of the limit) below which the limit grows. Default 2.
+   * Queue estimate (in slots, per log10 of the limit) below which the limit grows. Default 2; at
+   * most a quarter of the limit, so a small limit does not queue more than it serves.
    */
   readonly alpha?: number | undefined;
   /**
    * Queue estimate (same unit) above which the limit shrinks; at least `alpha`. Default 3: the
    * limit holds while 2 to 3 calls (per log10 of the limit) wait in the dependency (at 4 a pool
-   * of 4 was held at 7-8).
+   * of 4 was held at 7-8). At most half the limit.
    */
   readonly beta?: number | undefined;
 }
@@ -48,9 +49,13 @@ export class VegasLimit extends AdaptiveLimit {
     if (window.dropRatio > 0 || Number.isNaN(window.latencyMs)) return estimate - unit;
     // Real-valued: rounding up (as before) read any jitter above the baseline as a waiting call.
     const queue = estimate * (1 - window.baselineMs / window.latencyMs);
-    if (queue < unit / 2) return estimate + this.alpha * unit; // no queue at all: find capacity fast
-    if (queue < this.alpha * unit) return estimate + unit;
-    if (queue > this.beta * unit) return estimate - unit;
+    // A small limit (CPU-bound work, a pool of one or two) holds at most a quarter to a half of
+    // its slots waiting: two waiting calls in front of one served would triple its latency.
+    const alpha = Math.min(this.alpha * unit, estimate / 4);
+    const beta = Math.min(this.beta * unit, estimate / 2);
+    if (queue < unit / 2 && queue < alpha) return estimate + this.alpha * unit; // no queue at all
+    if (queue < alpha) return estimate + unit;
+    if (queue > beta) return estimate - unit;
     return estimate;
   }
 }
