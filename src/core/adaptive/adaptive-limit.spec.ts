@@ -295,6 +295,19 @@ describe.each(ALGORITHMS)(
   },
 );
 
+describe('gradient2 and vegas: a start far above capacity comes down within 2 s', () => {
+  it.each([
+    ['gradient2', gradient2],
+    ['vegas', vegas],
+  ] as const)('%s: initial 20, one server of 5 ms (CPU-bound), 400/s', (name, factory) => {
+    const cpu: SimPhase = { ms: 4000, capacity: 1, ratePerSecond: 400, serviceMs: 5 };
+    const buckets = simulate(factory().create(name), [cpu], { bucketMs: 250, seed: 3 });
+    // Vegas stepped down one slot a window before: 20 → 4 took 4 s, the bench's whole ramp.
+    for (const bucket of buckets.filter((b) => b.at >= 2000))
+      expect(bucket.limit).toBeLessThanOrEqual(4);
+  });
+});
+
 describe('the growth guard (Netflix concurrency-limits #134)', () => {
   it.each(ALGORITHMS)(
     '%s: no growth unless 80 %% of the slots were held at once',

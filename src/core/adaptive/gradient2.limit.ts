@@ -36,7 +36,8 @@ const OWN = ['tolerance', 'smoothing', 'queueSize'];
 /**
  * Gradient2 (after Netflix concurrency-limits): the limit follows the ratio of the no-load
  * latency to the current one. While a window is within `tolerance` of the baseline the limit
- * grows by `queueSize`; slower, it shrinks in proportion (at most by half a window), smoothed.
+ * grows by `queueSize`; slower, it shrinks in proportion (at most by half a window), smoothed,
+ * and by half at once when the window is twice as slow as tolerated or worse.
  * Drops shrink it further, in proportion to their share.
  */
 export class Gradient2Limit extends AdaptiveLimit {
@@ -58,6 +59,9 @@ export class Gradient2Limit extends AdaptiveLimit {
     // Within tolerance (no sign of a queue): take the step at once, so spare capacity is found
     // quickly. Slower: move towards the target smoothly, so one slow window does not halve it.
     if (gradient >= 1) return target;
+    // Twice as slow as tolerated or worse (a capacity cut, a start far too high): halve at once.
+    // A window's median, not one slow call, says so.
+    if (gradient <= 0.5) return target;
     return estimate * (1 - this.smoothing) + target * this.smoothing;
   }
 }

@@ -33,7 +33,8 @@ function step(limit: number): number {
  * Vegas (after TCP Vegas and Netflix concurrency-limits): estimates how many of the limit's slots
  * are queueing, `limit × (1 − baseline / latency)`, and keeps that between `alpha` and `beta`:
  * grows by a step below alpha (by alpha steps when there is no queue at all), shrinks by a step
- * above beta or when work was dropped. Moves by whole steps: steady under steady load.
+ * above beta (by half the excess when that is more) or when work was dropped. Moves by whole
+ * steps near its target: steady under steady load.
  */
 export class VegasLimit extends AdaptiveLimit {
   constructor(
@@ -55,7 +56,8 @@ export class VegasLimit extends AdaptiveLimit {
     const beta = Math.min(this.beta * unit, estimate / 2);
     if (queue < unit / 2 && queue < alpha) return estimate + this.alpha * unit; // no queue at all
     if (queue < alpha) return estimate + unit;
-    if (queue > beta) return estimate - unit;
+    // Far above beta (a capacity cut, a start far too high): halve the excess at once.
+    if (queue > beta) return estimate - Math.max(unit, (queue - beta) / 2);
     return estimate;
   }
 }
