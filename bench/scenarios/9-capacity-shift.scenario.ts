@@ -150,7 +150,11 @@ export const scenario: Scenario = {
         const judged = series.slice(first, end / settings.bucketMs);
         const ok = judged.reduce((n, b) => n + b.ok, 0);
         const stable = polls
-          .filter((p) => p.t >= start + settings.stableAfterSeconds * 1000 && p.t < end)
+          // Up to a poll before the next shift: a poll answered just after it may show its limit.
+          .filter(
+            (p) =>
+              p.t >= start + settings.stableAfterSeconds * 1000 && p.t < end - 2 * settings.pollMs,
+          )
           .map((p) => p.limit);
         const limitMedian = percentile(stable, 50);
         const limitDeviation = stable.length
