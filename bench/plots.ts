@@ -26,6 +26,7 @@ export function renderPlots(quick: boolean): void {
       empty: 'empty interceptor',
       limited: '@Limited (ample)',
       throttler: '@nestjs/throttler (ample)',
+      adaptive: '@Limited, gradient2 (ample)',
     };
     out(
       'bench-overhead.svg',
@@ -140,13 +141,16 @@ export function renderPlots(quick: boolean): void {
       limit1: '@Limited, limit 1',
       limit2: '@Limited, limit 2',
       limit4: '@Limited, limit 4',
+      gradient2: 'gradient2 (defaults)',
+      vegas: 'vegas (defaults)',
+      aimd: 'aimd (defaults)',
     };
     out(
       'bench-cpu-goodput.svg',
       barChart({
         title: 'Goodput under CPU-bound overload (higher is better)',
         subtitle:
-          'handler burns 5 ms of CPU (200/s on one core); 2xx within 1 s ÷ capacity; fail-fast gauges',
+          'handler burns 5 ms of CPU (200/s on one core); 2xx within 1 s ÷ capacity; fail-fast gauges; same run',
         xLabels: cpu.settings.loads.map((l) => `${l}× offered`),
         xTitle: 'offered load (× capacity)',
         yTitle: 'goodput (÷ capacity)',
@@ -154,6 +158,100 @@ export function renderPlots(quick: boolean): void {
           name,
           values: cpu.settings.loads.map((l) => cpu.data[mode]?.[l]?.goodput),
         })),
+      }),
+    );
+  }
+
+  const shift = load<{
+    settings: {
+      widths: number[];
+      phaseSeconds: number;
+      bucketMs: number;
+      offeredPerSecond: number;
+      serviceMs: number;
+      reps: number;
+    };
+    data: Record<string, { series: Record<'goodput' | 'p99Ms' | 'limit', Point[]> }>;
+  }>('9-capacity-shift');
+  if (shift) {
+    const { widths, phaseSeconds, bucketMs, offeredPerSecond, serviceMs, reps } = shift.settings;
+    const labels: Record<string, string> = {
+      none: 'no limit',
+      static10: 'static 10',
+      oracle: 'oracle (static = C each phase)',
+      gradient2: 'gradient2 (defaults)',
+      vegas: 'vegas (defaults)',
+      aimd: 'aimd (defaults)',
+    };
+    const buckets = (phaseSeconds * 1000 * widths.length) / bucketMs;
+    const widthAt = (b: number) => widths[Math.floor((b * bucketMs) / (phaseSeconds * 1000))];
+    const xLabels = Array.from({ length: buckets }, (_, b) =>
+      (b * bucketMs) % 2000 === 0 ? String((b * bucketMs) / 1000) : '',
+    );
+    const flat = (v: number): Point => ({ median: v, min: v, max: v });
+    // Medians only (no whiskers): six series of 48 points; the tables give the per-phase spread.
+    const series = (key: 'goodput' | 'p99Ms' | 'limit', floor?: number) =>
+      Object.entries(labels)
+        .filter(([v]) => shift.data[v])
+        .map(([v, name]) => ({
+          name,
+          values: shift.data[v].series[key].map((p) =>
+            p && Number.isFinite(p.median)
+              ? flat(Math.max(p.median, floor ?? -Infinity))
+              : undefined,
+          ),
+        }));
+    const phases = `C = ${widths.join(' → ')} calls at once, ${phaseSeconds} s each, ${serviceMs} ms a call; ${offeredPerSecond}/s offered; median of ${reps} runs per ${bucketMs} ms`;
+    out(
+      'bench-shift-goodput.svg',
+      lineChart({
+        title: 'Goodput under a capacity shift (higher is better)',
+        subtitle: `2xx within the 1 s deadline per s; ${phases}`,
+        xLabels,
+        xTitle: 'time (s)',
+        yTitle: 'goodput (per s)',
+        series: [
+          ...series('goodput'),
+          {
+            name: 'what can be served: min(offered, C / 50 ms)',
+            dashed: true,
+            values: xLabels.map((_, b) =>
+              flat(Math.min(offeredPerSecond, (widthAt(b) * 1000) / serviceMs)),
+            ),
+          },
+        ],
+      }),
+    );
+    out(
+      'bench-shift-p99.svg',
+      lineChart({
+        title: 'p99 of successes under a capacity shift (lower is better)',
+        subtitle: `log scale; ${phases}`,
+        xLabels,
+        xTitle: 'time (s)',
+        yTitle: 'p99 of 2xx (ms)',
+        logY: true,
+        yMax: 1500,
+        guides: [{ y: 3 * serviceMs, label: `aim ≤ ${3 * serviceMs} ms (3 × service time)` }],
+        series: series('p99Ms', 1),
+      }),
+    );
+    out(
+      'bench-shift-limit.svg',
+      lineChart({
+        title: "The gauge's limit under a capacity shift",
+        subtitle: `polled every 100 ms, median per bucket; ${phases}`,
+        xLabels,
+        xTitle: 'time (s)',
+        yTitle: 'limit (slots)',
+        series: [
+          ...series('limit'),
+          {
+            name: 'C (the dependency’s width)',
+            dashed: true,
+            values: xLabels.map((_, b) => flat(widthAt(b))),
+          },
+        ],
       }),
     );
   }

@@ -33,6 +33,7 @@ export function renderTables(quick: boolean): void {
         md += `| ${name} | ${s(v)} |\n`;
     }
     if (r.id === '8-seams') md += seamTables(r, s);
+    if (r.id === '9-capacity-shift') md += shiftTable(r, s);
     if (r.id === '6-soak') {
       md += '| requests | heap used after GC (MiB) |\n| --- | --- |\n';
       for (const p of r.data.samples as Array<{ requests: number; heapUsed: number }>)
@@ -107,6 +108,21 @@ function seamTables(
     md += `\nRatios (per round): ${Object.entries(d.ratios as Record<string, Spread>)
       .map(([k, v]) => `${k} ${s(v)}`)
       .join(' · ')}\n`;
+  }
+  return md;
+}
+
+function shiftTable(
+  r: { data: Record<string, { phases: Array<Record<string, any>> }> },
+  s: (x: Spread | undefined, d?: number) => string,
+): string {
+  let md =
+    '| variant | phase (C) | goodput /s after 3 s | target | p99 2xx ms after 3 s | limit (median, 5 s on) | limit: largest deviation from median |\n';
+  md += '| --- | --- | --- | --- | --- | --- | --- |\n';
+  for (const [variant, d] of Object.entries(r.data)) {
+    d.phases.forEach((p, i) => {
+      md += `| ${variant} | ${i + 1} (${p.width}) | ${s(p.goodput)} | ≥ ${p.goodputTarget} | ${s(p.p99Ms)} | ${s(p.limitMedian)} | ${s(p.limitDeviation, 2)} |\n`;
+    });
   }
   return md;
 }

@@ -25,6 +25,14 @@ export interface OpenLoopOptions {
    * steady state, and the drain after the last send (free capacity no steady load has) is excluded.
    */
   rampSeconds?: number;
+  /**
+   * Called for every request's end (scenario 9's time series): when it was scheduled and when it
+   * ended, in ms since the load's start (`onStart`), and how: an HTTP status, `timeout` (the client
+   * gave up at its deadline) or `error`.
+   */
+  onOutcome?: (sentAt: number, endedAt: number, status: number | 'timeout' | 'error') => void;
+  /** Called once with the load's start on the `performance.now()` clock, before the first send. */
+  onStart?: (t0: number) => void;
 }
 
 export interface OpenLoopResult {
@@ -79,6 +87,8 @@ export function openLoop(options: OpenLoopOptions): Promise<OpenLoopResult> {
   const windowStart = t0 + (options.rampSeconds ?? 0) * 1000;
   const windowEnd = t0 + (options.count / options.rate) * 1000;
   const inWindow = (t: number) => t >= windowStart && t <= windowEnd;
+  const onOutcome = options.onOutcome;
+  options.onStart?.(t0);
 
   return new Promise((resolve) => {
     const send = (scheduled: number) => {
@@ -102,6 +112,7 @@ export function openLoop(options: OpenLoopOptions): Promise<OpenLoopResult> {
             const now = performance.now();
             const latency = now - scheduled;
             const status = res.statusCode ?? 0;
+            onOutcome?.(scheduled - t0, now - t0, status);
             result.byStatus[status] = (result.byStatus[status] ?? 0) + 1;
             if (!inWindow(now)) return;
             result.outcomes++;
@@ -118,6 +129,7 @@ export function openLoop(options: OpenLoopOptions): Promise<OpenLoopResult> {
         if (entry.done) return;
         finish();
         result.errors++;
+        onOutcome?.(scheduled - t0, performance.now() - t0, 'error');
         if (inWindow(performance.now())) result.outcomes++;
       });
       outstanding.push(entry);
@@ -136,6 +148,7 @@ export function openLoop(options: OpenLoopOptions): Promise<OpenLoopResult> {
         if (!entry.done) {
           entry.done = true;
           open--;
+          onOutcome?.(entry.deadline - options.deadlineMs - t0, now - t0, 'timeout');
           if (inWindow(now)) {
             result.timedOut++;
             result.outcomes++;

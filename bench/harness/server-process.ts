@@ -4,6 +4,7 @@ import { join } from 'node:path';
 /** What a bench server reports about itself (see servers/main.ts). */
 export interface ServerStats {
   gauge?: {
+    limit: number;
     inFlight: number;
     queued: number;
     admitted: number;
@@ -39,6 +40,7 @@ export interface ServerSpec {
 export class ServerProcess {
   private nextId = 0;
   private readonly pending = new Map<number, (stats: ServerStats) => void>();
+  private readonly pendingControl = new Map<number, () => void>();
 
   private constructor(
     readonly spec: ServerSpec,
@@ -46,6 +48,11 @@ export class ServerProcess {
     private readonly child: ChildProcess,
   ) {
     child.on('message', (msg: { type: string; id: number; stats: ServerStats }) => {
+      if (msg.type === 'control') {
+        this.pendingControl.get(msg.id)?.();
+        this.pendingControl.delete(msg.id);
+        return;
+      }
       if (msg.type !== 'stats') return;
       this.pending.get(msg.id)?.(msg.stats);
       this.pending.delete(msg.id);
@@ -106,6 +113,22 @@ export class ServerProcess {
         resolve(stats);
       });
       this.child.send({ type: 'stats', id, gc, resetPeak });
+    });
+  }
+
+  /** Sends an app's run-time command (see `controls` in servers/main.ts); resolves once applied. */
+  control(command: string, value: number): Promise<void> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`${this.name}: command ${command} not applied within 10 s`)),
+        10_000,
+      );
+      this.pendingControl.set(id, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.child.send({ type: 'control', id, command, value });
     });
   }
 

@@ -28,7 +28,17 @@ export interface ChartOptions {
   guides?: Array<{ y: number; label: string }>;
 }
 
-const COLORS = ['#d62728', '#1f77b4', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b'];
+const COLORS = [
+  '#d62728',
+  '#1f77b4',
+  '#2ca02c',
+  '#ff7f0e',
+  '#9467bd',
+  '#8c564b',
+  '#e377c2',
+  '#17becf',
+  '#7f7f7f',
+];
 const W = 760;
 const H = 440;
 const MARGIN = { left: 72, right: 24, bottom: 64 };

@@ -124,6 +124,13 @@ async function main(): Promise<void> {
   const { default: pLimit } = await import('p-limit');
 
   const gauge = new lib.PressureGauge({ name: 'micro', limit: 10 });
+  // Issue 10: adaptive gauges (defaults, max ample so the loop never refuses). Every
+  // acquire()+release reads the clock twice and feeds the policy one sample.
+  const adaptive = {
+    gradient2: new lib.PressureGauge({ name: 'gradient2', limit: lib.gradient2({ max: 1000 }) }),
+    vegas: new lib.PressureGauge({ name: 'vegas', limit: lib.vegas({ max: 1000 }) }),
+    aimd: new lib.PressureGauge({ name: 'aimd', limit: lib.aimd({ max: 1000 }) }),
+  };
   const limit10 = pLimit(10);
   const bulkhead10 = bulkhead(10, 0);
 
@@ -137,6 +144,30 @@ async function main(): Promise<void> {
       const t0 = process.hrtime.bigint();
       for (let i = 0; i < syncOps; i++) (gauge.acquire() as () => void)();
       return perOp(t0, syncOps);
+    },
+    'adaptive gradient2: acquire()+release+sample': async () => {
+      const g = adaptive.gradient2;
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < syncOps; i++) (g.acquire() as () => void)();
+      return perOp(t0, syncOps);
+    },
+    'adaptive vegas: acquire()+release+sample': async () => {
+      const g = adaptive.vegas;
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < syncOps; i++) (g.acquire() as () => void)();
+      return perOp(t0, syncOps);
+    },
+    'adaptive aimd: acquire()+release+sample': async () => {
+      const g = adaptive.aimd;
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < syncOps; i++) (g.acquire() as () => void)();
+      return perOp(t0, syncOps);
+    },
+    'clock: performance.now() × 2': async () => {
+      let sum = 0;
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < syncOps; i++) sum += performance.now() - performance.now();
+      return keep(sum, perOp(t0, syncOps));
     },
     'await Promise.resolve(fn()) (floor)': async () => {
       const t0 = process.hrtime.bigint();
@@ -237,6 +268,8 @@ async function main(): Promise<void> {
       }
     }
   }
+  if (Object.values(adaptive).some((g) => g.inFlight !== 0 || g.limit < 10))
+    throw new Error('micro: an adaptive gauge not idle (or refusing) after the run');
   if (gauge.inFlight !== 0 || gauge.queued !== 0 || !seamsIdle())
     throw new Error('micro: gauge not idle after the run');
   if (events.count !== 2 * 2 * syncOps * (reps + 1))

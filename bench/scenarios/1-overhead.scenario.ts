@@ -3,13 +3,14 @@ import type { Aim, Scenario } from '../harness/scenario';
 import { sideBySide, sideBySideSettings } from '../harness/side-by-side';
 import { round, show, spread } from '../harness/stats';
 
-const VARIANTS = ['bare', 'empty', 'limited', 'throttler'] as const;
+const VARIANTS = ['bare', 'empty', 'limited', 'throttler', 'adaptive'] as const;
 const ADAPTERS = ['express', 'fastify'] as const;
 
 /**
  * Scenario 1: what `@Limited` costs on a trivial GET when it never refuses, next to Nest's own floor
- * for wrapping a handler (an empty interceptor) and to @nestjs/throttler with an ample limit. The
- * four servers of an adapter run at once (idle but one) and are loaded in turn, round after round,
+ * for wrapping a handler (an empty interceptor) and to @nestjs/throttler with an ample limit, and
+ * (issue 10) `@Limited` on a gradient2 gauge that never refuses but samples every release. The
+ * servers of an adapter run at once (idle but one) and are loaded in turn, round after round,
  * so ratios are taken side by side.
  */
 export const scenario: Scenario = {
@@ -31,13 +32,16 @@ export const scenario: Scenario = {
         variants: Object.fromEntries(VARIANTS.map((v) => [v, summarise(of(v))])),
         ratios: {
           limitedOverEmpty: ratio('limited', 'empty'),
+          adaptiveOverEmpty: ratio('adaptive', 'empty'),
+          adaptiveOverLimited: ratio('adaptive', 'limited'),
           limitedOverThrottler: ratio('limited', 'throttler'),
           limitedOverBare: ratio('limited', 'bare'),
           emptyOverBare: ratio('empty', 'bare'),
         },
       };
       data[adapter] = summary;
-      const { limitedOverEmpty, limitedOverThrottler } = summary.ratios;
+      const { limitedOverEmpty, limitedOverThrottler, adaptiveOverEmpty, adaptiveOverLimited } =
+        summary.ratios;
       aims.push(
         {
           what: `${adapter}: @Limited req/s ÷ empty interceptor`,
@@ -50,6 +54,12 @@ export const scenario: Scenario = {
           target: '≥ 2',
           value: show(limitedOverThrottler),
           met: limitedOverThrottler.median >= 2,
+        },
+        {
+          what: `${adapter}: @Limited on gradient2 req/s ÷ empty interceptor (÷ fixed @Limited: ${show(adaptiveOverLimited)})`,
+          target: '≥ 0.95',
+          value: show(adaptiveOverEmpty),
+          met: adaptiveOverEmpty.median >= 0.95,
         },
       );
     }

@@ -2,11 +2,12 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Aim, Scenario } from '../harness/scenario';
-import { show, spread, type Spread } from '../harness/stats';
+import { round, show, spread, type Spread } from '../harness/stats';
 
 /**
  * Scenario 5: the core alone, no HTTP: uncontended acquire/release and `process()` in ns/op next to
- * p-limit and cockatiel's bulkhead, and 100k queued waiters drained through one slot.
+ * p-limit and cockatiel's bulkhead, and 100k queued waiters drained through one slot; issue 10:
+ * acquire()+release on adaptive gauges (each a sample for the policy) and two clock reads.
  */
 export const scenario: Scenario = {
   id: '5-micro',
@@ -32,7 +33,17 @@ export const scenario: Scenario = {
     }
     const tryAcquire = nsPerOp['gauge tryAcquire()+release'];
     const drained = nsPerOp['gauge: drain, per waiter'];
+    const fixed = nsPerOp['gauge acquire()+release (fail fast)'];
     const aims: Aim[] = [
+      ...(['gradient2', 'vegas', 'aimd'] as const).map((name) => {
+        const ns = nsPerOp[`adaptive ${name}: acquire()+release+sample`];
+        return {
+          what: `adaptive ${name}: acquire()+release+sample (fixed limit: ${round(fixed.median)} ns)`,
+          target: '≤ 150 ns',
+          value: show(ns, 3, ' ns'),
+          met: ns.median <= 150,
+        };
+      }),
       {
         what: 'uncontended tryAcquire()+release',
         target: '≤ 100 ns',

@@ -1,5 +1,6 @@
 import type { Type } from '@nestjs/common';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { lib } from '../harness/lib';
 import { burnCpu } from './dependency';
 import { counter } from './handler-counter';
 import { workModule } from './work.app';
@@ -9,7 +10,8 @@ import { workModule } from './work.app';
  * core), in five 1 ms slices with a turn of the event loop between them, as a handler that parses,
  * awaits, computes and renders does. (A handler that burns all 5 ms in one synchronous go never has
  * two requests in flight at once, so no gauge of any size could refuse anything there.)
- * Variants: no limit, or a fail-fast gauge of 1, 2 or 4 (`limit1`, `limit2`, `limit4`).
+ * Variants: no limit, a fail-fast gauge of 1, 2 or 4 (`limit1`, `limit2`, `limit4`), or a fail-fast
+ * gauge with an adaptive limit, defaults (`gradient2`, `vegas`, `aimd`; issue 10).
  */
 export const CPU_CAPACITY_PER_SECOND = 200;
 
@@ -29,6 +31,9 @@ async function work(): Promise<string> {
 /** The root module for one variant. */
 export function cpuModule(variant: string): Type {
   if (variant === 'none') return workModule(work, undefined);
+  if (variant === 'gradient2') return workModule(work, { limit: lib.gradient2() });
+  if (variant === 'vegas') return workModule(work, { limit: lib.vegas() });
+  if (variant === 'aimd') return workModule(work, { limit: lib.aimd() });
   const limit = Number(/^limit(\d+)$/.exec(variant)?.[1]);
   if (!Number.isInteger(limit)) throw new Error(`cpu: unknown variant ${variant}`);
   return workModule(work, { limit });

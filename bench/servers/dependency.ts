@@ -9,9 +9,27 @@ export class Dependency {
   private head = 0;
 
   constructor(
-    private readonly width: number,
+    private width: number,
     private readonly serviceMs: number,
   ) {}
+
+  /**
+   * Changes how many calls are served at once, from now on (scenario 9's capacity shift): a wider
+   * dependency starts waiting calls at once; a narrower one lets calls in service finish and
+   * starts no waiting call until fewer than `width` are served.
+   */
+  setWidth(width: number): void {
+    this.width = width;
+    while (this.busy < this.width && this.head < this.waiting.length) {
+      this.busy++;
+      this.take()();
+    }
+  }
+
+  /** Calls served at this moment. */
+  get serving(): number {
+    return this.busy;
+  }
 
   /** Resolves once a call has been served (after waiting its turn, then `serviceMs`). */
   async call(): Promise<void> {
@@ -30,16 +48,20 @@ export class Dependency {
   }
 
   private next(): void {
-    if (this.head < this.waiting.length) {
-      const resolve = this.waiting[this.head++];
-      if (this.head > 1024 && this.head * 2 > this.waiting.length) {
-        this.waiting.splice(0, this.head);
-        this.head = 0;
-      }
-      resolve(); // the slot passes straight to the oldest waiter
+    if (this.busy <= this.width && this.head < this.waiting.length) {
+      this.take()(); // the slot passes straight to the oldest waiter
     } else {
       this.busy--;
     }
+  }
+
+  private take(): () => void {
+    const resolve = this.waiting[this.head++];
+    if (this.head > 1024 && this.head * 2 > this.waiting.length) {
+      this.waiting.splice(0, this.head);
+      this.head = 0;
+    }
+    return resolve;
   }
 }
 

@@ -3,12 +3,14 @@ import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
+import type { GaugeRegistry } from '../../src';
 import type { ServerStats } from '../harness/server-process';
 import { lib } from '../harness/lib';
 import { cpuModule } from './cpu.app';
 import { counter } from './handler-counter';
 import { ioModule } from './io.app';
 import { overheadModule } from './overhead.app';
+import { shiftControl, shiftModule } from './shift.app';
 
 /**
  * Entry point of a bench server process: builds the app named by BENCH_APP / BENCH_VARIANT on
@@ -25,7 +27,29 @@ const apps: Record<string, (variant: string) => EntryModule> = {
   overhead: overheadModule,
   io: ioModule,
   cpu: cpuModule,
+  shift: shiftModule,
 };
+
+/** Apps that take commands at run time (scenario 9 changes its dependency's width). */
+const controls: Record<
+  string,
+  (registry: GaugeRegistry | undefined, variant: string, command: string, value: number) => void
+> = {
+  shift: shiftControl,
+};
+
+interface StatsMessage {
+  type: 'stats';
+  id: number;
+  gc: boolean;
+  resetPeak: boolean;
+}
+interface ControlMessage {
+  type: 'control';
+  id: number;
+  command: string;
+  value: number;
+}
 
 async function main(): Promise<void> {
   const { BENCH_APP = '', BENCH_VARIANT = '', BENCH_ADAPTER = 'express' } = process.env;
@@ -42,7 +66,12 @@ async function main(): Promise<void> {
   await app.listen(0, '127.0.0.1');
   const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
 
-  process.on('message', (msg: { type: string; id: number; gc: boolean; resetPeak: boolean }) => {
+  process.on('message', (msg: ControlMessage | StatsMessage) => {
+    if (msg.type === 'control') {
+      controls[BENCH_APP]?.(tryGet(app), BENCH_VARIANT, msg.command, msg.value);
+      process.send?.({ type: 'control', id: msg.id });
+      return;
+    }
     if (msg.type !== 'stats') return;
     process.send?.({ type: 'stats', id: msg.id, stats: stats(app, msg.gc) });
     if (msg.resetPeak) {
@@ -63,8 +92,9 @@ function stats(app: INestApplication, gc: boolean): ServerStats {
   };
   const registry = tryGet(app);
   if (registry?.has('bench')) {
-    const { inFlight, queued, admitted, rejected, timedOut, aborted } = registry.get('bench');
-    result.gauge = { inFlight, queued, admitted, rejected, timedOut, aborted };
+    const { limit, inFlight, queued, admitted, rejected, timedOut, aborted } =
+      registry.get('bench');
+    result.gauge = { limit, inFlight, queued, admitted, rejected, timedOut, aborted };
   }
   if (gc && typeof global.gc === 'function') {
     global.gc();

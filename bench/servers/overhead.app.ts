@@ -21,7 +21,8 @@ import { lib } from '../harness/lib';
 
 /**
  * Scenarios 1 and 2: the same trivial GET with nothing, an empty interceptor (Nest's floor for
- * anything that wraps a handler), `@Limited` with ample slots, @nestjs/throttler with an ample
+ * anything that wraps a handler), `@Limited` with ample slots (a fixed limit, or gradient2 sampling
+ * every release), @nestjs/throttler with an ample
  * limit, `@Limited` on a gauge whose only slot is held (every request is refused), and an
  * interceptor throwing a plain HttpException(429) (Nest's own floor for a refusal).
  */
@@ -121,6 +122,17 @@ export function overheadModule(variant: string): Type {
       })
       class LimitedModule {}
       return LimitedModule;
+    }
+    case 'adaptive': {
+      // Issue 10: every release timed and fed to gradient2; min 100 so a closed loop of 20
+      // connections is never refused: the figure is the sampling's cost, not refusals.
+      const limit = lib.gradient2({ min: 100, initial: 10_000, max: 10_000 });
+      @Module({
+        imports: [lib.BackpressureModule.forRoot({ gauges: { bench: { limit } } })],
+        controllers: [LimitedController],
+      })
+      class AdaptiveModule {}
+      return AdaptiveModule;
     }
     case 'throttler': {
       @Module({

@@ -60,12 +60,12 @@ function make(factory: LimitPolicyFactory): Feed {
 }
 
 describe.each(ALGORITHMS)('%s: follows latency', (_name, factory) => {
-  it('measures the no-load latency first, at a quarter of the limit, then restores it', () => {
-    const feed = make(factory({ initial: 40 }));
+  it('measures the no-load latency first, at the lowest limit, then restores it', () => {
+    const feed = make(factory({ initial: 40, min: 2 }));
     expect(feed.policy.limit).toBe(40);
     feed.send(1, { latencyMs: 50 });
     expect(feed.probing()).toBe(true);
-    expect(feed.policy.limit).toBe(10);
+    expect(feed.policy.limit).toBe(2);
     // Work that started before the probe is not a no-load sample, however many come back.
     feed.send(100, { latencyMs: 500, everyMs: 1 });
     expect(feed.probing()).toBe(true);
@@ -74,6 +74,20 @@ describe.each(ALGORITHMS)('%s: follows latency', (_name, factory) => {
     expect(feed.probing()).toBe(false);
     expect((feed.policy as unknown as { baseline: number }).baseline).toBe(50);
     expect(feed.policy.limit).toBe(40);
+  });
+
+  it('measures again every probeIntervalMs, at a quarter of the limit it learned', () => {
+    const feed = make(factory({ initial: 40, max: 40, probeIntervalMs: 2000 }));
+    feed.settle(50);
+    const learned = feed.policy.limit;
+    let probedAt = Number.NaN;
+    for (let i = 0; i < 400 && Number.isNaN(probedAt); i++) {
+      feed.send(1, { latencyMs: 50, everyMs: 10 });
+      if (feed.probing()) probedAt = feed.at;
+    }
+    expect(probedAt).toBeGreaterThan(1800);
+    expect(probedAt).toBeLessThan(3000);
+    expect(feed.policy.limit).toBe(Math.floor(learned / 4));
   });
 
   it('comes down when latency rises with the limit, and goes back up on recovery', () => {
@@ -190,6 +204,130 @@ describe.each(ALGORITHMS)(
   },
 );
 
+/** Counts the probes a policy starts (the limit cut to a quarter to measure the baseline). */
+function countProbes(policy: LimitPolicy): { readonly count: number } {
+  const seen = { count: 0 };
+  const probing = () => (policy as unknown as { probing: boolean }).probing;
+  const update = policy.update.bind(policy);
+  let was = probing();
+  policy.update = (sample) => {
+    const limit = update(sample);
+    if (probing() && !was) seen.count++;
+    was = probing();
+    return limit;
+  };
+  return seen;
+}
+
+describe.each(ALGORITHMS)(
+  '%s: tuned against the capacity-shift bench (issue 10)',
+  (name, factory) => {
+    const shift: SimPhase[] = [10, 4, 20].map((capacity) => ({
+      ms: 8000,
+      capacity,
+      ratePerSecond: 300,
+      serviceMs: 50,
+    }));
+
+    it('settles a few slots above the capacity when overloaded, not at 1.4-2 × it', () => {
+      const buckets = simulate(factory().create(name), shift.slice(0, 2), {
+        bucketMs: 100,
+        seed: 7,
+      });
+      // With the defaults before the tuning: 16 and 7-8 (gradient2), 14 and 7-8 (vegas), 21 and
+      // 8-9 (aimd). This simulation (Poisson arrivals, ±10 % service time) is harsher than the
+      // bench, which settles at 13 and 6 (docs/benchmarks.md §9).
+      for (const [p, capacity, most] of [
+        [0, 10, name === 'aimd' ? 17 : 14],
+        [1, 4, 7],
+      ] as const) {
+        const settled = buckets
+          .filter((b) => b.at >= p * 8000 + 4000 && b.at < (p + 1) * 8000)
+          .map((b) => b.limit);
+        const median = percentileOf(settled, 0.5);
+        expect(median).toBeGreaterThanOrEqual(capacity);
+        expect(median).toBeLessThanOrEqual(most);
+      }
+    });
+
+    it('below capacity, stops growing a quarter above the peak in-flight (not twice it)', () => {
+      // Offered 300/s to a pool of 20 × 50 ms (400/s): about 15 in flight, never a queue.
+      const light: SimPhase = { ms: 20_000, capacity: 20, ratePerSecond: 300, serviceMs: 50 };
+      const buckets = simulate(factory({ initial: 10 }).create(name), [light], { bucketMs: 1000 });
+      const late = buckets.slice(-10);
+      const peak = Math.max(...buckets.map((b) => b.maxInFlight));
+      for (const bucket of late)
+        expect(bucket.limit).toBeLessThanOrEqual(Math.ceil(peak / 0.8) + 3);
+    });
+
+    it.each([400, 1000])(
+      'work served one at a time (CPU-bound: 5 ms on the event loop), %i/s offered: a limit of 1-3',
+      (ratePerSecond) => {
+        const cpu: SimPhase = { ms: 20_000, capacity: 1, ratePerSecond, serviceMs: 5 };
+        const late = simulate(factory().create(name), [cpu], { bucketMs: 1000, seed: 3 }).slice(5);
+        for (const bucket of late) expect(bucket.limit).toBeLessThanOrEqual(3);
+        expect(late.reduce((n, b) => n + b.served, 0) / late.length).toBeGreaterThan(0.9 * 200);
+        expect(
+          percentileOf(
+            late.flatMap((b) => b.latencies),
+            0.99,
+          ),
+        ).toBeLessThanOrEqual(20);
+      },
+    );
+
+    it('a capacity cut costs no early probe: only the start-up probe in 24 s', () => {
+      const policy = factory().create(name);
+      const probes = countProbes(policy);
+      simulate(policy, shift, { bucketMs: 500, seed: 7 });
+      expect(probes.count).toBe(1);
+    });
+
+    it('work that itself got slower is re-measured early, not sat on at the lowest limit', () => {
+      const feed = make(factory({ initial: 20, max: 100 }));
+      feed.settle(50);
+      const probes = countProbes(feed.policy);
+      // Ten times slower at any limit: no capacity cut explains it.
+      feed.send(400, { latencyMs: 500, everyMs: 10 });
+      expect(probes.count).toBe(1);
+      expect((feed.policy as unknown as { baseline: number }).baseline).toBe(500);
+    });
+  },
+);
+
+describe('gradient2 and vegas: a start far above capacity comes down within 2 s', () => {
+  it.each([
+    ['gradient2', gradient2],
+    ['vegas', vegas],
+  ] as const)('%s: initial 20, one server of 5 ms (CPU-bound), 400/s', (name, factory) => {
+    const cpu: SimPhase = { ms: 4000, capacity: 1, ratePerSecond: 400, serviceMs: 5 };
+    const buckets = simulate(factory().create(name), [cpu], { bucketMs: 250, seed: 3 });
+    // Vegas stepped down one slot a window before: 20 → 4 took 4 s, the bench's whole ramp.
+    for (const bucket of buckets.filter((b) => b.at >= 2000))
+      expect(bucket.limit).toBeLessThanOrEqual(4);
+  });
+});
+
+describe('the growth guard (Netflix concurrency-limits #134)', () => {
+  it.each(ALGORITHMS)(
+    '%s: no growth unless 80 %% of the slots were held at once',
+    (_n, factory) => {
+      const feed = make(factory({ initial: 20, max: 1000 }));
+      feed.settle(50);
+      feed.send(100, { latencyMs: 50, inFlight: 1 }); // closes the busy settling window
+      const before = feed.policy.limit;
+      const under = Math.ceil(before * 0.8) - 1;
+      // Fewer than 80 % held at once: fast samples, yet the limit may not grow on them.
+      expect(Math.max(...feed.send(2000, { latencyMs: 50, inFlight: under }))).toBe(before);
+      // 80 %: it may.
+      const busy = Math.ceil(before * 0.8);
+      expect(Math.max(...feed.send(200, { latencyMs: 50, inFlight: busy }))).toBeGreaterThan(
+        before,
+      );
+    },
+  );
+});
+
 describe('gradient2 and vegas: steady load gives a steady limit', () => {
   it.each([
     ['gradient2', gradient2],
@@ -274,9 +412,9 @@ describe('a PressureGauge with an adaptive limit', () => {
       if (e.type === 'limit-changed') changes.push([e.from, e.to]);
     });
     expect(gauge.limit).toBe(8);
-    await round(gauge, 8, 50); // opens the start-up probe: a quarter of the limit
-    expect(gauge.limit).toBe(2);
-    for (let i = 0; i < 3; i++) await round(gauge, 2, 50); // the probe measures 50 ms
+    await round(gauge, 8, 50); // opens the start-up probe: at the lowest limit
+    expect(gauge.limit).toBe(1);
+    for (let i = 0; i < 5; i++) await round(gauge, 1, 50); // the probe measures 50 ms
     expect(gauge.limit).toBe(8);
     // Latency that grows with the slots held: the limit comes down.
     for (let i = 0; i < 30; i++) await round(gauge, gauge.limit, 25 * gauge.limit);

@@ -16,8 +16,20 @@ export interface WindowSummary {
 
 /** During a probe the limit is this share of the estimate: low enough that no queue forms. */
 const PROBE_SHARE = 0.25;
-/** A limit that halves since the last probe starts one early, at most this many windows apart. */
+/**
+ * The limit grows only in a window where at least this share of its slots were held at once
+ * (Netflix concurrency-limits #134). At 0.5 a limit kept growing to twice the peak in-flight
+ * whenever the offered load was below capacity; at 0.8 it stops a quarter above it.
+ */
+const GROWTH_USE = 0.8;
+/**
+ * A limit that halved since the last probe while this many windows in a row were still more than
+ * `STUCK_LATENCY` × the baseline (or all drops) is stuck: the work itself got slower, not the
+ * capacity smaller (after a capacity cut the limit settles where latency is near the baseline
+ * again). It probes early.
+ */
 const EARLY_PROBE_WINDOWS = 10;
+const STUCK_LATENCY = 2;
 /** Seeds each policy's jitter differently (and repeatably, in creation order). */
 let created = 0;
 
@@ -28,14 +40,19 @@ let created = 0;
  * - **Samples.** `succeeded` work gives a latency; `dropped` work counts as a drop; `failed`
  *   (a server bug: its latency says nothing of capacity, and a fast-failing bug must not raise the
  *   limit nor a slow one cut it) and `ignored` (a client error, a stream) are no sample at all.
- * - **Under-use.** The limit never grows in a window where fewer than half of its slots were held
- *   (Netflix concurrency-limits #134: "fast" samples from an idle gauge would raise it forever).
- * - **Baseline.** The no-load latency is measured, not inferred: at the first samples and then
- *   every `probeIntervalMs` the limit drops to a quarter for one window, so the work runs with no
- *   queue in front of it, and only work that started during that window counts. Between probes
+ * - **Under-use.** The limit never grows in a window where fewer than 80 % of its slots were held
+ *   at once (Netflix concurrency-limits #134: "fast" samples from an idle gauge would raise it
+ *   forever), so under a load below capacity it settles a quarter above the peak in-flight.
+ * - **Baseline.** The no-load latency is measured, not inferred: at the first samples the limit
+ *   drops to `min` for one window (nothing is known yet: a quarter of the initial limit was still
+ *   a queue for CPU-bound work, whose every slot in flight adds to every other's latency), then
+ *   every `probeIntervalMs` to a quarter of what it learned, so the work runs with no queue in
+ *   front of it, and only work that started during that window counts. Between probes
  *   the baseline may fall (faster windows) but never rise, so sustained overload cannot pull it up
- *   (failsafe-go #127). A limit that halves since the last probe probes early: if the work itself
- *   got slower, the limit does not sit at `min` until the next scheduled probe.
+ *   (failsafe-go #127). A limit that has halved since the last probe while ten windows in a row
+ *   were still over twice the baseline probes early: the work itself got slower, and the limit
+ *   does not sit at `min` until the next scheduled probe. A capacity cut, after which the limit
+ *   settles lower with latency near the baseline again, costs no probe.
  */
 export abstract class AdaptiveLimit implements LimitPolicy {
   readonly samples = true;
@@ -50,7 +67,7 @@ export abstract class AdaptiveLimit implements LimitPolicy {
   private probingSince = Number.NaN;
   private nextProbeAt = Number.NEGATIVE_INFINITY;
   private estimateAtProbe = 0;
-  private windowsSinceProbe = 0;
+  private slowWindows = 0;
   private jitter = (0x9e3779b9 ^ Math.imul(++created, 0x85ebca6b)) >>> 0 || 1;
 
   constructor(protected readonly options: ResolvedAdaptiveOptions) {
@@ -81,7 +98,7 @@ export abstract class AdaptiveLimit implements LimitPolicy {
   update(sample: LimitSample): number {
     const { outcome, at } = sample;
     if (outcome === 'failed' || outcome === 'ignored') return this.limit;
-    if (this.nextProbeAt === Number.NEGATIVE_INFINITY) this.startProbe(at);
+    if (this.nextProbeAt === Number.NEGATIVE_INFINITY) this.startProbe(at, this.options.min);
     // During a probe only work that started under the probe's limit says what no load costs.
     if (this.probing && at - sample.heldMs < this.probingSince) return this.limit;
     const window = this.window;
@@ -109,20 +126,22 @@ export abstract class AdaptiveLimit implements LimitPolicy {
       maxInFlight: window.maxInFlight,
     });
     if (!Number.isFinite(next)) next = this.estimate;
-    if (next > this.estimate && window.maxInFlight < this.limit / 2) next = this.estimate;
+    if (next > this.estimate && window.maxInFlight < this.limit * GROWTH_USE) next = this.estimate;
+    const slow = !(latencyMs <= STUCK_LATENCY * this.baselineMs); // NaN: all drops
+    this.slowWindows = slow ? this.slowWindows + 1 : 0;
     this.estimate = Math.min(this.options.max, Math.max(this.options.min, next));
     this.limit = this.rounded(this.estimate);
-    this.windowsSinceProbe++;
-    const halved =
-      this.estimate <= this.estimateAtProbe / 2 && this.windowsSinceProbe >= EARLY_PROBE_WINDOWS;
-    if (at >= this.nextProbeAt || halved) this.startProbe(at);
+    const stuck =
+      this.slowWindows >= EARLY_PROBE_WINDOWS && this.estimate <= this.estimateAtProbe / 2;
+    if (at >= this.nextProbeAt || stuck) this.startProbe(at);
   }
 
-  private startProbe(at: number): void {
+  /** During a probe the limit is `limit`: by default a quarter of the estimate, rounded down. */
+  private startProbe(at: number, limit = Math.floor(this.estimate * PROBE_SHARE)): void {
     this.probingSince = at;
     this.nextProbeAt = Number.POSITIVE_INFINITY; // set when the probe ends
     // Rounded down: a small dependency (a pool of 1 or 2) is measured with no queue at all.
-    this.limit = this.rounded(Math.floor(this.estimate * PROBE_SHARE));
+    this.limit = this.rounded(limit);
   }
 
   private endProbe(at: number): void {
@@ -132,7 +151,7 @@ export abstract class AdaptiveLimit implements LimitPolicy {
     if (!Number.isNaN(latencyMs)) this.baselineMs = latencyMs;
     this.probingSince = Number.NaN;
     this.estimateAtProbe = this.estimate;
-    this.windowsSinceProbe = 0;
+    this.slowWindows = 0;
     this.nextProbeAt = at + this.options.probeIntervalMs * (0.9 + 0.2 * this.random());
     this.limit = this.rounded(this.estimate);
   }

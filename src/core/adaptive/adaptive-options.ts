@@ -15,7 +15,9 @@ export interface AdaptiveLimitOptions {
   /**
    * How often the no-load latency is measured again (milliseconds, ±10 % jitter): the limit drops
    * to a quarter for one window so the work runs without a queue in front of it. Also done at the
-   * first samples, and early when the limit has halved since the last measurement. Default 60000.
+   * first samples (at `min`), and early when the limit has halved since the last measurement and
+   * latency stayed over twice the baseline for ten windows (the work itself got slower).
+   * Default 60000.
    */
   readonly probeIntervalMs?: number | undefined;
 }
