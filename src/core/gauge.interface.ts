@@ -1,6 +1,6 @@
 import type { GaugeEvents, Outcome } from './gauge-events';
 import type { OutcomeClassifier } from './outcome';
-import type { Priority } from './priority/priority.level';
+import type { PriorityLevel } from './priority/priority.level';
 
 /**
  * Gives a slot back, saying how its work ended (default `succeeded`) so the gauge's limit policy
@@ -18,7 +18,7 @@ export interface AcquireOptions {
    * first; a fail-fast gauge keeps room for higher levels, refusing lower ones (`shed-priority`).
    * A value that is not a level counts as `normal`.
    */
-  readonly priority?: Priority | undefined;
+  readonly priority?: PriorityLevel | undefined;
 }
 
 /** Read-only figures of a gauge, for health checks, metrics and tests. */

@@ -6,13 +6,13 @@ import { GaugeConfigError } from '../gauge.errors';
  * `critical` (health checks, checkout), `high`, `normal` (the default), `low` (batch, crawlers).
  * Lower levels are shed first; a queue serves higher levels first.
  */
-export type Priority = 'critical' | 'high' | 'normal' | 'low';
+export type PriorityLevel = 'critical' | 'high' | 'normal' | 'low';
 
 /** Every level, highest first. */
-export const PRIORITIES: readonly Priority[] = ['critical', 'high', 'normal', 'low'];
+export const PRIORITIES: readonly PriorityLevel[] = ['critical', 'high', 'normal', 'low'];
 
 /** What a caller without a priority gets. */
-export const DEFAULT_PRIORITY: Priority = 'normal';
+export const DEFAULT_PRIORITY: PriorityLevel = 'normal';
 
 /** A level as an index: 0 = `critical` … 3 = `low`; lower is more important. */
 export type PriorityRank = 0 | 1 | 2 | 3;
@@ -40,12 +40,12 @@ export function rankOf(value: unknown): PriorityRank | undefined {
 }
 
 /** True for one of the four levels. */
-export function isPriority(value: unknown): value is Priority {
+export function isPriority(value: unknown): value is PriorityLevel {
   return rankOf(value) !== undefined;
 }
 
 /** Checks a level given in code or config, naming where it came from. */
-export function assertPriority(where: string, value: unknown): asserts value is Priority {
+export function assertPriority(where: string, value: unknown): asserts value is PriorityLevel {
   if (!isPriority(value)) {
     throw new GaugeConfigError(
       `${where} must be one of ${PRIORITIES.map((level) => `'${level}'`).join(', ')}, got ${show(value)}`,

@@ -3,7 +3,7 @@ import { flush } from '../../../test/support/wait';
 import { GaugeExhaustedError } from '../gauge.errors';
 import type { GaugeEvent } from '../gauge-events';
 import type { Release } from '../gauge.interface';
-import type { Priority } from './priority.level';
+import type { PriorityLevel } from './priority.level';
 import { PressureGauge } from '../pressure-gauge';
 
 beforeEach(() => {
@@ -29,7 +29,7 @@ describe('priorities in a queue', () => {
     const holder = g.acquire() as Release;
     const served: string[] = [];
     const releases: Release[] = [];
-    const join = (label: string, priority?: Priority) =>
+    const join = (label: string, priority?: PriorityLevel) =>
       void (g.acquire(priority === undefined ? undefined : { priority }) as Promise<Release>).then(
         (release) => {
           served.push(label);
@@ -56,7 +56,7 @@ describe('priorities in a queue', () => {
     g.subscribe((event) => events.push(event));
     g.acquire();
     const outcomes: Record<string, string> = {};
-    const join = (label: string, priority: Priority) => {
+    const join = (label: string, priority: PriorityLevel) => {
       try {
         void (g.acquire({ priority }) as Promise<Release>).then(
           () => (outcomes[label] = 'served'),
@@ -84,7 +84,7 @@ describe('priorities in a queue', () => {
     const g = new PressureGauge({ name: 'p', limit: 1, queue: { size: 10, timeoutMs: 1000 } });
     const holder = g.acquire() as Release;
     const served: string[] = [];
-    void (g.acquire({ priority: 'urgent' as Priority }) as Promise<Release>).then(() =>
+    void (g.acquire({ priority: 'urgent' as PriorityLevel }) as Promise<Release>).then(() =>
       served.push('odd'),
     );
     void (g.acquire({ priority: 'high' }) as Promise<Release>).then(() => served.push('high'));
