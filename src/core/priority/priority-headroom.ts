@@ -2,8 +2,11 @@ import { LEVEL_COUNT, type PriorityRank } from './priority.level';
 
 /** Recent counts halve every second: they follow a change of load within a few seconds. */
 const HALF_LIFE_MS = 1000;
-/** Below this (decayed) count of recent higher-priority arrivals, no room is kept for them. */
-const MIN_DEMAND = 1;
+/**
+ * Below this (decayed) count of higher-priority arrivals, no room is kept for them: one arrival
+ * keeps a slot for about 3 s, a level silent for longer is forgotten.
+ */
+const MIN_DEMAND = 0.125;
 /** The share of higher-priority arrivals a fail-fast gauge aims to refuse at most under overload. */
 const REFUSAL_TARGET = 0.01;
 const LOG_TARGET = Math.log(REFUSAL_TARGET);
