@@ -102,7 +102,7 @@ describe('queue discipline', () => {
 
   it('lifo keeps the single deadline timer: the oldest still times out first', async () => {
     const g = gauge({ size: 10, timeoutMs: 100, discipline: 'lifo' });
-    g.acquire();
+    g.acquire() as Release;
     const { refused } = line(g, ['a', 'b']);
     jest.advanceTimersByTime(98);
     await flush();
@@ -187,7 +187,7 @@ describe('queue discipline', () => {
 
   it('a queue of size 0 with codel still fails fast', () => {
     const g = gauge({ size: 0, timeoutMs: 10, discipline: 'codel' });
-    g.acquire();
+    g.acquire() as Release;
     expect(() => g.acquire()).toThrow(GaugeExhaustedError);
   });
 

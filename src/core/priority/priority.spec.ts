@@ -54,7 +54,7 @@ describe('priorities in a queue', () => {
     const g = new PressureGauge({ name: 'p', limit: 1, queue: { size: 2, timeoutMs: 1000 } });
     const events: GaugeEvent[] = [];
     g.subscribe((event) => events.push(event));
-    g.acquire();
+    g.acquire() as Release;
     const outcomes: Record<string, string> = {};
     const join = (label: string, priority: PriorityLevel) => {
       try {
@@ -97,8 +97,8 @@ describe('priorities in a queue', () => {
 describe('priorities on a fail-fast gauge', () => {
   it('until a priority is used, behaves exactly as before (no headroom)', () => {
     const g = new PressureGauge({ name: 'f', limit: 2 });
-    g.acquire();
-    g.acquire();
+    g.acquire() as Release;
+    g.acquire() as Release;
     expect(reasonOf(() => g.acquire())).toBe('full');
   });
 
