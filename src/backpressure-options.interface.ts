@@ -1,10 +1,17 @@
 import type { GaugeOptions } from './core/gauge-options';
 import type { GaugeStore } from './core/gauge-store.interface';
+import type { PriorityResolver } from './priority.resolver';
 
 /** One gauge as configured in the module: the core options plus where its slots are counted. */
 export interface GaugeConfig extends GaugeOptions {
   /** Overrides the module's `store` for this gauge (e.g. keep one gauge local while others share Redis). */
   store?: GaugeStore;
+  /**
+   * Each call's priority under overload, from its ExecutionContext (default: `normal`, or the
+   * route's `@Priority`, which wins). See `trustedPriorityHeader` for a header set by internal
+   * callers. On a shared (Redis) gauge it orders this instance's waiters only.
+   */
+  priority?: PriorityResolver | undefined;
 }
 
 /**

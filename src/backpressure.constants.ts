@@ -12,3 +12,6 @@ export function getGaugeToken(name: string): string {
  * inside a handler is not taken for a run of it.
  */
 export const LIMITED_RUNNER = 'backpressure:runner';
+
+/** Metadata key under which `@Priority(level)` records a handler's or controller's level. */
+export const PRIORITY_LEVEL = 'backpressure:priority';

@@ -2,9 +2,29 @@ import { HttpException, HttpStatus } from '@nestjs/common';
 import type { ExhaustionReason } from './core/gauge.errors';
 
 /**
+ * Why a request was refused, as its body's `reason` says (no gauge name, nothing internal):
+ * `full` (no slot, no queue), `queue-full`, `queue-timeout`, `shed-delay` (a standing CoDel queue
+ * gave up on it), `shed-priority` (room kept for higher priorities), `aborted` (the client left
+ * while waiting), `unavailable` (503: a shared store down).
+ */
+export type RefusalReason =
+  | 'full'
+  | 'queue-full'
+  | 'queue-timeout'
+  | 'shed-delay'
+  | 'shed-priority'
+  | 'aborted'
+  | 'unavailable';
+
+/** The body's reason for a gauge's reason: only `timeout` is renamed, to say which timeout. */
+export function refusalReasonOf(reason: ExhaustionReason | 'aborted'): RefusalReason {
+  return reason === 'timeout' ? 'queue-timeout' : reason;
+}
+
+/**
  * The 429 a limited handler answers when its gauge has no slot in time. Its body has the shape of
- * Nest's own errors; the gauge and reason stay on the exception (for filters and logs), not in the
- * body, so internal names do not leak to clients.
+ * Nest's own errors plus a `reason` (`RefusalReason`); the gauge stays on the exception (for
+ * filters and logs), not in the body, so internal names do not leak to clients.
  */
 export class BackpressureException extends HttpException {
   constructor(
@@ -16,11 +36,14 @@ export class BackpressureException extends HttpException {
     readonly retryAfterSeconds: number,
   ) {
     super(
-      HttpException.createBody(
-        'Too many requests',
-        'Too Many Requests',
-        HttpStatus.TOO_MANY_REQUESTS,
-      ),
+      {
+        ...HttpException.createBody(
+          'Too many requests',
+          'Too Many Requests',
+          HttpStatus.TOO_MANY_REQUESTS,
+        ),
+        reason: refusalReasonOf(reason),
+      },
       HttpStatus.TOO_MANY_REQUESTS,
     );
   }
@@ -38,11 +61,14 @@ export class BackpressureUnavailableException extends HttpException {
     readonly retryAfterSeconds: number,
   ) {
     super(
-      HttpException.createBody(
-        'Service unavailable',
-        'Service Unavailable',
-        HttpStatus.SERVICE_UNAVAILABLE,
-      ),
+      {
+        ...HttpException.createBody(
+          'Service unavailable',
+          'Service Unavailable',
+          HttpStatus.SERVICE_UNAVAILABLE,
+        ),
+        reason: 'unavailable' satisfies RefusalReason,
+      },
       HttpStatus.SERVICE_UNAVAILABLE,
     );
   }

@@ -9,12 +9,14 @@ import { HttpAdapterHost, Reflector } from '@nestjs/core';
 import { defer, Observable, type Subscriber, type TeardownLogic } from 'rxjs';
 import { GaugeAbortedError } from './core/gauge.errors';
 import type { Release } from './core/gauge.interface';
-import { LIMITED_GAUGE, LIMITED_RUNNER } from './backpressure.constants';
+import type { PriorityLevel } from './core/priority/priority.level';
+import { LIMITED_GAUGE, LIMITED_RUNNER, PRIORITY_LEVEL } from './backpressure.constants';
 import { connectionOf, isGone, watchGone } from './client-connection.util';
 import { refuse, refusalError } from './refusal.factory';
 import { GaugeRegistry } from './gauge.registry';
 import { LimitedCall, type LimitedRoute } from './limited.call';
 import { isLinkedRoute } from './limited-run.link';
+import { acquireAt } from './priority.resolver';
 
 /**
  * Takes a slot of the handler's gauge before the handler's chain (inner interceptors, pipes, the
@@ -81,7 +83,8 @@ export class BackpressureInterceptor implements NestInterceptor {
     if (!gauge.mayWait) {
       let release: Release;
       try {
-        release = gauge.acquire() as Release;
+        const level = call.priority;
+        release = gauge.acquire(level === undefined ? undefined : acquireAt(level)) as Release;
       } catch (error) {
         return fail(error);
       }
@@ -107,7 +110,7 @@ export class BackpressureInterceptor implements NestInterceptor {
       if (call.isOpen) fail(error);
     };
     try {
-      const slot = gauge.acquire({ signal: waiting.signal });
+      const slot = gauge.acquire({ signal: waiting.signal, priority: call.priority });
       if (typeof slot === 'function') return this.start(call, slot, next, subscriber);
       // Only a caller that really waits watches for its client leaving.
       if (call.connection) unwatch = watchGone(call.connection, () => waiting.abort());
@@ -190,6 +193,11 @@ export class BackpressureInterceptor implements NestInterceptor {
               runner: this.reflector.get<object | undefined>(LIMITED_RUNNER, handler),
               streamed: this.reflector.get<boolean | undefined>(SSE_METADATA, handler) === true,
               linked: context.getType() === 'http' && isLinkedRoute(controller, handler),
+              priority:
+                this.reflector.getAllAndOverride<PriorityLevel | undefined>(PRIORITY_LEVEL, [
+                  handler,
+                  controller,
+                ]) ?? this.registry.priorityResolver(name),
             };
       byHandler.set(handler, route);
     }

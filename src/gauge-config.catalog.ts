@@ -102,7 +102,11 @@ function* featuresIn(
 }
 
 function sameGauge(a: ValidatedGauge, b: ValidatedGauge): boolean {
-  return a.store === b.store && JSON.stringify(a.options) === JSON.stringify(b.options);
+  return (
+    a.store === b.store &&
+    a.priority === b.priority &&
+    JSON.stringify(a.options) === JSON.stringify(b.options)
+  );
 }
 
 /** A gauge's options as given, its store (an instance, often big) only mentioned. */

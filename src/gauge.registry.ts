@@ -21,6 +21,7 @@ import { DynamicGauges } from './dynamic-gauges.cache';
 import { GaugeCatalog } from './gauge-config.catalog';
 import { GaugeCapacityException, InvalidGaugeNameException } from './gauge-lookup.exception';
 import { validateModuleOptions } from './module-options.validation';
+import type { PriorityResolver } from './priority.resolver';
 
 /**
  * How a gauge came to exist: `pinned` (configured, named by `@Limited` or `@InjectGauge`, or looked
@@ -51,6 +52,7 @@ export class GaugeRegistry implements OnApplicationBootstrap, OnApplicationShutd
   private readonly defaultLimit: number;
   private readonly defaultStore: GaugeStore;
   private readonly stores = new Set<GaugeStore>();
+  private readonly priorities = new Map<string, PriorityResolver>();
   /** Set once the app has started: from then on new names are dynamic and checked as input. */
   private bootstrapped = false;
   private watchers: readonly GaugeCreatedListener[] = [];
@@ -69,8 +71,9 @@ export class GaugeRegistry implements OnApplicationBootstrap, OnApplicationShutd
     this.dynamic = new DynamicGauges(validated.maxDynamicGauges, (name, gauge) =>
       this.evicted(name, gauge),
     );
-    for (const [name, { store, options: resolved }] of validated.gauges) {
+    for (const [name, { store, options: resolved, priority }] of validated.gauges) {
       this.pinned.set(name, this.build(store ?? this.defaultStore, resolved));
+      if (priority !== undefined) this.priorities.set(name, priority);
     }
   }
 
@@ -85,6 +88,11 @@ export class GaugeRegistry implements OnApplicationBootstrap, OnApplicationShutd
    */
   get(name: string): Gauge {
     return this.pinned.get(name) ?? this.dynamic.get(name) ?? this.create(name);
+  }
+
+  /** The gauge's `priority` resolver, if it was configured with one (for the interceptor). */
+  priorityResolver(name: string): PriorityResolver | undefined {
+    return this.priorities.get(name);
   }
 
   /** Whether `name` exists now (pinned, or dynamic and not evicted). */

@@ -28,7 +28,11 @@ export { DEFAULT_MAX_DYNAMIC_GAUGES } from './module-options.validation';
 export { BackpressureInterceptor } from './backpressure.interceptor';
 
 // What clients see when a gauge says no.
-export { BackpressureException, BackpressureUnavailableException } from './backpressure.exception';
+export {
+  BackpressureException,
+  BackpressureUnavailableException,
+  type RefusalReason,
+} from './backpressure.exception';
 export { GaugeErrorFilter } from './gauge-error.filter';
 export type { RefusalPayload } from './refusal.factory';
 export {
@@ -75,8 +79,20 @@ export type {
   GaugeListener,
   Outcome,
   RejectionReason,
+  TimeoutReason,
 } from './core/gauge-events';
 export { classifyError, type OutcomeClassifier } from './core/outcome';
 export { GaugeOverdueError } from './core/hold-watch';
 export type { Work } from './core/work';
 export { WorkSignal } from './work-signal.decorator';
+
+// Who gets the slot under overload: priorities and queue disciplines.
+export { Priority } from './priority.decorator';
+export type { PriorityResolver } from './priority.resolver';
+export {
+  trustedPriorityHeader,
+  type TrustedPriorityHeaderOptions,
+  type TrustedRequest,
+} from './priority-header.util';
+export { PRIORITIES, type PriorityLevel } from './core/priority/priority.level';
+export type { QueueDiscipline } from './core/queue-discipline';

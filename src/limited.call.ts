@@ -2,6 +2,8 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { ExecutionContext } from '@nestjs/common';
 import { GaugeAbortedError } from './core/gauge.errors';
 import { slotSignal } from './core/hold-watch';
+import type { PriorityLevel } from './core/priority/priority.level';
+import { acquireAt, priorityOf, type RoutePriority } from './priority.resolver';
 import type { Gauge, Release } from './core/gauge.interface';
 import type { OutcomeClassifier } from './core/outcome';
 import { isGone, watchGone, type ClientConnection } from './client-connection.util';
@@ -24,6 +26,8 @@ export interface LimitedRoute {
    * `limited-run.link`), so the chain needs no `AsyncLocalStorage`.
    */
   readonly linked: boolean;
+  /** Where its calls' priority comes from (`@Priority`, the gauge's resolver); absent: `normal`. */
+  readonly priority?: RoutePriority | undefined;
 }
 
 /** Turns a gauge error into the error this call's context should see (see `refusalError`). */
@@ -60,6 +64,8 @@ export class LimitedCall implements RunContext {
   private work: AbortController | undefined;
   /** A run of this call was refused (and its `Retry-After` set) while the chain goes on. */
   private runRefused = false;
+  /** Decided once per call, on first use; `null` until then. */
+  private level: PriorityLevel | undefined | null = null;
 
   constructor(
     readonly route: LimitedRoute,
@@ -69,6 +75,15 @@ export class LimitedCall implements RunContext {
   ) {
     byContext.set(context, this);
     if (route.linked) attachToRequest(context.getArgByIndex<object>(0), this);
+  }
+
+  /** This call's priority (every run of it acquires at it); undefined when the route has none. */
+  get priority(): PriorityLevel | undefined {
+    if (this.level === null) {
+      const { priority } = this.route;
+      this.level = priority === undefined ? undefined : priorityOf(priority, this.context);
+    }
+    return this.level;
   }
 
   /** The open call that already holds `context`, if another copy of the interceptor made one. */
@@ -205,7 +220,8 @@ export class LimitedCall implements RunContext {
     if (!gauge.mayWait) {
       let release: Release;
       try {
-        release = gauge.acquire() as Release;
+        const level = this.priority;
+        release = gauge.acquire(level === undefined ? undefined : acquireAt(level)) as Release;
       } catch (error) {
         return this.refused(error);
       }
@@ -255,7 +271,10 @@ export class LimitedCall implements RunContext {
     const unwatch = chainRuns && this.connection ? watchGone(this.connection, abort) : undefined;
     let release: Release;
     try {
-      release = await this.route.gauge.acquire({ signal: waitingFor.signal });
+      release = await this.route.gauge.acquire({
+        signal: waitingFor.signal,
+        priority: this.priority,
+      });
     } catch (error) {
       return this.refused(error);
     } finally {

@@ -10,6 +10,7 @@ import {
 } from './core/gauge-options';
 import type { GaugeStore } from './core/gauge-store.interface';
 import type { GaugeConfig, UnknownGaugesPolicy } from './backpressure-options.interface';
+import { assertPriorityResolver, type PriorityResolver } from './priority.resolver';
 
 /** Gauges created at run time (names first seen after bootstrap) kept at most, by default. */
 export const DEFAULT_MAX_DYNAMIC_GAUGES = 1000;
@@ -18,6 +19,8 @@ export const DEFAULT_MAX_DYNAMIC_GAUGES = 1000;
 export interface ValidatedGauge {
   readonly store: GaugeStore | undefined;
   readonly options: ResolvedGaugeOptions;
+  /** The gauge's `priority` resolver; undefined: every call is `normal` unless its route says. */
+  readonly priority?: PriorityResolver | undefined;
 }
 
 /** The module's options, checked and with defaults: what the registry is built from. */
@@ -39,7 +42,7 @@ export const UNKNOWN_GAUGES_POLICIES: readonly UnknownGaugesPolicy[] = ['warn', 
 
 const WHERE = 'BackpressureModule';
 const MODULE_KEYS = ['defaultLimit', 'gauges', 'store', 'maxDynamicGauges', 'unknownGauges'];
-const GAUGE_CONFIG_KEYS = [...GAUGE_OPTION_KEYS, 'store'];
+const GAUGE_CONFIG_KEYS = [...GAUGE_OPTION_KEYS, 'store', 'priority'];
 const SHAPE = `{ ${MODULE_KEYS.map((key) => `${key}?`).join(', ')} }`;
 
 /**
@@ -176,9 +179,14 @@ export function validateGaugeConfig(
       );
     }
   }
-  const { store, ...options } = config as GaugeConfig;
+  const { store, priority, ...options } = config as GaugeConfig;
   if (store !== undefined) assertGaugeStore(store, `${where}: option "store"`);
-  return { store, options: resolveGaugeOptions(name, options, defaultLimit) };
+  if (priority !== undefined) assertPriorityResolver(where, priority);
+  return {
+    store,
+    options: resolveGaugeOptions(name, options, defaultLimit),
+    ...(priority === undefined ? {} : { priority }),
+  };
 }
 
 /**

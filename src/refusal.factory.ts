@@ -1,7 +1,12 @@
 import type { ContextType, ExecutionContext } from '@nestjs/common';
 import type { AbstractHttpAdapter } from '@nestjs/core';
 import { from, mergeMap, throwError, type Observable } from 'rxjs';
-import { BackpressureException, BackpressureUnavailableException } from './backpressure.exception';
+import {
+  BackpressureException,
+  BackpressureUnavailableException,
+  refusalReasonOf,
+  type RefusalReason,
+} from './backpressure.exception';
 import {
   GaugeAbortedError,
   GaugeExhaustedError,
@@ -35,6 +40,8 @@ export interface RefusalPayload {
   message: string;
   /** Seconds after which the client may try again (what HTTP sends as `Retry-After`). */
   retryAfterSeconds: number;
+  /** Why (as in the HTTP body): `full`, `queue-full`, `queue-timeout`, `shed-priority`, … */
+  reason: RefusalReason;
 }
 
 type ErrorClass = new (payload: object) => Error;
@@ -92,6 +99,8 @@ function payloadOf(
     error: status === 429 ? 'Too Many Requests' : 'Service Unavailable',
     message: status === 429 ? 'Too many requests' : 'Service unavailable',
     retryAfterSeconds: refusal.retryAfterSeconds,
+    reason:
+      refusal instanceof BackpressureException ? refusalReasonOf(refusal.reason) : 'unavailable',
   };
 }
 

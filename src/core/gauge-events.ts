@@ -7,8 +7,14 @@
  */
 export type Outcome = 'succeeded' | 'failed' | 'dropped' | 'ignored';
 
-/** Why a caller was turned away at once. */
-export type RejectionReason = 'full' | 'queue-full' | 'unavailable';
+/**
+ * Why a caller was turned away: at once (`full`, `queue-full`, `unavailable`), or at once or out
+ * of the queue to keep room for a higher priority (`shed-priority`).
+ */
+export type RejectionReason = 'full' | 'queue-full' | 'unavailable' | 'shed-priority';
+
+/** Why a waiter left the queue unserved: its queue timeout, or shed by a standing CoDel queue. */
+export type TimeoutReason = 'queue-timeout' | 'shed-delay';
 
 /**
  * Everything a gauge decides, as it happens. Metrics, health checks and logs are listeners of
@@ -18,7 +24,12 @@ export type GaugeEvent =
   | { readonly type: 'admitted'; readonly gauge: string; readonly waitedMs: number }
   | { readonly type: 'rejected'; readonly gauge: string; readonly reason: RejectionReason }
   | { readonly type: 'queued'; readonly gauge: string }
-  | { readonly type: 'timed-out'; readonly gauge: string; readonly waitedMs: number }
+  | {
+      readonly type: 'timed-out';
+      readonly gauge: string;
+      readonly waitedMs: number;
+      readonly reason: TimeoutReason;
+    }
   | { readonly type: 'aborted'; readonly gauge: string; readonly waitedMs: number }
   | {
       readonly type: 'released';
@@ -89,9 +100,11 @@ export class GaugeFigures implements GaugeEvents {
     if (this.listeners !== NONE) this.emit({ type: 'queued', gauge: this.gauge });
   }
 
-  timeOut(waitedMs: number): void {
+  timeOut(waitedMs: number, reason: TimeoutReason = 'queue-timeout'): void {
     this.timedOut++;
-    if (this.listeners !== NONE) this.emit({ type: 'timed-out', gauge: this.gauge, waitedMs });
+    if (this.listeners !== NONE) {
+      this.emit({ type: 'timed-out', gauge: this.gauge, waitedMs, reason });
+    }
   }
 
   abort(waitedMs: number): void {

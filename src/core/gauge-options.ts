@@ -2,6 +2,12 @@ import { describeValue as show } from './config-value.util';
 import { GaugeConfigError } from './gauge.errors';
 import { isLimitPolicyFactory, type LimitPolicyFactory } from './limit-policy';
 import type { OutcomeClassifier } from './outcome';
+import {
+  DEFAULT_CODEL_INTERVAL_MS,
+  DEFAULT_CODEL_TARGET_MS,
+  QUEUE_DISCIPLINES,
+  type QueueDiscipline,
+} from './queue-discipline';
 
 /** The slots every gauge has unless told otherwise: the Go original's buffered channel of 10. */
 export const DEFAULT_LIMIT = 10;
@@ -12,6 +18,16 @@ export interface QueueOptions {
   size: number;
   /** Longest a caller waits for a slot before it is rejected (milliseconds). */
   timeoutMs: number;
+  /**
+   * Which waiter a freed slot goes to, within a priority level: `'fifo'` (default, the oldest),
+   * `'lifo'` (the newest) or `'codel'` (FIFO until the queue stands, then newest first and late
+   * waiters shed; see `QueueDiscipline`).
+   */
+  discipline?: QueueDiscipline | undefined;
+  /** `codel` only: the wait (ms) a queue may keep without counting as standing (default 5). */
+  targetMs?: number | undefined;
+  /** `codel` only: how long (ms) waits must stay above `targetMs` to count as standing (default 100). */
+  intervalMs?: number | undefined;
 }
 
 /** How one gauge behaves. Absent `queue` means fail fast, as a full Go channel does. */
@@ -21,7 +37,7 @@ export interface GaugeOptions {
    * or a limit policy that decides it from measured latency. Defaults to the module's default limit.
    */
   limit?: number | LimitPolicyFactory;
-  /** Present: wait in a bounded FIFO queue. Absent: reject at once when full. */
+  /** Present: wait in a bounded queue. Absent: reject at once when full. */
   queue?: QueueOptions;
   /** `Retry-After` sent with a 429 (whole seconds). Defaults to 1, or the queue timeout rounded up. */
   retryAfterSeconds?: number;
@@ -65,6 +81,12 @@ export interface ResolvedGaugeOptions {
   readonly queueSize: number;
   /** Longest a caller waits, in milliseconds (0 when `queueSize` is 0). */
   readonly queueTimeoutMs: number;
+  /** Absent: `fifo`. */
+  readonly queueDiscipline?: QueueDiscipline;
+  /** CoDel's target (ms), for `codel` only. */
+  readonly queueTargetMs?: number;
+  /** CoDel's interval (ms), for `codel` only. */
+  readonly queueIntervalMs?: number;
   /** Sent as `Retry-After` on a refusal (whole seconds, >= 0). */
   readonly retryAfterSeconds: number;
   /** What to do while a shared store is unreachable. Absent: the store decides. */
@@ -81,7 +103,7 @@ export const GAUGE_OPTION_KEYS: readonly string[] = [
   'maxHoldMs',
 ];
 const GAUGE_KEYS = new Set(GAUGE_OPTION_KEYS);
-const QUEUE_KEYS = new Set(['size', 'timeoutMs']);
+const QUEUE_KEYS = new Set(['size', 'timeoutMs', 'discipline', 'targetMs', 'intervalMs']);
 const STORE_DOWN_KEYS = new Set(['localLimit']);
 /** setTimeout's ceiling: a longer delay silently becomes 1 ms. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
@@ -122,6 +144,8 @@ export function resolveGaugeOptions(
 
   let queueSize = 0;
   let queueTimeoutMs = 0;
+  let codel: Pick<ResolvedGaugeOptions, 'queueDiscipline' | 'queueTargetMs' | 'queueIntervalMs'> =
+    {};
   if (options.queue !== undefined) {
     const queue: unknown = options.queue;
     if (!isRecord(queue)) {
@@ -134,6 +158,7 @@ export function resolveGaugeOptions(
     assertNumber(where, 'queue.timeoutMs', options.queue.timeoutMs, 1, MAX_TIMEOUT_MS);
     queueSize = options.queue.size;
     queueTimeoutMs = options.queue.timeoutMs;
+    codel = resolveDiscipline(where, options.queue);
   }
 
   const fallbackRetry = queueSize > 0 ? Math.max(1, Math.ceil(queueTimeoutMs / 1000)) : 1;
@@ -155,7 +180,36 @@ export function resolveGaugeOptions(
     ...(classify === undefined ? {} : { classify }),
     ...(maxHoldMs === undefined ? {} : { maxHoldMs }),
     ...(whenStoreDown === undefined ? {} : { whenStoreDown }),
+    ...codel,
   };
+}
+
+/** Checks `queue.discipline` and CoDel's settings, which only `codel` takes. */
+function resolveDiscipline(
+  where: string,
+  queue: QueueOptions,
+): Pick<ResolvedGaugeOptions, 'queueDiscipline' | 'queueTargetMs' | 'queueIntervalMs'> {
+  const { discipline, targetMs, intervalMs } = queue;
+  if (discipline === undefined || discipline === 'fifo' || discipline === 'lifo') {
+    const stray =
+      targetMs !== undefined ? 'targetMs' : intervalMs !== undefined ? 'intervalMs' : '';
+    if (stray !== '') {
+      throw new GaugeConfigError(
+        `${where}: option "queue.${stray}" is for discipline 'codel' only, but the discipline is ${show(discipline ?? 'fifo')}`,
+      );
+    }
+    return discipline === undefined ? {} : { queueDiscipline: discipline };
+  }
+  if (discipline !== 'codel') {
+    throw new GaugeConfigError(
+      `${where}: option "queue.discipline" must be one of ${QUEUE_DISCIPLINES.map((d) => `'${d}'`).join(', ')}, got ${show(discipline)}`,
+    );
+  }
+  const target = targetMs ?? DEFAULT_CODEL_TARGET_MS;
+  const interval = intervalMs ?? DEFAULT_CODEL_INTERVAL_MS;
+  assertNumber(where, 'queue.targetMs', target, 0.001, MAX_TIMEOUT_MS);
+  assertNumber(where, 'queue.intervalMs', interval, 1, MAX_TIMEOUT_MS);
+  return { queueDiscipline: 'codel', queueTargetMs: target, queueIntervalMs: interval };
 }
 
 /** Checks a `whenStoreDown` policy (a gauge's or a store's default), naming where it came from. */

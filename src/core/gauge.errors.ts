@@ -1,5 +1,5 @@
 /** Why a gauge turned a caller away; lets callers and metrics tell a full gauge from a slow one. */
-export type ExhaustionReason = 'full' | 'queue-full' | 'timeout';
+export type ExhaustionReason = 'full' | 'queue-full' | 'timeout' | 'shed-delay' | 'shed-priority';
 
 /**
  * Thrown when a gauge has no slot for the caller in time. It is the back-pressure signal itself:
@@ -12,7 +12,11 @@ export class GaugeExhaustedError extends Error {
   constructor(
     /** The gauge that said no, so a log line or a 429 body can name it. */
     readonly gauge: string,
-    /** `full`: no queue, no slot; `queue-full`: the wait queue was at its size; `timeout`: waited too long. */
+    /**
+     * `full`: no queue, no slot; `queue-full`: the wait queue was at its size; `timeout`: waited
+     * too long; `shed-delay`: a standing CoDel queue gave up on it; `shed-priority`: turned away
+     * (or out of the queue) to keep room for a higher priority.
+     */
     readonly reason: ExhaustionReason,
     /** A hint for clients on when to try again (whole seconds). */
     readonly retryAfterSeconds: number,
@@ -41,6 +45,10 @@ function describe(gauge: string, reason: ExhaustionReason): string {
       return `Gauge "${gauge}" is at its limit and its wait queue is full`;
     case 'timeout':
       return `Gauge "${gauge}" had no free slot before the queue timeout`;
+    case 'shed-delay':
+      return `Gauge "${gauge}" shed a waiter from its standing queue`;
+    case 'shed-priority':
+      return `Gauge "${gauge}" keeps its remaining slots for higher priorities`;
   }
 }
 

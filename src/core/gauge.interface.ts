@@ -1,5 +1,6 @@
 import type { GaugeEvents, Outcome } from './gauge-events';
 import type { OutcomeClassifier } from './outcome';
+import type { PriorityLevel } from './priority/priority.level';
 
 /**
  * Gives a slot back, saying how its work ended (default `succeeded`) so the gauge's limit policy
@@ -11,7 +12,13 @@ export type Release = (outcome?: Outcome) => void;
 /** How a caller asks for a slot. One object, so what comes next (a priority, a key) fits in. */
 export interface AcquireOptions {
   /** Leave the queue (rejecting with `GaugeAbortedError`) when this fires before a slot is free. */
-  readonly signal?: AbortSignal;
+  readonly signal?: AbortSignal | undefined;
+  /**
+   * How much this call matters under overload (default `normal`): a queue serves higher levels
+   * first; a fail-fast gauge keeps room for higher levels, refusing lower ones (`shed-priority`).
+   * A value that is not a level counts as `normal`.
+   */
+  readonly priority?: PriorityLevel | undefined;
 }
 
 /** Read-only figures of a gauge, for health checks, metrics and tests. */

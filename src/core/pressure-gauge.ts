@@ -5,15 +5,20 @@ import { resolveGaugeOptions, type GaugeOptions, type ResolvedGaugeOptions } fro
 import { attachSlot, HoldWatch } from './hold-watch';
 import { assertLimit, FixedLimit, type LimitPolicy } from './limit-policy';
 import { classifyError, type OutcomeClassifier } from './outcome';
+import { PriorityHeadroom } from './priority/priority-headroom';
+import { NORMAL_RANK, rankOf, type PriorityRank } from './priority/priority.level';
 import { WaitList } from './wait-list';
 import { runInSlot, type Work } from './work';
 
 /**
  * An in-process counting semaphore: at most `limit` callers hold a slot at once. The rest are
- * rejected at once (fail fast) or wait in a bounded FIFO queue for at most the queue timeout.
+ * rejected at once (fail fast) or wait in a bounded queue for at most the queue timeout.
  *
- * A freed slot goes straight to the oldest waiter (hand-off), so a newcomer can never barge past
- * the queue, and a waiter that timed out or aborted has already left the queue and is never served.
+ * A freed slot goes straight to a waiter (hand-off: the highest priority waiting, then as the
+ * queue discipline says), so a newcomer can never barge past the queue, and a waiter that timed
+ * out, aborted or was shed has already left the queue and is never served. A fail-fast gauge that
+ * sees priorities keeps room for higher levels (`PriorityHeadroom`); until the first call with a
+ * priority, it does exactly what it did without.
  * Everything is synchronous on the happy path: no promise, timer or signal unless a caller waits,
  * and no clock read unless the limit policy learns from samples or someone listens.
  *
@@ -37,6 +42,8 @@ export class PressureGauge implements Gauge {
   private readonly figures: GaugeFigures;
   private readonly waiters: WaitList;
   private readonly holds: HoldWatch | undefined;
+  /** Created by the first call with a priority on a fail-fast gauge; from then on all calls use it. */
+  private headroom: PriorityHeadroom | undefined;
 
   /** Takes either raw options (validated here) or options the module already resolved. */
   constructor(options: ResolvedGaugeOptions | (GaugeOptions & { name: string })) {
@@ -52,7 +59,11 @@ export class PressureGauge implements Gauge {
     this.mayWait = resolved.queueSize > 0;
     this.classify = resolved.classify ?? classifyError;
     this.figures = new GaugeFigures(this.name);
-    this.waiters = new WaitList(this.figures, this.retryAfterSeconds, resolved.queueTimeoutMs);
+    this.waiters = new WaitList(this.figures, this.retryAfterSeconds, resolved.queueTimeoutMs, {
+      discipline: resolved.queueDiscipline,
+      targetMs: resolved.queueTargetMs,
+      intervalMs: resolved.queueIntervalMs,
+    });
     this.holds =
       resolved.maxHoldMs === undefined
         ? undefined
@@ -96,6 +107,10 @@ export class PressureGauge implements Gauge {
    * rejection, since the caller was turned away.
    */
   tryAcquire(): Release | undefined {
+    if (this.headroom !== undefined) {
+      const slot = this.tryRanked(NORMAL_RANK);
+      return typeof slot === 'function' ? slot : undefined;
+    }
     if (this.active < this.capacity && this.waiters.length === 0) return this.grant();
     this.figures.reject('full');
     return undefined;
@@ -107,13 +122,52 @@ export class PressureGauge implements Gauge {
       this.figures.abort(0);
       throw new GaugeAbortedError(this.name);
     }
-    if (this.active < this.capacity && this.waiters.length === 0) return this.grant();
-    if (this.waiters.length >= this.queueSize) {
-      const reason = this.queueSize === 0 ? 'full' : 'queue-full';
-      this.figures.reject(reason);
-      throw GaugeExhaustedError.withoutStack(this.name, reason, this.retryAfterSeconds);
+    const priority = options?.priority;
+    if (priority === undefined && this.headroom === undefined) {
+      if (this.active < this.capacity && this.waiters.length === 0) return this.grant();
+      return this.wait(signal, NORMAL_RANK);
     }
-    return this.waiters.add(signal);
+    return this.acquireRanked(signal, rankOf(priority) ?? NORMAL_RANK);
+  }
+
+  /** `acquire` with a priority: a fail-fast gauge keeps room for higher levels, a queue serves them first. */
+  private acquireRanked(
+    signal: AbortSignal | undefined,
+    rank: PriorityRank,
+  ): Release | Promise<Release> {
+    if (this.queueSize === 0) {
+      const slot = this.tryRanked(rank);
+      if (typeof slot === 'function') return slot;
+      throw GaugeExhaustedError.withoutStack(this.name, slot, this.retryAfterSeconds);
+    }
+    if (this.active < this.capacity && this.waiters.length === 0) return this.grant();
+    return this.wait(signal, rank);
+  }
+
+  /** Fail fast with priorities: a slot only if more are free than higher levels need kept. */
+  private tryRanked(rank: PriorityRank): Release | 'full' | 'shed-priority' {
+    const headroom = (this.headroom ??= new PriorityHeadroom());
+    headroom.arrive(rank, performance.now());
+    const free = this.capacity - this.active;
+    let reason: 'full' | 'shed-priority' = 'full';
+    if (free > 0 && this.waiters.length === 0) {
+      if (rank === 0 || free > headroom.reserveFor(rank, this.capacity)) return this.grant();
+      reason = 'shed-priority';
+    }
+    this.figures.reject(reason);
+    return reason;
+  }
+
+  /** Joins the queue at `rank`, making room by shedding a lower level if it is full. */
+  private wait(signal: AbortSignal | undefined, rank: PriorityRank): Promise<Release> {
+    if (this.waiters.length >= this.queueSize) {
+      if (this.queueSize === 0 || !this.waiters.makeRoom(rank)) {
+        const reason = this.queueSize === 0 ? 'full' : 'queue-full';
+        this.figures.reject(reason);
+        throw GaugeExhaustedError.withoutStack(this.name, reason, this.retryAfterSeconds);
+      }
+    }
+    return this.waiters.add(signal, rank);
   }
 
   process<T>(fn: Work<T>, options?: AcquireOptions): Promise<T> {
@@ -184,7 +238,7 @@ export class PressureGauge implements Gauge {
    */
   private lease(): Release {
     let held = true;
-    const timed = this.policy.samples || this.figures.listening;
+    const timed = this.policy.samples || this.figures.listening || this.headroom !== undefined;
     const since = timed ? performance.now() : 0;
     const watched = this.holds?.start();
     const release = (outcome: Outcome = 'succeeded') => {
@@ -203,6 +257,7 @@ export class PressureGauge implements Gauge {
     const at = performance.now();
     const heldMs = at - since;
     this.figures.release(heldMs, outcome);
+    this.headroom?.held(heldMs);
     if (!this.policy.samples) return;
     const limit = this.policy.update({ heldMs, outcome, inFlight: this.active, at });
     if (limit !== this.current) this.apply(limit);

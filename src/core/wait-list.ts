@@ -1,6 +1,9 @@
+import { ControlledDelay } from './controlled-delay';
 import { GaugeAbortedError, GaugeExhaustedError } from './gauge.errors';
 import type { GaugeFigures } from './gauge-events';
 import type { Release } from './gauge.interface';
+import { LEVEL_COUNT, NORMAL_RANK, type PriorityRank } from './priority/priority.level';
+import type { QueueDiscipline } from './queue-discipline';
 import { WaitQueue, type QueueNode } from './wait-queue';
 
 /**
@@ -18,6 +21,8 @@ export class Waiter implements QueueNode {
     readonly resolve: (release: Release) => void,
     readonly reject: (error: Error) => void,
     readonly signal: AbortSignal | undefined,
+    /** Its priority level: 0 (`critical`) is served first. */
+    readonly rank: PriorityRank = NORMAL_RANK,
   ) {}
 
   /** Detaches the abort listener so a settled waiter holds no reference from the signal. */
@@ -27,62 +32,188 @@ export class Waiter implements QueueNode {
   }
 }
 
+/** How the waiters of one gauge are served (see `QueueDiscipline`); fifo by default. */
+export interface WaitListOptions {
+  readonly discipline?: QueueDiscipline | undefined;
+  /** CoDel's target wait (ms); only for `codel`. */
+  readonly targetMs?: number | undefined;
+  /** CoDel's interval (ms); only for `codel`. */
+  readonly intervalMs?: number | undefined;
+}
+
 /**
- * The callers of one gauge waiting in this process, oldest first, on the `WaitQueue` (one deadline
- * timer, O(1) removal). Shared by the in-memory and Redis gauges so that timeouts and aborts behave
- * the same: a caller that times out or aborts is rejected here and has left the list before anyone
- * could hand it a slot.
+ * The callers of one gauge waiting in this process: one `WaitQueue` per priority level in use
+ * (each with one deadline timer, O(1) removal; at most four timers, never one per waiter). A freed
+ * slot goes to the highest level waiting; within a level, the discipline picks (oldest, newest, or
+ * CoDel's adaptive LIFO). Shared by the in-memory and Redis gauges so that timeouts and aborts
+ * behave the same: a caller that times out, aborts or is shed is rejected here and has left the
+ * list before anyone could hand it a slot.
  */
 export class WaitList {
-  private readonly queue: WaitQueue<Waiter>;
+  private readonly levels: (WaitQueue<Waiter> | undefined)[] = new Array(LEVEL_COUNT).fill(
+    undefined,
+  );
+  private count = 0;
+  private readonly discipline: QueueDiscipline;
+  private readonly delay: ControlledDelay | undefined;
 
   constructor(
     /** Where timeouts, aborts and queueing are reported (and counted). */
     private readonly figures: GaugeFigures,
     private readonly retryAfterSeconds: number,
     private readonly timeoutMs: number,
+    options: WaitListOptions = {},
   ) {
-    this.queue = new WaitQueue<Waiter>(timeoutMs, this.expire);
+    this.discipline = options.discipline ?? 'fifo';
+    this.delay =
+      this.discipline === 'codel'
+        ? new ControlledDelay(options.targetMs ?? 5, options.intervalMs ?? 100)
+        : undefined;
   }
 
   /** How long `waiter` has waited, from the deadline the queue set (no extra clock read on push). */
-  waitedMs(waiter: Waiter): number {
-    return performance.now() - (waiter.deadline - this.timeoutMs);
+  waitedMs(waiter: Waiter, now: number = performance.now()): number {
+    return now - (waiter.deadline - this.timeoutMs);
   }
 
   get length(): number {
-    return this.queue.length;
+    return this.count;
   }
 
-  /** Joins the end of the list; settles when a slot is handed over, at the timeout, or on abort. */
-  add(signal: AbortSignal | undefined): Promise<Release> {
+  /** True while CoDel sees a standing queue (always false for fifo and lifo). */
+  get standing(): boolean {
+    return this.delay?.standing ?? false;
+  }
+
+  /** Joins the list at its level; settles when a slot is handed over, at the timeout, on abort or when shed. */
+  add(signal: AbortSignal | undefined, rank: PriorityRank = NORMAL_RANK): Promise<Release> {
     return new Promise<Release>((resolve, reject) => {
-      const waiter = new Waiter(resolve, reject, signal);
+      const waiter = new Waiter(resolve, reject, signal, rank);
       if (signal) {
         waiter.onAbort = () => this.abort(waiter);
         signal.addEventListener('abort', waiter.onAbort, { once: true });
       }
-      this.queue.push(waiter);
+      this.level(rank).push(waiter);
+      this.count++;
       this.figures.queue();
     });
   }
 
-  /** The oldest waiter, out of the list and detached from its signal. */
+  /** The waiter a freed slot goes to, out of the list and detached from its signal. */
   shift(): Waiter | undefined {
-    const waiter = this.queue.shift();
-    waiter?.settle();
+    const queue = this.highest();
+    if (queue === undefined) return undefined;
+    let waiter: Waiter | undefined;
+    if (this.discipline === 'fifo') waiter = queue.shift();
+    else if (this.discipline === 'lifo') waiter = queue.pop();
+    else waiter = this.codelTake(queue);
+    if (waiter !== undefined) this.left(waiter);
     return waiter;
   }
 
-  /** Every waiter, oldest first, out of the list (outage, shutdown). */
+  /**
+   * The list is full and a caller of `rank` wants in: sheds the waiter that would be served last
+   * if it is of a lower level (`shed-priority`), or, in a standing CoDel queue, the oldest waiter
+   * of the caller's own level (`shed-delay`), so the newest is served. False: nothing to shed,
+   * the caller is refused.
+   */
+  makeRoom(rank: PriorityRank): boolean {
+    for (let lowest = LEVEL_COUNT - 1; lowest >= rank; lowest--) {
+      const queue = this.levels[lowest];
+      if (queue === undefined || queue.length === 0) continue;
+      if (lowest > rank) {
+        const last = this.lastServed(queue);
+        if (last === undefined) return false;
+        this.shed(queue, last, 'shed-priority');
+        return true;
+      }
+      const oldest = queue.oldest;
+      if (!this.standing || oldest === undefined) return false;
+      this.shed(queue, oldest, 'shed-delay');
+      return true;
+    }
+    return false;
+  }
+
+  /** Every waiter, highest level and oldest first, out of the list (outage, shutdown). */
   takeAll(): Waiter[] {
-    const all = this.queue.drain();
-    for (const waiter of all) waiter.settle();
+    const all: Waiter[] = [];
+    for (const queue of this.levels) if (queue !== undefined) all.push(...queue.drain());
+    for (const waiter of all) this.left(waiter);
     return all;
   }
 
-  private readonly expire = (waiter: Waiter): void => {
+  /** CoDel: FIFO while the queue is not standing; newest first, late ones shed, while it is. */
+  private codelTake(queue: WaitQueue<Waiter>): Waiter | undefined {
+    const delay = this.delay!;
+    const now = performance.now();
+    const oldest = this.oldestWaiter();
+    if (!delay.observe(oldest === undefined ? 0 : this.waitedMs(oldest, now), now)) {
+      return queue.shift();
+    }
+    for (const level of this.levels) {
+      if (level === undefined) continue;
+      for (let head = level.oldest; head !== undefined; head = level.oldest) {
+        if (this.waitedMs(head, now) <= delay.sloughMs) break;
+        this.shed(level, head, 'shed-delay');
+      }
+    }
+    return this.highest()?.pop();
+  }
+
+  private lastServed(queue: WaitQueue<Waiter>): Waiter | undefined {
+    const newestLast =
+      this.discipline === 'fifo' || (this.discipline === 'codel' && !this.standing);
+    return newestLast ? queue.newest : queue.oldest;
+  }
+
+  private shed(
+    queue: WaitQueue<Waiter>,
+    waiter: Waiter,
+    why: 'shed-priority' | 'shed-delay',
+  ): void {
+    queue.remove(waiter);
+    this.left(waiter);
+    if (why === 'shed-delay') this.figures.timeOut(this.waitedMs(waiter), 'shed-delay');
+    else this.figures.reject('shed-priority');
+    waiter.reject(
+      GaugeExhaustedError.withoutStack(this.figures.gauge, why, this.retryAfterSeconds),
+    );
+  }
+
+  private oldestWaiter(): Waiter | undefined {
+    let oldest: Waiter | undefined;
+    for (const queue of this.levels) {
+      const head = queue?.oldest;
+      if (head !== undefined && (oldest === undefined || head.deadline < oldest.deadline)) {
+        oldest = head;
+      }
+    }
+    return oldest;
+  }
+
+  private highest(): WaitQueue<Waiter> | undefined {
+    for (const queue of this.levels) if (queue !== undefined && queue.length > 0) return queue;
+    return undefined;
+  }
+
+  private level(rank: PriorityRank): WaitQueue<Waiter> {
+    let queue = this.levels[rank];
+    if (queue === undefined) {
+      queue = new WaitQueue<Waiter>(this.timeoutMs, this.expire);
+      this.levels[rank] = queue;
+    }
+    return queue;
+  }
+
+  /** A waiter is out of the queue (served, shed, expired, aborted): counts and detaches it. */
+  private left(waiter: Waiter): void {
     waiter.settle();
+    if (--this.count === 0) this.delay?.drained();
+  }
+
+  private readonly expire = (waiter: Waiter): void => {
+    this.left(waiter);
     this.figures.timeOut(this.timeoutMs);
     waiter.reject(
       GaugeExhaustedError.withoutStack(this.figures.gauge, 'timeout', this.retryAfterSeconds),
@@ -90,8 +221,8 @@ export class WaitList {
   };
 
   private abort(waiter: Waiter): void {
-    if (!this.queue.remove(waiter)) return;
-    waiter.settle();
+    if (!this.levels[waiter.rank]?.remove(waiter)) return;
+    this.left(waiter);
     this.figures.abort(this.waitedMs(waiter));
     waiter.reject(new GaugeAbortedError(this.figures.gauge));
   }

@@ -9,7 +9,8 @@ export interface QueueNode {
 }
 
 /**
- * A FIFO of waiters with one shared deadline timer instead of a timer per waiter.
+ * A FIFO of waiters with one shared deadline timer instead of a timer per waiter. Entries stay in
+ * arrival order; `pop()` takes the newest for a LIFO discipline without changing that order.
  *
  * Every entry waits the same `timeoutMs`, so deadlines grow from head to tail and the head always
  * expires first: one timer armed for the head is enough. The timer is cleared as soon as the queue
@@ -51,6 +52,23 @@ export class WaitQueue<N extends QueueNode> {
     const node = this.head;
     if (node) this.unlink(node);
     return node;
+  }
+
+  /** Takes the newest entry (for LIFO service), or `undefined` when empty. */
+  pop(): N | undefined {
+    const node = this.tail;
+    if (node) this.unlink(node);
+    return node;
+  }
+
+  /** The oldest entry, left in place. */
+  get oldest(): N | undefined {
+    return this.head;
+  }
+
+  /** The newest entry, left in place. */
+  get newest(): N | undefined {
+    return this.tail;
   }
 
   /** Removes `node` wherever it is; false when it was no longer queued. */

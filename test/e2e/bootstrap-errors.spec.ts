@@ -73,7 +73,11 @@ const BAD_OPTIONS: Array<[string, Declare, RegExp]> = [
   ['limit "5"', gauge({ limit: '5' }), /Gauge "api": option "limit".*got "5"$/],
   ['limit null', gauge({ limit: null }), /Gauge "api": option "limit".*got null$/],
   ['limit true', gauge({ limit: true }), /Gauge "api": option "limit".*got true$/],
-  ['unknown option', gauge({ limt: 5 }), /Gauge "api": unknown option "limt" \(known: .*store\)/],
+  [
+    'unknown option',
+    gauge({ limt: 5 }),
+    /Gauge "api": unknown option "limt" \(known: .*store, priority\)/,
+  ],
   ['options 5', gauge(5), /Gauge "api": options must be an object.*got 5$/],
   ['options null', gauge(null), /Gauge "api": options must be an object.*got null$/],
   ['options []', gauge([]), /Gauge "api": options must be an object.*got \[\]$/],
@@ -109,7 +113,7 @@ const BAD_OPTIONS: Array<[string, Declare, RegExp]> = [
   [
     'nested typo queue.timeout',
     gauge({ queue: { size: 1, timeout: 100 } }),
-    /Gauge "api": unknown option "queue.timeout" \(known: queue.size, queue.timeoutMs\)/,
+    /Gauge "api": unknown option "queue.timeout" \(known: queue.size, queue.timeoutMs, queue.discipline, queue.targetMs, queue.intervalMs\)/,
   ],
   ['retryAfterSeconds -1', gauge({ retryAfterSeconds: -1 }), /"retryAfterSeconds".*got -1$/],
   ['retryAfterSeconds "2"', gauge({ retryAfterSeconds: '2' }), /"retryAfterSeconds".*got "2"$/],

@@ -32,7 +32,12 @@ class HeldController {
   }
 }
 
-const TOO_MANY = { statusCode: 429, message: 'Too many requests', error: 'Too Many Requests' };
+const TOO_MANY = {
+  statusCode: 429,
+  message: 'Too many requests',
+  error: 'Too Many Requests',
+  reason: 'full',
+};
 
 describe.each(PLATFORMS)('fail fast on %s', (platform: Platform) => {
   let probe: Probe;

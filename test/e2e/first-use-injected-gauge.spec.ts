@@ -137,12 +137,12 @@ function expectReadmeRefusal(
 ) {
   expect(reply.status).toBe(429);
   expect(reply.body).toBe(
-    '{"message":"Too many requests","error":"Too Many Requests","statusCode":429}',
+    '{"message":"Too many requests","error":"Too Many Requests","statusCode":429,"reason":"full"}',
   );
   expect(reply.headers).toMatchObject({
     'retry-after': retryAfter,
     'content-type': 'application/json; charset=utf-8',
-    'content-length': '76',
+    'content-length': '92',
   });
   const head = platform === 'express' ? ['x-powered-by'] : [];
   const shown = [...head, 'retry-after', 'content-type', 'content-length'];
@@ -234,6 +234,7 @@ describe.each(PLATFORMS)('an injected gauge refused, no filter registered, on %s
       statusCode: 503,
       message: 'Service unavailable',
       error: 'Service Unavailable',
+      reason: 'unavailable',
     });
   });
 
@@ -375,6 +376,7 @@ describe('an injected gauge refused in a @MessagePattern handler (TCP microservi
       error: 'Too Many Requests',
       message: 'Too many requests',
       retryAfterSeconds: 1,
+      reason: 'full',
     });
     probe.passAll();
     expect(await first).toBe('exported');
@@ -438,6 +440,7 @@ describe.each(PLATFORMS)('an injected gauge refused in a gateway on %s', (platfo
         error: 'Too Many Requests',
         message: 'Too many requests',
         retryAfterSeconds: 1,
+        reason: 'full',
       },
     });
     probe.passAll();

@@ -69,6 +69,7 @@ describe.each(PLATFORMS)('GaugeErrorFilter on %s', (platform: Platform) => {
       statusCode: 429,
       message: 'Too many requests',
       error: 'Too Many Requests',
+      reason: 'full',
     });
     probe.passAll();
     expect((await first.reply).body).toBe('exported');

@@ -94,6 +94,7 @@ describe('a @MessagePattern handler under @Limited (TCP microservice)', () => {
       error: 'Too Many Requests',
       message: 'Too many requests',
       retryAfterSeconds: 1,
+      reason: 'full',
     });
     expect(probe.entered).toEqual(['a']);
     expect(gauge).toMatchObject({ inFlight: 1, rejected: 1 });

@@ -119,7 +119,7 @@ describe.each(PLATFORMS)('queue mode on %s', (platform: Platform) => {
     const late = await send(running.url, '/brief/b').reply;
     expect(late.status).toBe(429);
     expect(late.headers['retry-after']).toBe('1');
-    expect(json(late)).toStrictEqual(TOO_MANY);
+    expect(json(late)).toStrictEqual({ ...TOO_MANY, reason: 'queue-timeout' });
     expect(probe.entered).toEqual(['a']);
     expect(running.gauge('brief')).toMatchObject({ inFlight: 1, queued: 0, timedOut: 1 });
   });
@@ -130,7 +130,7 @@ describe.each(PLATFORMS)('queue mode on %s', (platform: Platform) => {
     const refused = await send(running.url, '/tight/c').reply;
     expect(refused.status).toBe(429);
     expect(refused.headers['retry-after']).toBe('10'); // the 10 s queue timeout, rounded up
-    expect(json(refused)).toStrictEqual(TOO_MANY);
+    expect(json(refused)).toStrictEqual({ ...TOO_MANY, reason: 'queue-full' });
     expect(running.gauge('tight')).toMatchObject({ inFlight: 1, queued: 1, rejected: 1 });
 
     probe.pass('a');

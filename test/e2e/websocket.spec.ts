@@ -92,6 +92,7 @@ describe.each(PLATFORMS)(
           error: 'Too Many Requests',
           message: 'Too many requests',
           retryAfterSeconds: 1,
+          reason: 'full',
         },
       });
       expect(probe.entered).toEqual(['a']);

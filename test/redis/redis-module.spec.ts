@@ -122,6 +122,7 @@ describeRedis('BackpressureModule with a RedisGaugeStore', () => {
         statusCode: 503,
         message: 'Service unavailable',
         error: 'Service Unavailable',
+        reason: 'unavailable',
       });
       expect(logs.warnings).toEqual([
         expect.stringContaining('redis://127.0.0.1:1 is unreachable'),

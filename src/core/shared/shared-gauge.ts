@@ -6,6 +6,7 @@ import { attachSlot, HoldWatch } from '../hold-watch';
 import type { LimitPolicy, LimitSample } from '../limit-policy';
 import { classifyError, type OutcomeClassifier } from '../outcome';
 import { runInSlot, type Work } from '../work';
+import { NORMAL_RANK, rankOf, type PriorityRank } from '../priority/priority.level';
 import { WaitList, type Waiter } from '../wait-list';
 import type { GaugeKeys } from './lease-client';
 import { LeaseLedger } from './lease-ledger';
@@ -100,7 +101,11 @@ export class SharedGauge implements Gauge, LeaseHolder {
       options.maxHoldMs === undefined ? undefined : new HoldWatch(this.figures, options.maxHoldMs);
     // A fail-fast gauge waits only for the first connection, and at most as long as it may take.
     const timeoutMs = this.queueSize > 0 ? options.queueTimeoutMs : backend.connectTimeoutMs;
-    this.waiters = new WaitList(this.figures, this.retryAfterSeconds, timeoutMs);
+    this.waiters = new WaitList(this.figures, this.retryAfterSeconds, timeoutMs, {
+      discipline: options.queueDiscipline,
+      targetMs: options.queueTargetMs,
+      intervalMs: options.queueIntervalMs,
+    });
     this.fallback = new OutageFallback(
       options,
       policy,
@@ -183,6 +188,9 @@ export class SharedGauge implements Gauge, LeaseHolder {
   acquire(options?: AcquireOptions): Release | Promise<Release> {
     const signal = options?.signal;
     if (signal?.aborted) throw this.abortedError();
+    // Priorities order this instance's own waiters; slots are counted in the store, where no
+    // room is kept for them (see docs/redis.md).
+    const rank = rankOf(options?.priority) ?? NORMAL_RANK;
     if (this.closed) {
       this.figures.reject('unavailable');
       throw new GaugeUnavailableError(
@@ -195,18 +203,18 @@ export class SharedGauge implements Gauge, LeaseHolder {
       case 'up':
         // Behind earlier callers; a fail-fast gauge's callers left from the first connection are
         // being served, and a newcomer may try the store meanwhile rather than be refused.
-        if (this.waiters.length > 0 && this.queueSize > 0) return this.join(signal);
+        if (this.waiters.length > 0 && this.queueSize > 0) return this.join(signal, rank);
         // This instance's adaptive share is used up: no need to ask the store.
         if (!this.shareFree()) {
           if (this.queueSize === 0) throw this.exhausted('full');
-          return this.join(signal);
+          return this.join(signal, rank);
         }
-        return this.attempt(signal);
+        return this.attempt(signal, rank);
       case 'down':
-        return this.outageSlot(signal);
+        return this.outageSlot(signal, rank);
       case 'connecting':
         // Nothing is known yet: wait in the list (bounded) until the first connection settles.
-        return this.join(signal);
+        return this.join(signal, rank);
     }
   }
 
@@ -266,7 +274,7 @@ export class SharedGauge implements Gauge, LeaseHolder {
   }
 
   /** One `acquire` call: a slot now, a refusal, or a place in the local queue. */
-  private async attempt(signal: AbortSignal | undefined): Promise<Release> {
+  private async attempt(signal: AbortSignal | undefined, rank: PriorityRank): Promise<Release> {
     const id = this.backend.nextLeaseId();
     const wakes = this.wakes;
     let granted: boolean;
@@ -274,7 +282,7 @@ export class SharedGauge implements Gauge, LeaseHolder {
       granted = await this.tryLease(id);
     } catch (error) {
       this.leases.lost(id, error);
-      return this.outageSlot(signal);
+      return this.outageSlot(signal, rank);
     }
     if (granted) {
       if (!signal?.aborted && !this.closed) return this.grant(id);
@@ -283,7 +291,7 @@ export class SharedGauge implements Gauge, LeaseHolder {
     }
     if (this.queueSize === 0) throw this.exhausted('full');
     if (signal?.aborted) throw this.abortedError();
-    const waiting = this.join(signal);
+    const waiting = this.join(signal, rank);
     // A release notification that arrived while this attempt was on the wire was meant for it too.
     if (wakes !== this.wakes) void this.drain();
     this.serveLocally(); // the store went away meanwhile: a free local slot is for this caller
@@ -291,25 +299,30 @@ export class SharedGauge implements Gauge, LeaseHolder {
   }
 
   /** While the store is down: a local slot (fail open, nobody waiting before), a wait, or a refusal. */
-  private outageSlot(signal: AbortSignal | undefined): Release | Promise<Release> {
+  private outageSlot(
+    signal: AbortSignal | undefined,
+    rank: PriorityRank,
+  ): Release | Promise<Release> {
     if (!this.fallback.failsOpen) throw this.fallback.refusal();
     if (this.waiters.length === 0) {
       const slot = this.fallback.take();
       if (slot) return this.watched(slot);
     }
-    return this.join(signal);
+    return this.join(signal, rank);
   }
 
   /** Joins the end of the wait list if there is room. */
-  private join(signal: AbortSignal | undefined): Promise<Release> {
+  private join(signal: AbortSignal | undefined, rank: PriorityRank): Promise<Release> {
     if (this.queueSize > 0) {
-      if (this.waiters.length >= this.queueSize) throw this.exhausted('queue-full');
-      return this.waiters.add(signal);
+      if (this.waiters.length >= this.queueSize && !this.waiters.makeRoom(rank)) {
+        throw this.exhausted('queue-full');
+      }
+      return this.waiters.add(signal, rank);
     }
     // Fail fast: wait only for the first connection, and no more callers than could be admitted.
     const connecting = this.backend.health.state === 'connecting';
     if (!connecting || this.waiters.length >= this.limit) throw this.exhausted('full');
-    return this.waiters.add(signal);
+    return this.waiters.add(signal, rank);
   }
 
   /** While the store is down, hands free local slots to the oldest waiters. */

@@ -26,7 +26,7 @@ export interface Call {
 export function send(
   baseUrl: string,
   path: string,
-  options: { method?: string; body?: unknown } = {},
+  options: { method?: string; body?: unknown; headers?: Record<string, string> } = {},
 ): Call {
   let text = '';
   let onStatus!: (status: number) => void;
@@ -35,7 +35,10 @@ export function send(
   const req = httpRequest(new URL(path, baseUrl), {
     method: options.method ?? (payload === undefined ? 'GET' : 'POST'),
     agent: false,
-    headers: payload === undefined ? {} : { 'content-type': 'application/json' },
+    headers: {
+      ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
+      ...options.headers,
+    },
   });
   const reply = new Promise<Reply>((resolve, reject) => {
     req.on('error', reject);

@@ -1,0 +1,71 @@
+import { describe, expect, it } from '@jest/globals';
+import { PriorityHeadroom } from './priority-headroom';
+
+/** Feeds `perSecond` arrivals of `rank` for `seconds`, evenly spaced, from `start` (ms). */
+function feed(
+  h: PriorityHeadroom,
+  rank: 0 | 1 | 2 | 3,
+  perSecond: number,
+  seconds: number,
+  start = 0,
+) {
+  const step = 1000 / perSecond;
+  for (let t = start; t < start + seconds * 1000; t += step) h.arrive(rank, t);
+}
+
+describe('PriorityHeadroom', () => {
+  it('keeps nothing while no higher level arrived', () => {
+    const h = new PriorityHeadroom();
+    feed(h, 3, 1000, 5);
+    h.held(50);
+    expect(h.reserveFor(3, 10)).toBe(0);
+    expect(h.reserveFor(0, 10)).toBe(0);
+  });
+
+  it('keeps one slot before any hold time is known', () => {
+    const h = new PriorityHeadroom();
+    feed(h, 0, 10, 1);
+    expect(h.reserveFor(3, 10)).toBe(1);
+  });
+
+  it('sizes the reserve so higher levels find it taken < 1 % of the time (ρ^r ≤ 0.01)', () => {
+    const h = new PriorityHeadroom();
+    h.held(50);
+    // critical at 0.3× of a 10-slot 50 ms gauge (200/s): 60/s → ρ ≈ 0.3 → r = ⌈ln .01 / ln .3⌉ = 4
+    feed(h, 0, 60, 10);
+    expect(h.reserveFor(3, 10)).toBe(4);
+    expect(h.reserveFor(1, 10)).toBe(4);
+    expect(h.reserveFor(0, 10)).toBe(0);
+    // 100 slots of 5 ms (20 000/s), critical at 0.3×: the same ρ, the same 4 slots — 4 % of the limit
+    const big = new PriorityHeadroom();
+    big.held(5);
+    feed(big, 0, 6000, 10);
+    expect(big.reserveFor(2, 100)).toBe(4);
+  });
+
+  it('sums the levels above the caller', () => {
+    const h = new PriorityHeadroom();
+    h.held(50);
+    for (let t = 0; t < 10_000; t += 1000 / 30) {
+      h.arrive(0, t);
+      h.arrive(1, t);
+    }
+    expect(h.reserveFor(1, 10)).toBe(Math.ceil(Math.log(0.01) / Math.log(0.15)));
+    expect(h.reserveFor(3, 10)).toBe(4);
+  });
+
+  it('gives lower levels nothing when higher ones alone want all the gauge serves', () => {
+    const h = new PriorityHeadroom();
+    h.held(50);
+    feed(h, 0, 250, 10);
+    expect(h.reserveFor(3, 10)).toBe(10);
+  });
+
+  it('forgets a level that stopped arriving (half-life 1 s)', () => {
+    const h = new PriorityHeadroom();
+    h.held(50);
+    feed(h, 0, 60, 10);
+    h.arrive(3, 10_000 + 12_000);
+    expect(h.reserveFor(3, 10)).toBe(0);
+  });
+});
