@@ -10,6 +10,7 @@ import type { PriorityResolver } from './priority.resolver';
 
 /** The request as `trust` sees it: Express's or Fastify's, with its headers (lower-case names). */
 export interface TrustedRequest {
+  /** The request's headers, as Express and Fastify give them (lower-case names). */
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
   readonly [key: string]: unknown;
 }
