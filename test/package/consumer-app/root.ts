@@ -153,6 +153,7 @@ export function describeRefusal(error: unknown): string {
     statusCode: 429,
     error: 'Too Many Requests',
     message: 'Too many requests',
+    reason: 'full',
     retryAfterSeconds: 1,
   };
   return `${reason ?? 'other'} ${payload.statusCode} ${MAX_RUNTIME_GAUGE_NAME_LENGTH}`;
