@@ -63,7 +63,7 @@ describe.each(PLATFORMS)('fail fast on %s', (platform: Platform) => {
   }
 
   afterEach(async () => {
-    probe?.passAll();
+    probe?.openAll();
     await running?.close();
     running = undefined;
   });

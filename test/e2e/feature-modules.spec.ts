@@ -111,7 +111,7 @@ describe.each(PLATFORMS)('BackpressureModule.forFeature() on %s', (platform: Pla
   beforeEach(() => (probe = new Probe()));
 
   afterEach(async () => {
-    probe.passAll();
+    probe.openAll();
     await running?.close();
     running = undefined;
   });

@@ -208,7 +208,7 @@ describe.each(PLATFORMS)('an injected gauge refused, no filter registered, on %s
   }
 
   afterEach(async () => {
-    probe.passAll();
+    probe.openAll();
     await running?.close();
     running = undefined;
   });
@@ -362,7 +362,7 @@ describe('an injected gauge refused in a @MessagePattern handler (TCP microservi
   });
 
   afterEach(async () => {
-    probe.passAll();
+    probe.openAll();
     client.close();
     await service.close();
   });
@@ -418,7 +418,7 @@ describe.each(PLATFORMS)('an injected gauge refused in a gateway on %s', (platfo
   });
 
   afterEach(async () => {
-    probe.passAll();
+    probe.openAll();
     await running.close();
   });
 

@@ -55,7 +55,7 @@ describe.each(PLATFORMS)('GaugeErrorFilter on %s', (platform: Platform) => {
   });
 
   afterEach(async () => {
-    probe.passAll();
+    probe.openAll();
     await running.close();
   });
 

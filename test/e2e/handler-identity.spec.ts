@@ -168,7 +168,7 @@ describe.each(PLATFORMS)('which handler runs are limited, on %s', (platform: Pla
     );
   });
   afterEach(async () => {
-    probe.passAll();
+    probe.openAll();
     await running.close();
   });
 

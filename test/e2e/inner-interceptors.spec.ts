@@ -283,7 +283,7 @@ describe.each(PLATFORMS)('interceptors inside the slot, on %s', (platform: Platf
   });
 
   afterEach(async () => {
-    probe.passAll();
+    probe.openAll();
     probe.events.complete();
     probe.body.destroy();
     await running.close();
@@ -444,7 +444,7 @@ describe.each(PLATFORMS)(
     });
 
     afterEach(async () => {
-      probe.passAll();
+      probe.openAll();
       await running.close();
     });
 

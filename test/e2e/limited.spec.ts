@@ -58,7 +58,7 @@ describe.each(PLATFORMS)('@Limited on class and method on %s', (platform: Platfo
   });
 
   afterEach(async () => {
-    probe.passAll();
+    probe.openAll();
     await running.close();
   });
 

@@ -166,7 +166,7 @@ describe.each(PLATFORMS)('linked runs on %s', (platform: Platform) => {
   };
 
   afterEach(async () => {
-    probe.passAll();
+    probe.openAll();
     await running?.close();
     running = undefined;
     alsRuns.mockRestore();

@@ -149,7 +149,7 @@ describe.each(CASES)(
       );
     });
     afterEach(async () => {
-      probe.passAll();
+      probe.openAll();
       await running.close();
     });
 

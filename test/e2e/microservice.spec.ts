@@ -72,7 +72,7 @@ describe('a @MessagePattern handler under @Limited (TCP microservice)', () => {
   });
 
   afterEach(async () => {
-    probe.passAll();
+    probe.openAll();
     client.close();
     await service.close();
   });

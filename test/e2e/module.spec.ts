@@ -97,7 +97,7 @@ describe.each(PLATFORMS)('gauges shared through DI on %s', (platform: Platform) 
   }
 
   afterEach(async () => {
-    probe.passAll();
+    probe.openAll();
     await running.close();
   });
 

@@ -96,7 +96,7 @@ describe.each(PLATFORMS)('outer interceptors around @Limited on %s', (platform: 
   });
 
   afterEach(async () => {
-    probe.passAll();
+    probe.openAll();
     probe.body.destroy();
     await running.close();
   });

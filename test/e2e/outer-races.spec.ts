@@ -83,7 +83,7 @@ describe.each(PLATFORMS)(
     });
 
     afterEach(async () => {
-      probe.passAll();
+      probe.openAll();
       await running.close();
     });
 

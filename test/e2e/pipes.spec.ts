@@ -63,7 +63,7 @@ describe.each(PLATFORMS)('bad input on a limited route on %s', (platform: Platfo
   });
 
   afterEach(async () => {
-    probe.passAll();
+    probe.openAll();
     await running.close();
   });
 

@@ -113,7 +113,7 @@ describe.each(PLATFORMS)('priorities on %s', (platform: Platform) => {
   });
 
   afterEach(async () => {
-    probe.passAll();
+    probe.openAll();
     await running.close();
   });
 
@@ -205,12 +205,18 @@ describe.each(PLATFORMS)('priorities on %s', (platform: Platform) => {
   });
 
   it("a 'lifo' queue serves the newest first", async () => {
-    await runs('/q/lifo/a', 'a');
-    await queues('lifo', '/q/lifo/b');
-    await queues('lifo', '/q/lifo/c');
+    const calls = [
+      await runs('/q/lifo/a', 'a'),
+      await queues('lifo', '/q/lifo/b'),
+      await queues('lifo', '/q/lifo/c'),
+    ];
     probe.pass('a');
     await until(() => probe.entered.length === 2, 'the next runs');
     expect(probe.entered).toEqual(['a', 'c']);
+    probe.pass('c');
+    await until(() => probe.entered.length === 3, 'the last runs');
+    probe.pass('b');
+    for (const call of calls) expect((await call.reply).status).toBe(200);
   });
 
   it('a priority resolver that throws gives normal, not a 500', async () => {

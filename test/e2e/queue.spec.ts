@@ -87,7 +87,7 @@ describe.each(PLATFORMS)('queue mode on %s', (platform: Platform) => {
   });
 
   afterEach(async () => {
-    probe.passAll();
+    probe.openAll();
     await running.close();
   });
 

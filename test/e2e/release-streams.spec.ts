@@ -52,7 +52,7 @@ describe.each(PLATFORMS)('streamed responses release once, on %s', (platform: Pl
   });
 
   afterEach(async () => {
-    probe.passAll();
+    probe.openAll();
     probe.body.destroy();
     await running.close();
   });

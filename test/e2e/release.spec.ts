@@ -76,7 +76,7 @@ describe.each(PLATFORMS)('the slot is released exactly once on %s', (platform: P
   });
 
   afterEach(async () => {
-    probe.passAll();
+    probe.openAll();
     await running.close();
   });
 

@@ -60,7 +60,7 @@ describe.each(PLATFORMS)('Retry-After only on a refusal, on %s', (platform: Plat
     );
   });
   afterEach(async () => {
-    probe.passAll();
+    probe.openAll();
     await running.close();
   });
 

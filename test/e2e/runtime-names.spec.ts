@@ -68,7 +68,7 @@ describe.each(PLATFORMS)('gauge names chosen by clients on %s', (platform: Platf
   });
 
   afterEach(async () => {
-    probe.passAll();
+    probe.openAll();
     await running.close();
   });
 

@@ -154,7 +154,7 @@ describe.each(PLATFORMS)(
     });
 
     afterEach(async () => {
-      probe.passAll();
+      probe.openAll();
       probe.events.complete();
       probe.body.destroy();
       await running.close();

@@ -139,7 +139,7 @@ describe.each(PLATFORMS)('OpenTelemetry metrics on %s', (platform: Platform) => 
   });
 
   afterEach(async () => {
-    probe.passAll();
+    probe.openAll();
     await running.close();
     await provider.shutdown();
   });

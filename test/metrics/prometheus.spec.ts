@@ -83,7 +83,7 @@ describe.each(PLATFORMS)('Prometheus metrics scraped over HTTP on %s', (platform
   });
 
   afterEach(async () => {
-    probe.passAll();
+    probe.openAll();
     await running.close();
   });
 

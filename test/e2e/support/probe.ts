@@ -17,10 +17,13 @@ export class Probe {
   readonly body = new Readable({ read() {} });
   /** Gates of the handlers still held, oldest first (a label may be held more than once). */
   private readonly gates: Array<{ label: string; gate: Deferred }> = [];
+  /** Set by `openAll`: handlers that start from now on pass at once. */
+  private open = false;
 
   /** Records that handler `label` started and returns what holds it until `pass` or `fail`. */
   enter(label: string): Promise<void> {
     this.entered.push(label);
+    if (this.open) return Promise.resolve();
     const gate = new Deferred();
     this.gates.push({ label, gate });
     return gate.promise;
@@ -39,6 +42,15 @@ export class Probe {
   /** Lets every held handler go (and test cleanup). */
   passAll(): void {
     for (const { gate } of this.gates.splice(0)) gate.resolve();
+  }
+
+  /**
+   * Teardown: lets every held handler go and every later one pass at once, so a waiter granted
+   * while the app closes (a queue hands the freed slot on) cannot hold `close()` open.
+   */
+  openAll(): void {
+    this.open = true;
+    this.passAll();
   }
 
   private take(label: string): Deferred {
