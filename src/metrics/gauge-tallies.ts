@@ -1,4 +1,10 @@
-import type { GaugeEvent, GaugeListener, Outcome } from '../core/gauge-events';
+import type {
+  GaugeEvent,
+  GaugeListener,
+  Outcome,
+  RejectionReason,
+  TimeoutReason,
+} from '../core/gauge-events';
 import type { Gauge } from '../core/gauge.interface';
 import type { GaugeKind } from '../gauge.registry';
 
@@ -22,10 +28,39 @@ export const QUEUE_RESULTS = ['admitted', 'timeout', 'aborted'] as const;
 /** Index of a queue result in `QUEUE_RESULTS`. */
 export type WaitIndex = 0 | 1 | 2;
 
-/** Why a call got no slot: the gauge's rejection reasons, its queue timeout, the caller's abort. */
-export const REFUSAL_REASONS = ['full', 'queue-full', 'unavailable', 'timeout', 'aborted'] as const;
+/**
+ * Why a call got no slot, as the `reason` label says: the gauge's rejection reasons, how a waiter
+ * left the queue unserved (`timeout`: its queue timeout; `shed-delay`: a standing CoDel queue),
+ * the caller's abort.
+ */
+export const REFUSAL_REASONS = [
+  'full',
+  'queue-full',
+  'shed-priority',
+  'unavailable',
+  'timeout',
+  'shed-delay',
+  'aborted',
+] as const;
 /** One of `REFUSAL_REASONS`. */
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
+
+/**
+ * The label of every reason an event carries. Typed by the event's own unions, so a reason added
+ * to the core fails the type check here until it has a label (instead of being counted as another).
+ */
+const LABEL_OF: Readonly<Record<RejectionReason | TimeoutReason | 'aborted', RefusalReason>> = {
+  full: 'full',
+  'queue-full': 'queue-full',
+  'shed-priority': 'shed-priority',
+  unavailable: 'unavailable',
+  'queue-timeout': 'timeout',
+  'shed-delay': 'shed-delay',
+  aborted: 'aborted',
+};
+const INDEX_OF = Object.fromEntries(REFUSAL_REASONS.map((reason, i) => [reason, i])) as Readonly<
+  Record<RefusalReason, number>
+>;
 
 /** Where a tally's durations go: buckets of its own (Prometheus) or an SDK histogram (OpenTelemetry). */
 export interface DurationSink {
@@ -38,12 +73,9 @@ export interface DurationSink {
 /** Counts of one label since the metrics started: plain numbers, bumped by its listener. */
 export class GaugeTally {
   admitted = 0;
-  full = 0;
-  queueFull = 0;
-  unavailable = 0;
-  timedOut = 0;
-  aborted = 0;
   overdue = 0;
+  /** Refusals so far, indexed as `REFUSAL_REASONS`. */
+  private readonly refusals: number[] = REFUSAL_REASONS.map(() => 0);
   /** The listener to subscribe to every gauge counted under this label. */
   readonly listener: GaugeListener;
 
@@ -60,16 +92,14 @@ export class GaugeTally {
           if (event.waitedMs > 0) sink.waited(0, event.waitedMs / 1000);
           return;
         case 'rejected':
-          if (event.reason === 'full') this.full++;
-          else if (event.reason === 'queue-full') this.queueFull++;
-          else this.unavailable++;
+          this.count(event.reason);
           return;
         case 'timed-out':
-          this.timedOut++;
+          this.count(event.reason);
           sink.waited(1, event.waitedMs / 1000);
           return;
         case 'aborted':
-          this.aborted++;
+          this.count('aborted');
           // 0: its signal had fired before it could join the queue.
           if (event.waitedMs > 0) sink.waited(2, event.waitedMs / 1000);
           return;
@@ -87,18 +117,11 @@ export class GaugeTally {
 
   /** Calls refused for `reason` so far. */
   refused(reason: RefusalReason): number {
-    switch (reason) {
-      case 'full':
-        return this.full;
-      case 'queue-full':
-        return this.queueFull;
-      case 'unavailable':
-        return this.unavailable;
-      case 'timeout':
-        return this.timedOut;
-      case 'aborted':
-        return this.aborted;
-    }
+    return this.refusals[INDEX_OF[reason]] ?? 0;
+  }
+
+  private count(reason: RejectionReason | TimeoutReason | 'aborted'): void {
+    this.refusals[INDEX_OF[LABEL_OF[reason]]]++;
   }
 }
 

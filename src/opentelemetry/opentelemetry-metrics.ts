@@ -74,7 +74,7 @@ export const OPENTELEMETRY_INSTRUMENTS = {
 export const OPENTELEMETRY_ATTRIBUTES = {
   /** The gauge's name, or `(dynamic)` for every gauge created at run time. */
   gauge: 'backpressure.gauge',
-  /** `admitted`, `full`, `queue-full`, `unavailable`, `timeout`, `aborted` (queue: the last 3 + `admitted`). */
+  /** `admitted` or one of `REFUSAL_REASONS` (queue wait: `admitted`, `timeout`, `aborted`). */
   result: 'backpressure.result',
   /** `succeeded`, `failed`, `dropped`, `ignored`. */
   outcome: 'backpressure.outcome',
@@ -205,7 +205,7 @@ export class BackpressureOpenTelemetryMetrics implements OnModuleInit, OnModuleD
       requests: meter.createObservableCounter(names.requests, {
         ...count,
         description:
-          'Calls to the gauge by result: admitted, or refused (full, queue-full, unavailable, timeout, aborted).',
+          'Calls to the gauge by result: admitted, or refused (full, queue-full, shed-priority, unavailable, timeout, shed-delay, aborted).',
       }),
       overdue: meter.createObservableCounter(names.overdue, {
         ...count,

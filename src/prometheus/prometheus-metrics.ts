@@ -57,7 +57,7 @@ export interface PrometheusMetricNames {
   readonly queued: string;
   /** Counter `{gauge}`: calls that got a slot. */
   readonly admitted: string;
-  /** Counter `{gauge, reason}`: calls that got none (`full`, `queue-full`, `unavailable`, `timeout`, `aborted`). */
+  /** Counter `{gauge, reason}`: calls that got none (each of `REFUSAL_REASONS`). */
   readonly refused: string;
   /** Counter `{gauge}`: slots held longer than the gauge's `maxHoldMs`. */
   readonly overdue: string;
@@ -213,7 +213,7 @@ export class BackpressurePrometheusMetrics implements OnModuleInit, OnModuleDest
     });
     const refused = new Counter({
       name: names.refused,
-      help: 'Calls that got no slot: full (no queue), queue-full, unavailable (store down), timeout (waited too long), aborted (caller left the queue).',
+      help: 'Calls that got no slot: full (no queue), queue-full, shed-priority (room kept for higher priorities), unavailable (store down), timeout (waited too long), shed-delay (shed by a standing CoDel queue), aborted (caller left the queue).',
       labelNames: ['gauge', 'reason'],
       registers: none,
       collect() {

@@ -9,6 +9,7 @@ import { send, type Call } from '../e2e/support/http';
 import { Probe } from '../e2e/support/probe';
 import { until } from '../support/wait';
 import { scrape, Scrape } from './support';
+import { REFUSAL_REASONS } from '../../src/metrics/gauge-tallies';
 
 const REGISTRY = Symbol('test prom-client registry');
 
@@ -103,7 +104,7 @@ describe.each(PLATFORMS)('Prometheus metrics scraped over HTTP on %s', (platform
       expect(metrics.value('backpressure_limit', { gauge })).toBe(1);
       expect(metrics.value('backpressure_queued', { gauge })).toBe(0);
       expect(metrics.value('backpressure_admitted_total', { gauge })).toBe(0);
-      for (const reason of ['full', 'queue-full', 'unavailable', 'timeout', 'aborted']) {
+      for (const reason of REFUSAL_REASONS) {
         expect(metrics.value('backpressure_refused_total', { gauge, reason })).toBe(0);
       }
       expect(
