@@ -96,3 +96,5 @@ export {
 } from './priority-header.util';
 export { PRIORITIES, type PriorityLevel } from './core/priority/priority.level';
 export type { QueueDiscipline } from './core/queue-discipline';
+export type { EventLoopOptions } from './core/pressure/loop-pressure';
+export type { LoopReading, LoopSampler, LoopWatcher } from './core/pressure/event-loop.sampler';

@@ -10,6 +10,7 @@ import { cpuModule } from './cpu.app';
 import { counter } from './handler-counter';
 import { ioModule } from './io.app';
 import { overheadModule } from './overhead.app';
+import { pressureModule } from './pressure.app';
 import { shiftControl, shiftModule } from './shift.app';
 
 /**
@@ -28,6 +29,7 @@ const apps: Record<string, (variant: string) => EntryModule> = {
   io: ioModule,
   cpu: cpuModule,
   shift: shiftModule,
+  pressure: pressureModule,
 };
 
 /** Apps that take commands at run time (scenario 9 changes its dependency's width). */

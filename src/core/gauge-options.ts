@@ -3,6 +3,11 @@ import { GaugeConfigError } from './gauge.errors';
 import { isLimitPolicyFactory, type LimitPolicyFactory } from './limit-policy';
 import type { OutcomeClassifier } from './outcome';
 import {
+  resolveEventLoop,
+  type EventLoopOptions,
+  type ResolvedEventLoop,
+} from './pressure/loop-pressure';
+import {
   DEFAULT_CODEL_INTERVAL_MS,
   DEFAULT_CODEL_TARGET_MS,
   QUEUE_DISCIPLINES,
@@ -57,6 +62,12 @@ export interface GaugeOptions {
    * argument, `@WorkSignal()` in a handler); it is not taken back while the work may still run.
    */
   maxHoldMs?: number;
+  /**
+   * Shed by event-loop pressure: while this process's event loop is late (or busy), refuse `low`
+   * calls, then `normal` ones too, at once (`shed-pressure`), so `high` and `critical` keep the
+   * loop. `true` takes the defaults. One sampler per process, however many gauges use it.
+   */
+  eventLoop?: boolean | EventLoopOptions;
 }
 
 /**
@@ -91,6 +102,8 @@ export interface ResolvedGaugeOptions {
   readonly retryAfterSeconds: number;
   /** What to do while a shared store is unreachable. Absent: the store decides. */
   readonly whenStoreDown?: StoreDownPolicy;
+  /** Absent: no shedding by event-loop pressure. */
+  readonly eventLoop?: ResolvedEventLoop;
 }
 
 /** The keys `GaugeOptions` accepts; anything else is a typo and fails the bootstrap. */
@@ -101,6 +114,7 @@ export const GAUGE_OPTION_KEYS: readonly string[] = [
   'whenStoreDown',
   'classify',
   'maxHoldMs',
+  'eventLoop',
 ];
 const GAUGE_KEYS = new Set(GAUGE_OPTION_KEYS);
 const QUEUE_KEYS = new Set(['size', 'timeoutMs', 'discipline', 'targetMs', 'intervalMs']);
@@ -170,6 +184,7 @@ export function resolveGaugeOptions(
   if (whenStoreDown !== undefined) assertStoreDownPolicy(where, whenStoreDown);
   const { maxHoldMs } = options;
   if (maxHoldMs !== undefined) assertNumber(where, 'maxHoldMs', maxHoldMs, 1, MAX_TIMEOUT_MS);
+  const eventLoop = resolveEventLoop(where, options.eventLoop);
   return {
     name,
     limit,
@@ -180,6 +195,7 @@ export function resolveGaugeOptions(
     ...(classify === undefined ? {} : { classify }),
     ...(maxHoldMs === undefined ? {} : { maxHoldMs }),
     ...(whenStoreDown === undefined ? {} : { whenStoreDown }),
+    ...(eventLoop === undefined ? {} : { eventLoop }),
     ...codel,
   };
 }

@@ -5,6 +5,7 @@ import { resolveGaugeOptions, type GaugeOptions, type ResolvedGaugeOptions } fro
 import { attachSlot, HoldWatch } from './hold-watch';
 import { assertLimit, FixedLimit, type LimitPolicy } from './limit-policy';
 import { classifyError, type OutcomeClassifier } from './outcome';
+import { LoopPressure } from './pressure/loop-pressure';
 import { PriorityHeadroom } from './priority/priority-headroom';
 import { NORMAL_RANK, rankOf, type PriorityRank } from './priority/priority.level';
 import { WaitList } from './wait-list';
@@ -44,6 +45,8 @@ export class PressureGauge implements Gauge {
   private readonly holds: HoldWatch | undefined;
   /** Created by the first call with a priority on a fail-fast gauge; from then on all calls use it. */
   private headroom: PriorityHeadroom | undefined;
+  /** Present with option `eventLoop`: sheds low levels while the process's event loop is late. */
+  private readonly pressure: LoopPressure | undefined;
 
   /** Takes either raw options (validated here) or options the module already resolved. */
   constructor(options: ResolvedGaugeOptions | (GaugeOptions & { name: string })) {
@@ -68,6 +71,8 @@ export class PressureGauge implements Gauge {
       resolved.maxHoldMs === undefined
         ? undefined
         : new HoldWatch(this.figures, resolved.maxHoldMs);
+    this.pressure =
+      resolved.eventLoop === undefined ? undefined : new LoopPressure(resolved.eventLoop);
   }
 
   get limit(): number {
@@ -107,6 +112,10 @@ export class PressureGauge implements Gauge {
    * rejection, since the caller was turned away.
    */
   tryAcquire(): Release | undefined {
+    if (this.pressure?.sheds(NORMAL_RANK)) {
+      this.figures.reject('shed-pressure');
+      return undefined;
+    }
     if (this.headroom !== undefined) {
       const slot = this.tryRanked(NORMAL_RANK);
       return typeof slot === 'function' ? slot : undefined;
@@ -123,6 +132,10 @@ export class PressureGauge implements Gauge {
       throw new GaugeAbortedError(this.name);
     }
     const priority = options?.priority;
+    if (this.pressure?.sheds(rankOf(priority) ?? NORMAL_RANK)) {
+      this.figures.reject('shed-pressure');
+      throw GaugeExhaustedError.withoutStack(this.name, 'shed-pressure', this.retryAfterSeconds);
+    }
     if (priority === undefined && this.headroom === undefined) {
       if (this.active < this.capacity && this.waiters.length === 0) return this.grant();
       return this.wait(signal, NORMAL_RANK);
@@ -198,6 +211,7 @@ export class PressureGauge implements Gauge {
    * (`queue-full` for waiters, `full` afterwards); holders still release normally.
    */
   close(): void {
+    this.pressure?.close();
     this.closed = true;
     this.capacity = 0;
     this.queueSize = 0;

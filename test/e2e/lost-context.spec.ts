@@ -110,16 +110,17 @@ const CASES = PLATFORMS.flatMap(
 describe.each(CASES)(
   'runs whose async context was lost, on %s / %s',
   (platform: Platform, mode: string) => {
-    const st = () =>
-      mode === 'redis'
-        ? {
-            store: new RedisGaugeStore({
-              redis: REDIS_URL,
-              keyPrefix: uniquePrefix('hostile'),
-              logger: new Logs(),
-            }),
-          }
-        : {};
+    let stores: RedisGaugeStore[] = [];
+    const st = () => {
+      if (mode !== 'redis') return {};
+      const store = new RedisGaugeStore({
+        redis: REDIS_URL,
+        keyPrefix: uniquePrefix('hostile'),
+        logger: new Logs(),
+      });
+      stores.push(store);
+      return { store };
+    };
     let probe: Probe;
     let runs: Runs;
     let running: Running;
@@ -127,6 +128,7 @@ describe.each(CASES)(
     beforeEach(async () => {
       probe = new Probe();
       runs = new Runs();
+      stores = [];
       running = await startApp(
         platform,
         moduleOf({
@@ -147,6 +149,8 @@ describe.each(CASES)(
           ],
         }),
       );
+      // Callers of a store that still connects wait; under load that could outlast a timeout.
+      await until(() => stores.every((store) => store.state === 'up'), 'the stores are up');
     });
     afterEach(async () => {
       probe.openAll();

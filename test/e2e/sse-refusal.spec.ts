@@ -348,12 +348,16 @@ describeRedis('a refusal of a Redis gauge never throws outside Nest', () => {
     beforeEach(async () => {
       probe = new Probe();
       holds = [];
-      const store = () =>
-        new RedisGaugeStore({
+      const stores: RedisGaugeStore[] = [];
+      const store = () => {
+        const made = new RedisGaugeStore({
           redis: REDIS_URL,
           keyPrefix: uniquePrefix('sse-refusal'),
           logger: new Logs(),
         });
+        stores.push(made);
+        return made;
+      };
       running = await startApp(
         platform,
         moduleOf({
@@ -370,11 +374,14 @@ describeRedis('a refusal of a Redis gauge never throws outside Nest', () => {
           providers: [{ provide: Probe, useValue: probe }, AfterLookup],
         }),
       );
+      // A gauge whose store still connects queues its callers: under load the 100 ms queue
+      // timeout could pass before the test's own fill() got its slot.
+      await until(() => stores.every((each) => each.state === 'up'), 'the stores are up');
     });
 
     afterEach(async () => {
       for (const release of holds) release();
-      probe.passAll();
+      probe.openAll();
       await running.close();
     });
 

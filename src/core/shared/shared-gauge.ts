@@ -6,6 +6,7 @@ import { attachSlot, HoldWatch } from '../hold-watch';
 import type { LimitPolicy, LimitSample } from '../limit-policy';
 import { classifyError, type OutcomeClassifier } from '../outcome';
 import { runInSlot, type Work } from '../work';
+import { LoopPressure } from '../pressure/loop-pressure';
 import { NORMAL_RANK, rankOf, type PriorityRank } from '../priority/priority.level';
 import { WaitList, type Waiter } from '../wait-list';
 import type { GaugeKeys } from './lease-client';
@@ -71,6 +72,8 @@ export class SharedGauge implements Gauge, LeaseHolder {
   private draining = false;
   private drainAgain = false;
   private closed = false;
+  /** Present with option `eventLoop`: this process's own pressure (the store knows nothing of it). */
+  private readonly pressure: LoopPressure | undefined;
 
   constructor(
     options: ResolvedGaugeOptions,
@@ -99,6 +102,8 @@ export class SharedGauge implements Gauge, LeaseHolder {
     );
     this.holds =
       options.maxHoldMs === undefined ? undefined : new HoldWatch(this.figures, options.maxHoldMs);
+    this.pressure =
+      options.eventLoop === undefined ? undefined : new LoopPressure(options.eventLoop);
     // A fail-fast gauge waits only for the first connection, and at most as long as it may take.
     const timeoutMs = this.queueSize > 0 ? options.queueTimeoutMs : backend.connectTimeoutMs;
     this.waiters = new WaitList(this.figures, this.retryAfterSeconds, timeoutMs, {
@@ -191,6 +196,7 @@ export class SharedGauge implements Gauge, LeaseHolder {
     // Priorities order this instance's own waiters; slots are counted in the store, where no
     // room is kept for them (see docs/redis.md).
     const rank = rankOf(options?.priority) ?? NORMAL_RANK;
+    if (this.pressure?.sheds(rank)) throw this.exhausted('shed-pressure');
     if (this.closed) {
       this.figures.reject('unavailable');
       throw new GaugeUnavailableError(
@@ -269,6 +275,7 @@ export class SharedGauge implements Gauge, LeaseHolder {
 
   /** Rejects waiting callers (they are told the gauge is full, as the in-memory gauge does). */
   close(): void {
+    this.pressure?.close();
     this.closed = true;
     this.refuseWaiters('queue-full');
   }
@@ -451,7 +458,7 @@ export class SharedGauge implements Gauge, LeaseHolder {
     return this.backend.leaseTtlMs;
   }
 
-  private exhausted(reason: 'full' | 'queue-full'): GaugeExhaustedError {
+  private exhausted(reason: 'full' | 'queue-full' | 'shed-pressure'): GaugeExhaustedError {
     this.figures.reject(reason);
     return GaugeExhaustedError.withoutStack(this.name, reason, this.retryAfterSeconds);
   }
