@@ -255,4 +255,45 @@ export function renderPlots(quick: boolean): void {
       }),
     );
   }
+
+  const pressure = load<{
+    settings: { loads: number[]; criticalPerSecond: number };
+    data: Record<string, Record<string, Record<'criticalP99Ms' | 'totalGoodput', Spread>>>;
+  }>('10-process-pressure');
+  if (pressure) {
+    const labels: Record<string, string> = {
+      none: 'no gauge',
+      limit4: '@Limited, limit 4 (priority headroom)',
+      eventLoop: '@Limited, eventLoop: true',
+    };
+    const xLabels = pressure.settings.loads.map((l) => `normal at ${l}×`);
+    const bars = (figure: 'criticalP99Ms' | 'totalGoodput') =>
+      Object.entries(labels).map(([mode, name]) => ({
+        name,
+        values: pressure.settings.loads.map((l) => pressure.data[mode]?.[l]?.[figure]),
+      }));
+    out(
+      'bench-pressure-p99.svg',
+      barChart({
+        title: 'Critical p99 in a CPU-saturated process (lower is better)',
+        subtitle: `5 ms CPU handler (200/s); normal flood + critical at ${pressure.settings.criticalPerSecond}/s; median, whiskers min–max`,
+        xLabels,
+        xTitle: 'normal traffic offered (× capacity)',
+        yTitle: 'p99 of critical 2xx (ms)',
+        guides: [{ y: 50, label: 'aim ≤ 50 ms' }],
+        series: bars('criticalP99Ms'),
+      }),
+    );
+    out(
+      'bench-pressure-goodput.svg',
+      barChart({
+        title: 'Goodput kept while shedding for the event loop (higher is better)',
+        subtitle: '2xx within 1 s (normal + critical) ÷ capacity; same run',
+        xLabels,
+        xTitle: 'normal traffic offered (× capacity)',
+        yTitle: 'goodput (÷ capacity)',
+        series: bars('totalGoodput'),
+      }),
+    );
+  }
 }
