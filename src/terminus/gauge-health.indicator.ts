@@ -96,7 +96,7 @@ export class GaugeHealthIndicator {
         `${where}: option "key" must be a non-empty string, got ${describeValue(key)}`,
       );
     }
-    return Promise.resolve(this.report(key, gauge, resolved));
+    return this.report(key, gauge, resolved);
   }
 
   /**
@@ -118,7 +118,7 @@ export class GaugeHealthIndicator {
     const resolved = resolveHealthOptions(WHERE, options, this.defaults);
     const result: HealthIndicatorResult = {};
     for (const gauge of gauges) Object.assign(result, this.report(gauge.name, gauge, resolved));
-    return Promise.resolve(result);
+    return result;
   }
 
   private find(name: unknown): Gauge {
