@@ -178,6 +178,10 @@ export default tseslint.config(
               message:
                 'The root entry never reaches the metrics integrations: they are nestjs-backpressure/prometheus and /opentelemetry.',
             },
+            {
+              group: ['@nestjs/terminus', './terminus', './terminus/*'],
+              message: 'The root entry never reaches terminus: it is nestjs-backpressure/terminus.',
+            },
           ],
         },
       ],
@@ -227,6 +231,31 @@ export default tseslint.config(
             {
               group: ['prom-client', '../prometheus/*', 'ioredis', '../redis/*'],
               message: 'nestjs-backpressure/opentelemetry needs @opentelemetry/api only.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  // Health: nestjs-backpressure/terminus needs @nestjs/terminus only (no exporter, no store).
+  {
+    files: ['src/terminus/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: [
+                'prom-client',
+                '@opentelemetry/*',
+                '../prometheus/*',
+                '../opentelemetry/*',
+                'ioredis',
+                '../redis/*',
+                '../core/shared/*',
+              ],
+              message: 'nestjs-backpressure/terminus needs @nestjs/terminus only.',
             },
           ],
         },

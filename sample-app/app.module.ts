@@ -2,7 +2,9 @@ import { Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { BackpressureModule, GaugeErrorFilter } from '../src';
 import { BackpressurePrometheusModule } from '../src/prometheus';
+import { BackpressureHealthModule } from '../src/terminus';
 import { storeFromEnv } from './backpressure-store';
+import { HealthController } from './health.controller';
 import { HomeController } from './home.controller';
 import { MetricsController } from './metrics.controller';
 import { ReportsController } from './reports.controller';
@@ -24,8 +26,16 @@ import { WorkController } from './work.controller';
     }),
     // Every gauge's figures as Prometheus metrics in prom-client's default registry: GET /metrics.
     BackpressurePrometheusModule.forRoot(),
+    // GET /health: every gauge as a @nestjs/terminus health indicator (and terminus itself).
+    BackpressureHealthModule.forRoot({ forMs: 10_000 }),
   ],
-  controllers: [HomeController, WorkController, ReportsController, MetricsController],
+  controllers: [
+    HomeController,
+    WorkController,
+    ReportsController,
+    MetricsController,
+    HealthController,
+  ],
   providers: [ReportsService, { provide: APP_FILTER, useClass: GaugeErrorFilter }],
 })
 export class AppModule {}

@@ -5,6 +5,10 @@ export const ENDPOINTS: ReadonlyArray<{ path: string; what: string }> = [
   { path: '/report', what: 'a service runs its work in an injected gauge (3 slots, 1 s)' },
   { path: '/gauges', what: 'every gauge: limit, inFlight, queued, admitted, rejected, ...' },
   { path: '/metrics', what: 'the same figures as Prometheus metrics (backpressure_*)' },
+  {
+    path: '/health',
+    what: 'readiness: 503 once a gauge is saturated for 10 s or its store is down',
+  },
 ];
 
 /** The endpoint list as plain text lines, for the log and the home page. */

@@ -53,6 +53,11 @@ export interface Gauge extends GaugeStats, GaugeEvents {
    * creating an AbortSignal on the fail-fast path.
    */
   readonly mayWait: boolean;
+  /**
+   * Where the gauge's shared store stands (`connecting`, `up`, `down`), for health checks; absent
+   * for a gauge counted in this process (`PressureGauge`), which has no store to lose.
+   */
+  readonly storeState?: 'connecting' | 'up' | 'down';
   /** How an error the held work ended with is reported to the limit policy (see `classifyError`). */
   readonly classify: OutcomeClassifier;
   /**

@@ -5,8 +5,9 @@
 //   - source maps: each carries the sources it maps (they are not published as files);
 //   - entry graphs: the root entry reaches neither ioredis nor src/redis (nor the shared-store
 //     engine under src/core/shared), nor prom-client, @opentelemetry/api or their subpaths, not
-//     even in its types; each metrics subpath reaches its own library only (no ioredis, not the
-//     other's); and the core reaches neither the Nest layer, @nestjs nor Redis;
+//     even in its types, nor @nestjs/terminus or the terminus subpath; each metrics subpath
+//     reaches its own library only (no ioredis, not the other's); the terminus subpath reaches
+//     @nestjs/terminus only; and the core reaches neither the Nest layer, @nestjs nor Redis;
 //   - public API: each entry exports exactly the names in public-api.json, and every exported
 //     name and every public member of an exported class or interface has a JSDoc comment;
 //   - publint (strict) and are-the-types-wrong (every resolution mode, node10 included).
@@ -61,6 +62,8 @@ for (const required of [
   'dist/prometheus/index.d.ts',
   'dist/opentelemetry/index.js',
   'dist/opentelemetry/index.d.ts',
+  'dist/terminus/index.js',
+  'dist/terminus/index.d.ts',
 ]) {
   check(files.includes(required), `missing from the tarball: ${required}`);
 }
@@ -89,18 +92,18 @@ for (const [file, imports] of rootGraph) {
   // Neither the Redis adapter nor the shared-store engine it runs on, nor the metrics
   // integrations: the root needs none of them.
   check(
-    !/^dist\/(redis|core\/shared|prometheus|opentelemetry|metrics)\//.test(file),
+    !/^dist\/(redis|core\/shared|prometheus|opentelemetry|metrics|terminus)\//.test(file),
     `the root entry reaches ${file}`,
   );
   for (const spec of imports) {
     check(
-      !/^(ioredis|prom-client|@opentelemetry\/api)(\/|$)/.test(spec),
+      !/^(ioredis|prom-client|@opentelemetry\/api|@nestjs\/terminus)(\/|$)/.test(spec),
       `the root entry reaches an optional peer: ${file} imports ${spec}`,
     );
   }
 }
 console.log(
-  `  root entry: ${rootGraph.size} files (types and code), none in dist/redis, dist/core/shared or the metrics subpaths; no ioredis, prom-client or @opentelemetry/api`,
+  `  root entry: ${rootGraph.size} files (types and code), none in dist/redis, dist/core/shared, the metrics or terminus subpaths; no ioredis, prom-client, @opentelemetry/api or @nestjs/terminus`,
 );
 // Each metrics subpath needs its own library only: a Prometheus user need not install OpenTelemetry.
 for (const [entry, own, other] of [
@@ -122,6 +125,28 @@ for (const [entry, own, other] of [
   check(needsOwn, `dist/${entry} never imports ${own}`);
   console.log(`  ${entry} entry: ${reached.size} files, ${own} only (no ioredis, no ${other})`);
 }
+// The health subpath needs @nestjs/terminus only: no store, no exporter.
+{
+  const reached = graph(['dist/terminus/index.d.ts', 'dist/terminus/index.js']);
+  let needsTerminus = false;
+  for (const [file, imports] of reached) {
+    check(
+      !/^dist\/(redis|core\/shared|prometheus|opentelemetry)\//.test(file),
+      `dist/terminus reaches ${file}`,
+    );
+    for (const spec of imports) {
+      needsTerminus ||= spec === '@nestjs/terminus';
+      check(
+        !/^(ioredis|prom-client|@opentelemetry\/api)(\/|$)/.test(spec),
+        `dist/terminus reaches ${spec}: ${file}`,
+      );
+    }
+  }
+  check(needsTerminus, 'dist/terminus never imports @nestjs/terminus');
+  console.log(
+    `  terminus entry: ${reached.size} files, @nestjs/terminus only (no ioredis, no metrics library)`,
+  );
+}
 const core = files.filter((f) => f.startsWith('dist/core/') && /\.(js|d\.ts)$/.test(f));
 for (const [file, imports] of graph(core)) {
   check(file.startsWith('dist/core/'), `the core reaches ${file}, outside dist/core`);
@@ -138,6 +163,7 @@ const entries = {
   'nestjs-backpressure/redis': 'dist/redis/index.d.ts',
   'nestjs-backpressure/prometheus': 'dist/prometheus/index.d.ts',
   'nestjs-backpressure/opentelemetry': 'dist/opentelemetry/index.d.ts',
+  'nestjs-backpressure/terminus': 'dist/terminus/index.d.ts',
 };
 const program = ts.createProgram(
   Object.values(entries).map((entry) => join(pkg, entry)),

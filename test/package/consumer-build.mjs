@@ -4,7 +4,7 @@
 // (the root entry must not need them, not even in its types; nor @nestjs/microservices or
 // @nestjs/websockets), then with ioredis and the `nestjs-backpressure/redis` entry, then with
 // prom-client and @opentelemetry/api and the `nestjs-backpressure/prometheus` and
-// `/opentelemetry` entries. Each is compiled as CommonJS under `module: nodenext`, as
+// `/opentelemetry` entries, then with @nestjs/terminus and the `/terminus` entry. Each is compiled as CommonJS under `module: nodenext`, as
 // ESM (.mts) under `nodenext`, and as CommonJS under the classic `moduleResolution: node10`, and
 // the root app is run once as CommonJS and once as ESM.
 //
@@ -75,7 +75,7 @@ try {
   const tarball = args.tarball ?? packLibrary(work);
 
   cpSync(join(here, 'consumer-app'), join(app, 'src'), { recursive: true });
-  for (const name of ['root', 'redis', 'prometheus', 'opentelemetry']) {
+  for (const name of ['root', 'redis', 'prometheus', 'opentelemetry', 'terminus']) {
     cpSync(join(app, 'src', `${name}.ts`), join(app, 'src', `${name}.esm.mts`));
   }
   writeJson(join(app, 'package.json'), { name: 'consumer', private: true, type: 'commonjs' });
@@ -161,6 +161,17 @@ try {
     }),
     /^backpressure\.requests backpressure\.gauge\n$/,
     'the OpenTelemetry app runs (on the no-op meter)',
+  );
+
+  step('with @nestjs/terminus: the terminus entry compiles and runs');
+  npmInstall(at('@nestjs/terminus'));
+  compileAll(['terminus']);
+  expect(
+    run('node', ['-e', `require('./out/cjs/terminus.js').main().then(console.log)`], {
+      cwd: app,
+    }),
+    /^saturated 1\/1 memory\n$/,
+    'the terminus app runs a health check',
   );
 } catch (error) {
   failures.push(error.message);

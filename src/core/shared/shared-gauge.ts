@@ -14,6 +14,7 @@ import { LeaseLedger } from './lease-ledger';
 import type { LeaseHolder } from './lease-renewer';
 import { OutageFallback } from './outage-fallback';
 import { SharedLimit, type LimitBackend } from './shared-limit';
+import type { StoreState } from './store-health';
 
 /**
  * What a shared gauge needs from its store: the connection's state, the lease commands, lease
@@ -129,6 +130,11 @@ export class SharedGauge implements Gauge, LeaseHolder {
   get limit(): number {
     const cap = this.cap.value;
     return this.share === undefined ? cap : Math.min(cap, this.share.limit);
+  }
+
+  /** Where the store's connection stands now: what a health check reports. */
+  get storeState(): StoreState {
+    return this.backend.health.state;
   }
 
   /** This instance's configured limit: the cap when the store holds none. */
