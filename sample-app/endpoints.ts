@@ -5,6 +5,7 @@ export const ENDPOINTS: ReadonlyArray<{ path: string; what: string }> = [
   { path: '/report', what: 'a service runs its work in an injected gauge (3 slots, 1 s)' },
   { path: '/gauges', what: 'every gauge: limit, inFlight, queued, admitted, rejected, ...' },
   { path: '/metrics', what: 'the same figures as Prometheus metrics (backpressure_*)' },
+  { path: '/docs', what: 'Swagger UI: each limited route documents its 429 (/docs-json)' },
 ];
 
 /** The endpoint list as plain text lines, for the log and the home page. */
