@@ -95,6 +95,7 @@ function document(cls: Class, key: string, handler: object, gauge: Gauge | undef
 }
 
 function tooManyRequests(gauge: Gauge): ResponseDoc {
+  // One example; the schema's `reason` enum lists every reason.
   return {
     description:
       'Refused by back-pressure: no slot free in time (at once, or within the wait queue). ' +
@@ -105,7 +106,7 @@ function tooManyRequests(gauge: Gauge): ResponseDoc {
       statusCode: 429,
       message: 'Too many requests',
       error: 'Too Many Requests',
-      reason: gauge.mayWait ? 'queue-timeout' : 'full',
+      reason: 'full',
     },
   };
 }
