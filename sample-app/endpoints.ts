@@ -9,6 +9,7 @@ export const ENDPOINTS: ReadonlyArray<{ path: string; what: string }> = [
     path: '/health',
     what: 'readiness: 503 once a gauge is saturated for 10 s or its store is down',
   },
+  { path: '/docs', what: 'Swagger UI: each limited route documents its 429 (/docs-json)' },
 ];
 
 /** The endpoint list as plain text lines, for the log and the home page. */

@@ -35,6 +35,7 @@ export {
 } from './backpressure.exception';
 export { GaugeErrorFilter } from './gauge-error.filter';
 export type { RefusalPayload } from './refusal.factory';
+export { BackpressureRefusal } from './backpressure-refusal.schema';
 export {
   GaugeCapacityException,
   InvalidGaugeNameException,

@@ -7,6 +7,7 @@ import { GaugeCatalog } from './gauge-config.catalog';
 import { GaugeRegistry } from './gauge.registry';
 import { UNLIMITED } from './unlimited.decorator';
 import { linkHttpRoutes } from './limited-run.link';
+import { documentRefusals } from './refusal-responses.openapi';
 
 /** What the explorer reads of a Nest module: its classes, as Nest wraps them. */
 interface ScannedModule {
@@ -42,7 +43,8 @@ const TOKEN_PREFIX = getGaugeToken('');
  * `compile()`. Methods exempted with `@Unlimited()` are skipped.
  *
  * Then it reports the names used but configured nowhere (option `unknownGauges`): a warning, or
- * with `'error'` a `GaugeConfigError` that fails the start.
+ * with `'error'` a `GaugeConfigError` that fails the start. Last, it documents each limited HTTP
+ * route's 429 / 503 for `@nestjs/swagger` (`refusal-responses.openapi`).
  */
 @Injectable()
 export class RouteGaugesExplorer {
@@ -55,10 +57,11 @@ export class RouteGaugesExplorer {
     @Optional() catalog?: GaugeCatalog,
   ) {
     const scanned = [...(modules.values() as Iterable<ScannedModule>)];
-    // Before Nest reads the routes' argument metadata (at init): see `limited-run.link`.
-    linkHttpRoutes(
-      scanned.flatMap((module) => [...module.controllers.values()].map((c) => c.metatype)),
+    const controllers = scanned.flatMap((module) =>
+      [...module.controllers.values()].map((c) => c.metatype),
     );
+    // Before Nest reads the routes' argument metadata (at init): see `limited-run.link`.
+    linkHttpRoutes(controllers);
     const uses = gaugeUses(scanned, reflector);
     if (catalog) this.reportUnknown(uses, catalog);
     for (const [name, where] of uses) {
@@ -69,6 +72,8 @@ export class RouteGaugesExplorer {
         throw new GaugeConfigError(`${where}: ${why}`, { cause: error });
       }
     }
+    // Before `SwaggerModule.createDocument()`, which apps call after `NestFactory.create()`.
+    documentRefusals(controllers, (name) => registry.get(name));
   }
 
   private reportUnknown(uses: ReadonlyMap<unknown, string>, catalog: GaugeCatalog): void {

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Builds a consumer app against the PACKED library, as an npm user gets it, with
 // `skipLibCheck: false` and `strict`: first without ioredis, prom-client or @opentelemetry/api
-// (the root entry must not need them, not even in its types; nor @nestjs/microservices or
-// @nestjs/websockets), then with ioredis and the `nestjs-backpressure/redis` entry, then with
+// (the root entry must not need them, not even in its types; nor @nestjs/microservices,
+// @nestjs/websockets or @nestjs/swagger: its routes' OpenAPI docs are metadata, written anyway), then with ioredis and the `nestjs-backpressure/redis` entry, then with
 // prom-client and @opentelemetry/api and the `nestjs-backpressure/prometheus` and
 // `/opentelemetry` entries, then with @nestjs/terminus and the `/terminus` entry. Each is compiled as CommonJS under `module: nodenext`, as
 // ESM (.mts) under `nodenext`, and as CommonJS under the classic `moduleResolution: node10`, and
@@ -113,7 +113,7 @@ try {
   console.log(`  in ${app}`);
 
   step(
-    'without ioredis, prom-client, @opentelemetry/api: the root entry compiles (skipLibCheck: false) and runs',
+    'without ioredis, prom-client, @opentelemetry/api, @nestjs/swagger: the root entry compiles (skipLibCheck: false) and runs',
   );
   const files = (withRedis) => ['root', ...(withRedis ? ['redis'] : [])];
   compileAll(files(false));

@@ -18,6 +18,7 @@ import {
   BackpressureException,
   BackpressureInterceptor,
   BackpressureModule,
+  BackpressureRefusal,
   BackpressureUnavailableException,
   DEFAULT_LIMIT,
   DEFAULT_MAX_DYNAMIC_GAUGES,
@@ -156,7 +157,9 @@ export function describeRefusal(error: unknown): string {
     reason: 'full',
     retryAfterSeconds: 1,
   };
-  return `${reason ?? 'other'} ${payload.statusCode} ${MAX_RUNTIME_GAUGE_NAME_LENGTH}`;
+  // The HTTP body, as a type (and, with @nestjs/swagger, the OpenAPI component of that name).
+  const body: BackpressureRefusal = { ...payload, reason: 'queue-timeout' };
+  return `${reason ?? 'other'} ${body.statusCode} ${MAX_RUNTIME_GAUGE_NAME_LENGTH}`;
 }
 
 /** The filter, registered by hand (as `app.useGlobalFilters(new GaugeErrorFilter(adapterHost))`). */
