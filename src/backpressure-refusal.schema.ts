@@ -7,6 +7,7 @@ export const REFUSAL_REASONS = [
   'queue-timeout',
   'shed-delay',
   'shed-priority',
+  'shed-pressure',
   'aborted',
   'unavailable',
 ] as const satisfies readonly RefusalReason[];
@@ -76,7 +77,8 @@ export class BackpressureRefusal {
         description:
           'full: no slot and no queue; queue-full: the wait queue is full; queue-timeout: no slot ' +
           'within the queue timeout; shed-delay: a standing (CoDel) queue gave up on it; ' +
-          'shed-priority: room kept for higher priorities; aborted: the client left while waiting; ' +
+          'shed-priority: room kept for higher priorities; shed-pressure: the event loop is under ' +
+          'pressure; aborted: the client left while waiting; ' +
           'unavailable (503): the shared store is down',
         example: 'full',
       },
