@@ -32,9 +32,11 @@ export {
   BackpressureException,
   BackpressureUnavailableException,
   type RefusalReason,
+  type RefusalStatus,
 } from './backpressure.exception';
 export { GaugeErrorFilter } from './gauge-error.filter';
-export type { RefusalPayload } from './refusal.factory';
+export type { RefusalHook, RefusalInfo, RefusalShape } from './refusal.hook';
+export type { RefusalPayload } from './refusal-answer.util';
 export {
   GaugeCapacityException,
   InvalidGaugeNameException,
