@@ -1,6 +1,7 @@
 import type { GaugeOptions } from './core/gauge-options';
 import type { GaugeStore } from './core/gauge-store.interface';
 import type { PriorityResolver } from './priority.resolver';
+import type { RefusalHook } from './refusal.hook';
 
 /** One gauge as configured in the module: the core options plus where its slots are counted. */
 export interface GaugeConfig extends GaugeOptions {
@@ -12,6 +13,11 @@ export interface GaugeConfig extends GaugeOptions {
    * callers. On a shared (Redis) gauge it orders this instance's waiters only.
    */
   priority?: PriorityResolver | undefined;
+  /**
+   * Told of each refusal of this gauge; may log it and reshape it (status 429 / 503, body,
+   * message). Replaces the module's `onRefusal` for this gauge.
+   */
+  onRefusal?: RefusalHook | undefined;
 }
 
 /**
@@ -52,4 +58,12 @@ export interface BackpressureModuleOptions {
    * configured, so a zero-config app stays silent).
    */
   unknownGauges?: UnknownGaugesPolicy;
+  /**
+   * Told of every refusal the module answers (`@Limited` calls, and gauge errors that
+   * `GaugeErrorFilter` answers), for gauges without their own `onRefusal`: return nothing to
+   * observe only (a log line), or a `RefusalShape` (status 429 / 503, body, message). `Retry-After`
+   * stays the gauge's; a hook that throws or returns something invalid leaves the default refusal
+   * (one process warning).
+   */
+  onRefusal?: RefusalHook;
 }

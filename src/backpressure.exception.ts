@@ -23,6 +23,27 @@ export function refusalReasonOf(reason: ExhaustionReason | 'aborted'): RefusalRe
   return reason === 'timeout' ? 'queue-timeout' : reason;
 }
 
+/** The statuses a refusal may have: 429 (no slot in time) or 503 (the service cannot decide). */
+export type RefusalStatus = 429 | 503;
+
+/** What a refusal answers when an `onRefusal` hook reshaped it: its status and its whole body. */
+interface ReshapedAnswer {
+  readonly status: RefusalStatus;
+  readonly body: Record<string, unknown>;
+}
+
+/**
+ * The default body of a refusal with `status`: Nest's error shape plus `reason`, with the
+ * status's generic message (never the gauge's name).
+ */
+export function refusalBody(status: RefusalStatus, reason: RefusalReason): Record<string, unknown> {
+  const body =
+    status === 429
+      ? HttpException.createBody('Too many requests', 'Too Many Requests', status)
+      : HttpException.createBody('Service unavailable', 'Service Unavailable', status);
+  return { ...body, reason };
+}
+
 /**
  * The 429 a limited handler answers when its gauge has no slot in time. Its body has the shape of
  * Nest's own errors plus a `reason` (`RefusalReason`); the gauge stays on the exception (for
@@ -36,17 +57,12 @@ export class BackpressureException extends HttpException {
     readonly reason: ExhaustionReason | 'aborted',
     /** Seconds sent in `Retry-After`. */
     readonly retryAfterSeconds: number,
+    /** The status and body an `onRefusal` hook chose instead of 429 and the default body. */
+    answer?: ReshapedAnswer,
   ) {
     super(
-      {
-        ...HttpException.createBody(
-          'Too many requests',
-          'Too Many Requests',
-          HttpStatus.TOO_MANY_REQUESTS,
-        ),
-        reason: refusalReasonOf(reason),
-      },
-      HttpStatus.TOO_MANY_REQUESTS,
+      answer?.body ?? refusalBody(HttpStatus.TOO_MANY_REQUESTS, refusalReasonOf(reason)),
+      answer?.status ?? HttpStatus.TOO_MANY_REQUESTS,
     );
   }
 }
@@ -61,17 +77,12 @@ export class BackpressureUnavailableException extends HttpException {
     readonly gauge: string,
     /** Seconds sent in `Retry-After`. */
     readonly retryAfterSeconds: number,
+    /** The status and body an `onRefusal` hook chose instead of 503 and the default body. */
+    answer?: ReshapedAnswer,
   ) {
     super(
-      {
-        ...HttpException.createBody(
-          'Service unavailable',
-          'Service Unavailable',
-          HttpStatus.SERVICE_UNAVAILABLE,
-        ),
-        reason: 'unavailable' satisfies RefusalReason,
-      },
-      HttpStatus.SERVICE_UNAVAILABLE,
+      answer?.body ?? refusalBody(HttpStatus.SERVICE_UNAVAILABLE, 'unavailable'),
+      answer?.status ?? HttpStatus.SERVICE_UNAVAILABLE,
     );
   }
 }

@@ -38,6 +38,7 @@ export class BackpressureInterceptor implements NestInterceptor {
       call.context,
       this.adapterHost.httpAdapter,
       call.route.streamed,
+      call.route.onRefusal,
     );
 
   constructor(
@@ -76,6 +77,7 @@ export class BackpressureInterceptor implements NestInterceptor {
         call.context,
         this.adapterHost.httpAdapter,
         call.route.streamed,
+        call.route.onRefusal,
       ).subscribe(subscriber);
     // A client already gone is turned away before it can take a slot or a place in the queue
     // (through the gauge, which counts it as aborted).
@@ -198,6 +200,7 @@ export class BackpressureInterceptor implements NestInterceptor {
                   handler,
                   controller,
                 ]) ?? this.registry.priorityResolver(name),
+              onRefusal: this.registry.refusalHook(name),
             };
       byHandler.set(handler, route);
     }

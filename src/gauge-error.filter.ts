@@ -1,7 +1,9 @@
-import { Catch, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import { Catch, Optional, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { from, mergeMap, type Observable } from 'rxjs';
 import { GaugeAbortedError, GaugeExhaustedError, GaugeUnavailableError } from './core/gauge.errors';
+import { GaugeRegistry } from './gauge.registry';
+import { answerRefusal } from './refusal-answer.util';
 import { refusalFor, translateRefusal } from './refusal.factory';
 
 type GaugeError = GaugeExhaustedError | GaugeAbortedError | GaugeUnavailableError;
@@ -19,15 +21,24 @@ type GaugeError = GaugeExhaustedError | GaugeAbortedError | GaugeUnavailableErro
  * filter of yours registered after it (`app.useGlobalFilters()`, or `APP_FILTER` in a module
  * imported after `BackpressureModule`) sees gauge errors first; one registered before it (an
  * `APP_FILTER` in the root module's own providers) sees every error but these.
+ *
+ * With the registry (injected, or given to `new GaugeErrorFilter(adapterHost, registry)`), the
+ * gauge's `onRefusal` hook (its own, else the module's) sees and may reshape each refusal, as for
+ * `@Limited`.
  */
 @Catch(GaugeExhaustedError, GaugeAbortedError, GaugeUnavailableError)
 export class GaugeErrorFilter implements ExceptionFilter<GaugeError> {
-  constructor(private readonly adapterHost: HttpAdapterHost) {}
+  constructor(
+    private readonly adapterHost: HttpAdapterHost,
+    @Optional() private readonly registry?: GaugeRegistry,
+  ) {}
 
   catch(error: GaugeError, host: ArgumentsHost): Observable<never> | Error | void {
     // An aborted wait has no hint of its own: 1 s, the fail-fast default.
-    const refusal = refusalFor(error, { name: error.gauge, retryAfterSeconds: 1 })!;
+    const found = refusalFor(error, { name: error.gauge, retryAfterSeconds: 1 })!;
     const type = host.getType<string>();
+    const hook = this.registry?.refusalHook(error.gauge);
+    const { refusal, payload } = answerRefusal(found, type, host, hook);
     if (type === 'http') {
       const { httpAdapter } = this.adapterHost;
       const response: unknown = host.switchToHttp().getResponse();
@@ -38,7 +49,7 @@ export class GaugeErrorFilter implements ExceptionFilter<GaugeError> {
     if (type === 'rpc') {
       // The packages are loaded already: the app serves this context with them.
       const loading = Promise.all([
-        translateRefusal('rpc', refusal),
+        translateRefusal('rpc', refusal, payload),
         import('@nestjs/microservices'),
       ]);
       return from(loading).pipe(
@@ -49,7 +60,7 @@ export class GaugeErrorFilter implements ExceptionFilter<GaugeError> {
       );
     }
     if (type === 'ws') {
-      void Promise.all([translateRefusal('ws', refusal), import('@nestjs/websockets')])
+      void Promise.all([translateRefusal('ws', refusal, payload), import('@nestjs/websockets')])
         .then(([exception, { BaseWsExceptionFilter }]) =>
           new BaseWsExceptionFilter().catch(exception, host),
         )

@@ -22,6 +22,7 @@ import { GaugeCatalog } from './gauge-config.catalog';
 import { GaugeCapacityException, InvalidGaugeNameException } from './gauge-lookup.exception';
 import { validateModuleOptions } from './module-options.validation';
 import type { PriorityResolver } from './priority.resolver';
+import type { RefusalHook } from './refusal.hook';
 
 /**
  * How a gauge came to exist: `pinned` (configured, named by `@Limited` or `@InjectGauge`, or looked
@@ -53,6 +54,8 @@ export class GaugeRegistry implements OnApplicationBootstrap, OnApplicationShutd
   private readonly defaultStore: GaugeStore;
   private readonly stores = new Set<GaugeStore>();
   private readonly priorities = new Map<string, PriorityResolver>();
+  private readonly refusalHooks = new Map<string, RefusalHook>();
+  private readonly moduleRefusalHook: RefusalHook | undefined;
   /** Set once the app has started: from then on new names are dynamic and checked as input. */
   private bootstrapped = false;
   private watchers: readonly GaugeCreatedListener[] = [];
@@ -71,9 +74,11 @@ export class GaugeRegistry implements OnApplicationBootstrap, OnApplicationShutd
     this.dynamic = new DynamicGauges(validated.maxDynamicGauges, (name, gauge) =>
       this.evicted(name, gauge),
     );
-    for (const [name, { store, options: resolved, priority }] of validated.gauges) {
+    this.moduleRefusalHook = validated.onRefusal;
+    for (const [name, { store, options: resolved, priority, onRefusal }] of validated.gauges) {
       this.pinned.set(name, this.build(store ?? this.defaultStore, resolved));
       if (priority !== undefined) this.priorities.set(name, priority);
+      if (onRefusal !== undefined) this.refusalHooks.set(name, onRefusal);
     }
   }
 
@@ -93,6 +98,14 @@ export class GaugeRegistry implements OnApplicationBootstrap, OnApplicationShutd
   /** The gauge's `priority` resolver, if it was configured with one (for the interceptor). */
   priorityResolver(name: string): PriorityResolver | undefined {
     return this.priorities.get(name);
+  }
+
+  /**
+   * The `onRefusal` hook for gauge `name`'s refusals: its own, else the module's; undefined when
+   * neither is configured. Creates no gauge.
+   */
+  refusalHook(name: string): RefusalHook | undefined {
+    return this.refusalHooks.get(name) ?? this.moduleRefusalHook;
   }
 
   /** Whether `name` exists now (pinned, or dynamic and not evicted). */

@@ -32,10 +32,12 @@ export {
   BackpressureException,
   BackpressureUnavailableException,
   type RefusalReason,
+  type RefusalStatus,
 } from './backpressure.exception';
 export { GaugeErrorFilter } from './gauge-error.filter';
-export type { RefusalPayload } from './refusal.factory';
 export { BackpressureRefusal } from './backpressure-refusal.schema';
+export type { RefusalHook, RefusalInfo, RefusalShape } from './refusal.hook';
+export type { RefusalPayload } from './refusal-answer.util';
 export {
   GaugeCapacityException,
   InvalidGaugeNameException,

@@ -10,6 +10,7 @@ import { isGone, watchGone, type ClientConnection } from './client-connection.ut
 import { withdrawRetryAfter } from './refusal.factory';
 import { settleRun, type RunContext } from './run-settlement.util';
 import { attachToRequest } from './limited-run.link';
+import type { RefusalHook } from './refusal.hook';
 
 /** What the interceptor knows of a limited handler, looked up once per handler. */
 export interface LimitedRoute {
@@ -28,6 +29,8 @@ export interface LimitedRoute {
   readonly linked: boolean;
   /** Where its calls' priority comes from (`@Priority`, the gauge's resolver); absent: `normal`. */
   readonly priority?: RoutePriority | undefined;
+  /** The gauge's `onRefusal` hook (its own, else the module's); absent: default refusals. */
+  readonly onRefusal?: RefusalHook | undefined;
 }
 
 /** Turns a gauge error into the error this call's context should see (see `refusalError`). */

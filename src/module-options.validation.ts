@@ -11,6 +11,7 @@ import {
 import type { GaugeStore } from './core/gauge-store.interface';
 import type { GaugeConfig, UnknownGaugesPolicy } from './backpressure-options.interface';
 import { assertPriorityResolver, type PriorityResolver } from './priority.resolver';
+import { assertRefusalHook, type RefusalHook } from './refusal.hook';
 
 /** Gauges created at run time (names first seen after bootstrap) kept at most, by default. */
 export const DEFAULT_MAX_DYNAMIC_GAUGES = 1000;
@@ -21,6 +22,8 @@ export interface ValidatedGauge {
   readonly options: ResolvedGaugeOptions;
   /** The gauge's `priority` resolver; undefined: every call is `normal` unless its route says. */
   readonly priority?: PriorityResolver | undefined;
+  /** The gauge's own `onRefusal`; undefined: the module's, if any. */
+  readonly onRefusal?: RefusalHook | undefined;
 }
 
 /** The module's options, checked and with defaults: what the registry is built from. */
@@ -32,6 +35,8 @@ export interface ValidatedModuleOptions {
   readonly gauges: ReadonlyMap<string, ValidatedGauge>;
   /** As given; undefined: decided from whether anything is configured (see `GaugeCatalog`). */
   readonly unknownGauges: UnknownGaugesPolicy | undefined;
+  /** The module's `onRefusal`, for gauges without their own. */
+  readonly onRefusal?: RefusalHook | undefined;
 }
 
 /** Options `forRoot()` / `forRootAsync()` take for the module definition itself, not the gauges. */
@@ -41,8 +46,15 @@ export const MODULE_EXTRAS = ['isGlobal', 'errorFilter'] as const;
 export const UNKNOWN_GAUGES_POLICIES: readonly UnknownGaugesPolicy[] = ['warn', 'error', 'ignore'];
 
 const WHERE = 'BackpressureModule';
-const MODULE_KEYS = ['defaultLimit', 'gauges', 'store', 'maxDynamicGauges', 'unknownGauges'];
-const GAUGE_CONFIG_KEYS = [...GAUGE_OPTION_KEYS, 'store', 'priority'];
+const MODULE_KEYS = [
+  'defaultLimit',
+  'gauges',
+  'store',
+  'maxDynamicGauges',
+  'unknownGauges',
+  'onRefusal',
+];
+const GAUGE_CONFIG_KEYS = [...GAUGE_OPTION_KEYS, 'store', 'priority', 'onRefusal'];
 const SHAPE = `{ ${MODULE_KEYS.map((key) => `${key}?`).join(', ')} }`;
 
 /**
@@ -125,6 +137,8 @@ export function validateModuleOptions(
       `${WHERE}: option "unknownGauges" must be one of ${UNKNOWN_GAUGES_POLICIES.map((p) => `'${p}'`).join(', ')}, got ${show(unknownGauges)}`,
     );
   }
+  const { onRefusal } = value;
+  if (onRefusal !== undefined) assertRefusalHook(WHERE, onRefusal);
   const gauges = validateGauges(value.gauges, defaultLimit, WHERE);
   return {
     defaultLimit,
@@ -132,6 +146,7 @@ export function validateModuleOptions(
     maxDynamicGauges,
     gauges,
     unknownGauges: unknownGauges as UnknownGaugesPolicy | undefined,
+    ...(onRefusal === undefined ? {} : { onRefusal }),
   };
 }
 
@@ -179,13 +194,15 @@ export function validateGaugeConfig(
       );
     }
   }
-  const { store, priority, ...options } = config as GaugeConfig;
+  const { store, priority, onRefusal, ...options } = config as GaugeConfig;
   if (store !== undefined) assertGaugeStore(store, `${where}: option "store"`);
   if (priority !== undefined) assertPriorityResolver(where, priority);
+  if (onRefusal !== undefined) assertRefusalHook(where, onRefusal);
   return {
     store,
     options: resolveGaugeOptions(name, options, defaultLimit),
     ...(priority === undefined ? {} : { priority }),
+    ...(onRefusal === undefined ? {} : { onRefusal }),
   };
 }
 

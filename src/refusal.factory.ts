@@ -1,12 +1,7 @@
 import type { ContextType, ExecutionContext } from '@nestjs/common';
 import type { AbstractHttpAdapter } from '@nestjs/core';
 import { from, mergeMap, throwError, type Observable } from 'rxjs';
-import {
-  BackpressureException,
-  BackpressureUnavailableException,
-  refusalReasonOf,
-  type RefusalReason,
-} from './backpressure.exception';
+import { BackpressureException, BackpressureUnavailableException } from './backpressure.exception';
 import {
   GaugeAbortedError,
   GaugeExhaustedError,
@@ -15,6 +10,10 @@ import {
 } from './core/gauge.errors';
 import type { Gauge } from './core/gauge.interface';
 import { endStartedResponse, headersSent } from './client-connection.util';
+import type { RefusalHook } from './refusal.hook';
+import { answerRefusal, payloadOf, type Refusal } from './refusal-answer.util';
+
+export type { RefusalPayload } from './refusal-answer.util';
 
 /*
  * Refusals: what a call a gauge turned away ends with, in its own context. A gauge error
@@ -24,25 +23,10 @@ import { endStartedResponse, headersSent } from './client-connection.util';
  *   - `translateRefusal`: that exception as an `RpcException` / `WsException` carrying a
  *     `RefusalPayload`, for microservice and WebSocket contexts;
  *   - `refusalError` / `refuse`: either, for the interceptor, with `Retry-After` set on an HTTP
- *     response whose head is unsent.
+ *     response whose head is unsent,
+ *   - with the gauge's `onRefusal` hook, as it reshaped them (`answerRefusal`).
  * Any other error passes through untouched.
  */
-
-/** What a microservice or WebSocket client receives when a gauge turns its message away. */
-export interface RefusalPayload {
-  /** Always `'error'`, as in Nest's own RPC / WebSocket error payloads. */
-  status: 'error';
-  /** The HTTP status the refusal would have had: 429 (no slot in time) or 503 (store down). */
-  statusCode: 429 | 503;
-  /** The status's name, as in Nest's HTTP error bodies. */
-  error: 'Too Many Requests' | 'Service Unavailable';
-  /** `'Too many requests'` or `'Service unavailable'`: never the gauge's name. */
-  message: string;
-  /** Seconds after which the client may try again (what HTTP sends as `Retry-After`). */
-  retryAfterSeconds: number;
-  /** Why (as in the HTTP body): `full`, `queue-full`, `queue-timeout`, `shed-priority`, … */
-  reason: RefusalReason;
-}
 
 type ErrorClass = new (payload: object) => Error;
 const loaded: Partial<Record<'rpc' | 'ws', ErrorClass>> = {};
@@ -78,30 +62,17 @@ function buildRefusal(
 
 /**
  * Turns an HTTP refusal into the error type the RPC or WebSocket exception filters understand
- * (`RpcException` / `WsException`, loaded lazily: an app only has those packages if it uses them).
+ * (`RpcException` / `WsException`, loaded lazily: an app only has those packages if it uses them),
+ * carrying `payload` (default: the refusal's `RefusalPayload`).
  */
 export async function translateRefusal(
   type: ContextType,
-  refusal: BackpressureException | BackpressureUnavailableException,
+  refusal: Refusal,
+  payload: object = payloadOf(refusal),
 ): Promise<Error> {
   if (type !== 'rpc' && type !== 'ws') return refusal;
   const ErrorType = (loaded[type] ??= await load(type));
-  return new ErrorType(payloadOf(refusal));
-}
-
-function payloadOf(
-  refusal: BackpressureException | BackpressureUnavailableException,
-): RefusalPayload {
-  const status = refusal.getStatus() as 429 | 503;
-  return {
-    status: 'error',
-    statusCode: status,
-    error: status === 429 ? 'Too Many Requests' : 'Service Unavailable',
-    message: status === 429 ? 'Too many requests' : 'Service unavailable',
-    retryAfterSeconds: refusal.retryAfterSeconds,
-    reason:
-      refusal instanceof BackpressureException ? refusalReasonOf(refusal.reason) : 'unavailable',
-  };
+  return new ErrorType(payload);
 }
 
 async function load(type: 'rpc' | 'ws'): Promise<ErrorClass> {
@@ -121,14 +92,17 @@ export function refusalError(
   context: ExecutionContext,
   httpAdapter: AbstractHttpAdapter | undefined,
   streamed = false,
+  hook?: RefusalHook,
 ): unknown {
-  const refusal = refusalFor(error, gauge);
-  if (!refusal) return error;
+  const found = refusalFor(error, gauge);
+  if (!found) return error;
   const type = context.getType();
   if (type === 'http') {
     // An SSE stream or a `@Res()` handler may have sent the head already: an SSE stream then ends
     // through Nest's error handling (an error event); any other response is ended here.
-    if (headersSent(context)) {
+    const started = headersSent(context);
+    const { refusal } = answerRefusal(found, type, context, hook, started);
+    if (started) {
       if (!streamed) endStartedResponse(context);
     } else {
       try {
@@ -140,9 +114,10 @@ export function refusalError(
     }
     return refusal;
   }
+  const { refusal, payload } = answerRefusal(found, type, context, hook);
   const cached = loaded[type as 'rpc' | 'ws'];
-  if (cached !== undefined) return new cached(payloadOf(refusal));
-  return translateRefusal(type, refusal).catch(() => refusal);
+  if (cached !== undefined) return new cached(payload ?? payloadOf(refusal));
+  return translateRefusal(type, refusal, payload).catch(() => refusal);
 }
 
 /** `refusalError` as an Observable that errors, for the interceptor's own subscriber. */
@@ -152,8 +127,9 @@ export function refuse(
   context: ExecutionContext,
   httpAdapter: AbstractHttpAdapter | undefined,
   streamed = false,
+  hook?: RefusalHook,
 ): Observable<never> {
-  const refused = refusalError(error, gauge, context, httpAdapter, streamed);
+  const refused = refusalError(error, gauge, context, httpAdapter, streamed, hook);
   if (!(refused instanceof Promise)) return throwError(() => refused);
   return from(refused).pipe(mergeMap((translated) => throwError(() => translated)));
 }

@@ -76,7 +76,7 @@ const BAD_OPTIONS: Array<[string, Declare, RegExp]> = [
   [
     'unknown option',
     gauge({ limt: 5 }),
-    /Gauge "api": unknown option "limt" \(known: .*store, priority\)/,
+    /Gauge "api": unknown option "limt" \(known: .*store, priority, onRefusal\)/,
   ],
   ['options 5', gauge(5), /Gauge "api": options must be an object.*got 5$/],
   ['options null', gauge(null), /Gauge "api": options must be an object.*got null$/],
@@ -180,7 +180,7 @@ const BAD_OPTIONS: Array<[string, Declare, RegExp]> = [
   [
     'typo defaultLimt',
     forRoot({ defaultLimt: 5 }),
-    /BackpressureModule: unknown option "defaultLimt" \(known: defaultLimit, gauges, store, maxDynamicGauges, unknownGauges, isGlobal, errorFilter\)/,
+    /BackpressureModule: unknown option "defaultLimt" \(known: defaultLimit, gauges, store, maxDynamicGauges, unknownGauges, onRefusal, isGlobal, errorFilter\)/,
   ],
   ['typo gauge:', forRoot({ gauge: { api: {} } }), /BackpressureModule: unknown option "gauge"/],
   [
@@ -216,6 +216,21 @@ const BAD_OPTIONS: Array<[string, Declare, RegExp]> = [
   ['maxDynamicGauges NaN', forRoot({ maxDynamicGauges: NaN }), /"maxDynamicGauges".*got NaN$/],
   ['maxDynamicGauges Infinity', forRoot({ maxDynamicGauges: Infinity }), /got Infinity$/],
   ['maxDynamicGauges null', forRoot({ maxDynamicGauges: null }), /"maxDynamicGauges".*got null$/],
+  [
+    'onRefusal not a function',
+    forRoot({ onRefusal: { status: 503 } }),
+    /^BackpressureModule: option "onRefusal" must be a function \(refusal, context\) => RefusalShape \| void, got \{"status":503\}$/,
+  ],
+  [
+    "a gauge's onRefusal not a function",
+    gauge({ onRefusal: 'log' }),
+    /^Gauge "api": option "onRefusal" must be a function .*got "log"$/,
+  ],
+  [
+    'factory onRefusal null',
+    fromFactory({ gauges: { api: { onRefusal: null } } }),
+    /Gauge "api": option "onRefusal" must be a function .*got null$/,
+  ],
   // what a forRootAsync factory returns
   ['factory returns 25', fromFactory(25), new RegExp(`${FACTORY_MUST.source}.*got 25$`)],
   ['factory returns null', fromFactory(null), new RegExp(`${FACTORY_MUST.source}.*got null$`)],
@@ -327,7 +342,7 @@ describe('bad options fail the bootstrap, not the first request', () => {
         (caught: unknown) => caught as Error,
       );
     expect(error.message).toContain(
-      '{ defaultLimit?, gauges?, store?, maxDynamicGauges?, unknownGauges? }',
+      '{ defaultLimit?, gauges?, store?, maxDynamicGauges?, unknownGauges?, onRefusal? }',
     );
     expect(error.message).not.toMatch(/or a number/);
   });

@@ -124,3 +124,58 @@ describe('a @MessagePattern handler under @Limited (TCP microservice)', () => {
     expect(await next).toBe('done a');
   });
 });
+
+describe('an onRefusal hook on a @MessagePattern handler (TCP microservice)', () => {
+  it('sees the RefusalPayload and reshapes what the RPC client receives', async () => {
+    const probe = new Probe();
+    const seen: unknown[] = [];
+    const port = await freePort();
+    const module = moduleOf({
+      imports: [
+        BackpressureModule.forRoot({
+          gauges: {
+            rpc: {
+              limit: 1,
+              onRefusal: (refusal, context) => {
+                seen.push([context.getType(), refusal.body]);
+                return { status: 503, message: 'busy' };
+              },
+            },
+          },
+        }),
+      ],
+      controllers: [WorkHandler],
+      providers: [{ provide: Probe, useValue: probe }],
+    });
+    const service = await NestFactory.createMicroservice(module, {
+      transport: Transport.TCP,
+      options: { host: '127.0.0.1', port },
+      logger: false,
+    });
+    await service.listen();
+    const client = ClientProxyFactory.create({
+      transport: Transport.TCP,
+      options: { host: '127.0.0.1', port },
+    });
+    try {
+      await client.connect();
+      const first = firstValueFrom(client.send<string>('work', 'a'));
+      await until(() => probe.entered.length === 1, 'the handler runs');
+      await expect(firstValueFrom(client.send<string>('work', 'b'))).rejects.toEqual({
+        status: 'error',
+        statusCode: 503,
+        error: 'Service Unavailable',
+        message: 'busy',
+        retryAfterSeconds: 1,
+        reason: 'full',
+      });
+      expect(seen).toEqual([['rpc', expect.objectContaining({ statusCode: 429, reason: 'full' })]]);
+      probe.pass('a');
+      expect(await first).toBe('done a');
+    } finally {
+      probe.openAll();
+      client.close();
+      await service.close();
+    }
+  });
+});

@@ -51,7 +51,11 @@ import {
   type GaugeStore,
   type InvalidGaugeNameReason,
   type QueueOptions,
+  type RefusalHook,
+  type RefusalInfo,
   type RefusalPayload,
+  type RefusalShape,
+  type RefusalStatus,
   type Release,
   type ResolvedGaugeOptions,
   type StoreDownPolicy,
@@ -73,12 +77,23 @@ const pdf: GaugeOptions = { limit: 2, queue, whenStoreDown };
 const store = new CountingStore();
 const report: GaugeConfig = { ...pdf, store: new MemoryGaugeStore() };
 const unknownGauges: UnknownGaugesPolicy = 'error';
+/** A refusal hook: logs every refusal, answers 503 for a full queue. */
+const onRefusal: RefusalHook = (refusal: RefusalInfo, context: ArgumentsHost) => {
+  console.debug(`refused ${refusal.gauge} ${refusal.reason} (${context.getType()})`);
+  const status: RefusalStatus = refusal.reason === 'queue-full' ? 503 : refusal.status;
+  const shape: RefusalShape = {
+    status,
+    body: { ...refusal.body, retry: refusal.retryAfterSeconds },
+  };
+  return shape;
+};
 const options: BackpressureModuleOptions = {
   defaultLimit: DEFAULT_LIMIT,
   gauges: { pdf, report },
   store,
   maxDynamicGauges: DEFAULT_MAX_DYNAMIC_GAUGES,
   unknownGauges,
+  onRefusal,
 };
 const feature: BackpressureFeatureOptions = { gauges: ['api', 'pdf'] };
 
