@@ -1,7 +1,7 @@
 import { closedLoop } from './harness/closed-loop';
 import { interleaved } from './harness/scenario';
 import { ServerProcess, type ServerSpec } from './harness/server-process';
-import { show, spread } from './harness/stats';
+import { pairwise, show, spread } from './harness/stats';
 
 /**
  * Before/after for a library change: the same bench app on two builds (or two sets of node flags),
@@ -16,6 +16,9 @@ import { show, spread } from './harness/stats';
  */
 async function main(): Promise<void> {
   const [app, variant, adapter, rounds, ...before] = process.argv.slice(2);
+  if (app === undefined || variant === undefined) {
+    throw new Error('usage: ab.js app variant adapter rounds [NAME=value | --flag ...]');
+  }
   const base: ServerSpec = { app, variant, adapter: adapter as 'express' | 'fastify' };
   const env = Object.fromEntries(
     before.filter((a) => a.includes('=') && !a.startsWith('--')).map((a) => a.split('=')),
@@ -44,7 +47,9 @@ async function main(): Promise<void> {
     console.log(
       `after:  ${show(spread(a.map((r) => r.rps)), 4)} req/s, p99 ${show(spread(a.map((r) => r.p99Ms)))} ms`,
     );
-    console.log(`after ÷ before (per round): ${show(spread(a.map((r, i) => r.rps / b[i].rps)))}`);
+    console.log(
+      `after ÷ before (per round): ${show(spread(pairwise(a, b, (x, y) => x.rps / y.rps)))}`,
+    );
   } finally {
     for (const s of Object.values(servers)) await s.stop();
   }

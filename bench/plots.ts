@@ -20,7 +20,7 @@ export function renderPlots(quick: boolean): void {
     '1-overhead',
   );
   if (overhead) {
-    const adapters = Object.keys(overhead.data);
+    const adapters = Object.entries(overhead.data);
     const names: Record<string, string> = {
       bare: 'bare Nest',
       empty: 'empty interceptor',
@@ -34,12 +34,12 @@ export function renderPlots(quick: boolean): void {
         title: 'Overhead on a trivial GET (higher is better)',
         subtitle:
           'requests/s, median of interleaved runs, whiskers min–max; same machine, same run',
-        xLabels: adapters.map((a) => a[0].toUpperCase() + a.slice(1)),
+        xLabels: adapters.map(([a]) => a.charAt(0).toUpperCase() + a.slice(1)),
         xTitle: 'HTTP adapter',
         yTitle: 'requests per second',
         series: Object.entries(names).map(([key, name]) => ({
           name,
-          values: adapters.map((a) => overhead.data[a].variants[key]?.rps),
+          values: adapters.map(([, d]) => d.variants[key]?.rps),
         })),
       }),
     );
@@ -184,23 +184,22 @@ export function renderPlots(quick: boolean): void {
       aimd: 'aimd (defaults)',
     };
     const buckets = (phaseSeconds * 1000 * widths.length) / bucketMs;
-    const widthAt = (b: number) => widths[Math.floor((b * bucketMs) / (phaseSeconds * 1000))];
+    // b < buckets, so the phase index stays below widths.length.
+    const widthAt = (b: number) => widths[Math.floor((b * bucketMs) / (phaseSeconds * 1000))]!;
     const xLabels = Array.from({ length: buckets }, (_, b) =>
       (b * bucketMs) % 2000 === 0 ? String((b * bucketMs) / 1000) : '',
     );
     const flat = (v: number): Point => ({ median: v, min: v, max: v });
     // Medians only (no whiskers): six series of 48 points; the tables give the per-phase spread.
     const series = (key: 'goodput' | 'p99Ms' | 'limit', floor?: number) =>
-      Object.entries(labels)
-        .filter(([v]) => shift.data[v])
-        .map(([v, name]) => ({
-          name,
-          values: shift.data[v].series[key].map((p) =>
-            p && Number.isFinite(p.median)
-              ? flat(Math.max(p.median, floor ?? -Infinity))
-              : undefined,
-          ),
-        }));
+      Object.entries(labels).flatMap(([v, name]) => {
+        const measured = shift.data[v];
+        if (!measured) return [];
+        const values = measured.series[key].map((p) =>
+          p && Number.isFinite(p.median) ? flat(Math.max(p.median, floor ?? -Infinity)) : undefined,
+        );
+        return [{ name, values }];
+      });
     const phases = `C = ${widths.join(' → ')} calls at once, ${phaseSeconds} s each, ${serviceMs} ms a call; ${offeredPerSecond}/s offered; median of ${reps} runs per ${bucketMs} ms`;
     out(
       'bench-shift-goodput.svg',

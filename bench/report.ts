@@ -95,7 +95,10 @@ function seamTables(
   r: { settings: { base: string }; data: Record<string, any> },
   s: (x: Spread | undefined, d?: number) => string,
 ): string {
-  const micro = r.data.micro as Record<string, Record<string, Spread>>;
+  const micro = r.data.micro as Record<
+    'nsPerOp' | 'addedNs' | 'addedBeyondClockNs',
+    Record<string, Spread>
+  >;
   let md = '| acquire()+release, or one clock read | ns/op |\n| --- | --- |\n';
   for (const [name, v] of Object.entries(micro.nsPerOp)) md += `| ${name} | ${s(v)} |\n`;
   md += `\n| variant | added ns vs ${r.settings.base} (per round) | of which not the 2 clock reads |\n| --- | --- | --- |\n`;

@@ -6,7 +6,7 @@ import type { RefusalHook } from './refusal.hook';
 /** One gauge as configured in the module: the core options plus where its slots are counted. */
 export interface GaugeConfig extends GaugeOptions {
   /** Overrides the module's `store` for this gauge (e.g. keep one gauge local while others share Redis). */
-  store?: GaugeStore;
+  store?: GaugeStore | undefined;
   /**
    * Each call's priority under overload, from its ExecutionContext (default: `normal`, or the
    * route's `@Priority`, which wins). See `trustedPriorityHeader` for a header set by internal
@@ -34,14 +34,14 @@ export type UnknownGaugesPolicy = 'warn' | 'error' | 'ignore';
  */
 export interface BackpressureModuleOptions {
   /** Slots for every gauge not given its own `limit` (default 10). */
-  defaultLimit?: number;
+  defaultLimit?: number | undefined;
   /** Gauges by name; a name used by `@Limited` or `@InjectGauge` but absent here gets the defaults. */
-  gauges?: Record<string, GaugeConfig>;
+  gauges?: Record<string, GaugeConfig> | undefined;
   /**
    * Where slots are counted for every gauge without its own `store` (default: in memory). A
    * `RedisGaugeStore` makes each limit hold across every instance sharing the Redis.
    */
-  store?: GaugeStore;
+  store?: GaugeStore | undefined;
   /**
    * Most gauges kept for names first used after bootstrap (default 1000), e.g. by
    * `registry.get(nameFromTheRequest)`, so client-chosen names cannot grow the heap. At the cap,
@@ -50,14 +50,14 @@ export interface BackpressureModuleOptions {
    * `@Limited`, injected with `@InjectGauge` or looked up during bootstrap are never counted nor
    * evicted. 0 allows none.
    */
-  maxDynamicGauges?: number;
+  maxDynamicGauges?: number | undefined;
   /**
    * A name used by `@Limited` / `@InjectGauge` but configured nowhere — likely a typo — is
    * reported at bootstrap: `'warn'` (the default once any gauge is configured, here or in a
    * `forFeature()`), `'error'` (fail the start), `'ignore'` (the default when nothing is
    * configured, so a zero-config app stays silent).
    */
-  unknownGauges?: UnknownGaugesPolicy;
+  unknownGauges?: UnknownGaugesPolicy | undefined;
   /**
    * Told of every refusal the module answers (`@Limited` calls, and gauge errors that
    * `GaugeErrorFilter` answers), for gauges without their own `onRefusal`: return nothing to
@@ -65,5 +65,5 @@ export interface BackpressureModuleOptions {
    * stays the gauge's; a hook that throws or returns something invalid leaves the default refusal
    * (one process warning).
    */
-  onRefusal?: RefusalHook;
+  onRefusal?: RefusalHook | undefined;
 }

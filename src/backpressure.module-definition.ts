@@ -17,9 +17,16 @@ export interface BackpressureModuleExtras {
   errorFilter: boolean;
 }
 
+/**
+ * `isGlobal` / `errorFilter` as `forRoot` / `forRootAsync` take them: each may be left out or
+ * given as `undefined` (the default then applies).
+ */
+export type OptionalModuleExtras = {
+  [K in keyof BackpressureModuleExtras]?: BackpressureModuleExtras[K] | undefined;
+};
+
 /** What `forRoot()` takes as an object: the module's options plus `isGlobal` / `errorFilter`. */
-export type BackpressureModuleRootOptions = BackpressureModuleOptions &
-  Partial<BackpressureModuleExtras>;
+export type BackpressureModuleRootOptions = BackpressureModuleOptions & OptionalModuleExtras;
 
 /**
  * What `forRootAsync()` takes: `useFactory` (with `inject`, `imports`), `useClass` or
@@ -29,7 +36,7 @@ export type BackpressureModuleAsyncOptions = ConfigurableModuleAsyncOptions<
   BackpressureModuleOptions,
   'createBackpressureOptions'
 > &
-  Partial<BackpressureModuleExtras>;
+  OptionalModuleExtras;
 
 /**
  * Builds `forRoot` / `forRootAsync` (useFactory, useClass, useExisting) the way Nest's own

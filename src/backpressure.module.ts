@@ -11,7 +11,7 @@ import {
   BACKPRESSURE_OPTIONS,
   ConfigurableBackpressureModule,
   type BackpressureModuleAsyncOptions,
-  type BackpressureModuleExtras,
+  type OptionalModuleExtras,
   type BackpressureModuleRootOptions,
 } from './backpressure.module-definition';
 import { BackpressureInterceptor } from './backpressure.interceptor';
@@ -116,7 +116,7 @@ function isOptionsProvider(provider: Provider): boolean {
 function rootModule(
   definition: RootDefinition,
   source: 'forRoot' | 'forRootAsync',
-  extras: Partial<BackpressureModuleExtras>,
+  extras: OptionalModuleExtras,
   configured: readonly string[],
 ): DynamicModule {
   const providers: Provider[] = [

@@ -16,5 +16,5 @@ export interface BackpressureFeatureOptions {
    * The gauges the module configures (`{ pdf: { limit: 4 } }`) or only uses (`['reports']`, or
    * `{ reports: {} }`); each gets an injection token in the importing module.
    */
-  gauges?: Record<string, GaugeConfig> | readonly string[];
+  gauges?: Record<string, GaugeConfig> | readonly string[] | undefined;
 }

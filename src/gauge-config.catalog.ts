@@ -56,8 +56,9 @@ export class GaugeCatalog {
     const root = validateModuleOptions(options);
     const gauges = new Map<string, ValidatedGauge>(root.gauges);
     const origins = new Map<string, Origin>();
-    for (const name of root.gauges.keys()) {
-      origins.set(name, { where: `BackpressureModule.${source}()`, given: options.gauges![name] });
+    // The same entries `validateModuleOptions` checked (each a valid GaugeConfig by now).
+    for (const [name, given] of Object.entries(options.gauges ?? {})) {
+      origins.set(name, { where: `BackpressureModule.${source}()`, given });
     }
     const declared = new Set(root.gauges.keys());
     for (const { feature, where } of featuresIn(modules.values() as Iterable<ScannedModule>)) {

@@ -12,10 +12,10 @@ const FACTORY_METHOD = 'createBackpressureOptions';
 
 /** What `forRootAsync()` may be given, as far as this module reads it. */
 interface AsyncOptions {
-  useFactory?: (...args: never[]) => unknown;
+  useFactory?: ((...args: never[]) => unknown) | undefined;
   useClass?: unknown;
   useExisting?: unknown;
-  inject?: Array<InjectionToken | OptionalFactoryDependency>;
+  inject?: Array<InjectionToken | OptionalFactoryDependency> | undefined;
 }
 
 /**

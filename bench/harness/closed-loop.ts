@@ -29,7 +29,7 @@ export async function closedLoop(options: ClosedLoopOptions): Promise<ClosedLoop
     connections: options.connections,
     pipelining: 1,
     duration: options.seconds ?? 10,
-    amount: options.amount,
+    ...(options.amount === undefined ? {} : { amount: options.amount }),
     timeout: 10,
   });
   const seconds = result.duration;

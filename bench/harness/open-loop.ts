@@ -140,11 +140,10 @@ export function openLoop(options: OpenLoopOptions): Promise<OpenLoopResult> {
       const due = Math.min(options.count, Math.floor((now - t0) / interval) + 1);
       while (result.sent < due) send(t0 + result.sent++ * interval);
       // Deadlines grow in send order, so the expired ones are at the front.
-      while (
-        head < outstanding.length &&
-        (outstanding[head].done || outstanding[head].deadline <= now)
-      ) {
-        const entry = outstanding[head++];
+      for (;;) {
+        const entry = outstanding[head];
+        if (entry === undefined || !(entry.done || entry.deadline <= now)) break;
+        head++;
         if (!entry.done) {
           entry.done = true;
           open--;

@@ -30,6 +30,16 @@ export type PointSummary = { [K in Exclude<keyof PointRun, 'byStatus'>]: Spread 
   byStatus: Record<string, number>;
 };
 
+/** What `overloadSweep` resolves to: each mode's point summaries by load (`"2"` for 2×). */
+export type SweepData = Record<string, Record<string, PointSummary>>;
+
+/** The summary of `mode` at `load`× in a sweep; throws naming both if the sweep has none. */
+export function pointAt(data: SweepData, mode: string, load: number | string): PointSummary {
+  const point = data[mode]?.[load];
+  if (point === undefined) throw new Error(`the sweep has no point for ${mode} at ${load}×`);
+  return point;
+}
+
 export interface SweepOptions {
   app: string;
   modes: readonly string[];
@@ -47,7 +57,7 @@ export interface SweepOptions {
  * arrival rate with a client deadline. A server left with a backlog (no limiter) is restarted so the
  * next point starts clean; a limited server must come back to idle by itself.
  */
-export async function overloadSweep(ctx: BenchContext, options: SweepOptions) {
+export async function overloadSweep(ctx: BenchContext, options: SweepOptions): Promise<SweepData> {
   const servers = new Map<string, ServerProcess>();
   const spec = (mode: string): ServerSpec => ({ app: options.app, variant: mode });
   const warm = async (server: ServerProcess) => {
@@ -84,7 +94,7 @@ export async function overloadSweep(ctx: BenchContext, options: SweepOptions) {
   } finally {
     for (const server of servers.values()) await server.stop();
   }
-  const summary: Record<string, Record<string, PointSummary>> = {};
+  const summary: SweepData = {};
   for (const mode of options.modes) {
     summary[mode] = {};
     for (const load of options.loads)

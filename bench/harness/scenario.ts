@@ -45,8 +45,7 @@ export async function interleaved<V, R>(
 ): Promise<Map<V, R[]>> {
   const results = new Map<V, R[]>(variants.map((v) => [v, []]));
   for (let rep = 0; rep < reps; rep++) {
-    for (let k = 0; k < variants.length; k++) {
-      const variant = variants[(k + (rotate ? rep : 0)) % variants.length];
+    for (const variant of rotated(variants, rotate ? rep : 0)) {
       results.get(variant)!.push(await fn(variant, rep));
     }
   }
@@ -54,3 +53,9 @@ export async function interleaved<V, R>(
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** `values` starting `by` places further along, wrapping round: (A B C, 1) is B C A. */
+export function rotated<V>(values: readonly V[], by: number): V[] {
+  const start = values.length === 0 ? 0 : by % values.length;
+  return [...values.slice(start), ...values.slice(0, start)];
+}

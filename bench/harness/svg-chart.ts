@@ -39,13 +39,15 @@ const COLORS = [
   '#17becf',
   '#7f7f7f',
 ];
+/** Series `i`'s colour, the palette repeating. */
+const colorOf = (i: number): string => COLORS[i % COLORS.length]!; // i % length is in range
 const W = 760;
 const H = 440;
 const MARGIN = { left: 72, right: 24, bottom: 64 };
 
 export function lineChart(o: ChartOptions): string {
   return chart(o, (x, y, i, s) => {
-    const color = COLORS[i % COLORS.length];
+    const color = colorOf(i);
     const pts = s.values.map((v, j) =>
       v && Number.isFinite(v.median) ? ([x(j), v] as const) : undefined,
     );
@@ -66,7 +68,7 @@ export function lineChart(o: ChartOptions): string {
 
 export function barChart(o: ChartOptions): string {
   return chart(o, (x, y, i, s, slot) => {
-    const color = COLORS[i % COLORS.length];
+    const color = colorOf(i);
     const width = slot / (o.series.length + 1);
     let out = '';
     s.values.forEach((v, j) => {
@@ -100,10 +102,9 @@ function chart(o: ChartOptions, draw: Draw): string {
   );
   const top = o.yMax ?? Math.max(...finite) * 1.08;
   const ticks = o.logY ? logTicks(Math.min(...finite), top) : linearTicks(top);
-  const lo = o.logY ? ticks[0] : 0;
-  const hi = o.logY
-    ? Math.max(top, ticks[ticks.length - 1])
-    : Math.max(top, ticks[ticks.length - 1]);
+  // No ticks (no finite value) leave NaN, as an out-of-range index did.
+  const lo = o.logY ? (ticks[0] ?? NaN) : 0;
+  const hi = o.logY ? Math.max(top, ticks.at(-1) ?? NaN) : Math.max(top, ticks.at(-1) ?? NaN);
   const y = (v: number) => {
     const f = o.logY
       ? (Math.log10(Math.max(v, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))
@@ -134,7 +135,7 @@ function chart(o: ChartOptions, draw: Draw): string {
   o.series.forEach((s, i) => {
     const lx = M.left + (i % 2) * 330;
     const ly = 66 + Math.floor(i / 2) * 18;
-    svg += `<rect x="${lx}" y="${ly - 9}" width="14" height="10" fill="${COLORS[i % COLORS.length]}"/>`;
+    svg += `<rect x="${lx}" y="${ly - 9}" width="14" height="10" fill="${colorOf(i)}"/>`;
     svg += text(lx + 20, ly, s.name, 'start', 12);
   });
   return `${svg}</svg>\n`;

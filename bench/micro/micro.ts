@@ -1,6 +1,7 @@
 import { bulkhead } from 'cockatiel';
 import type { LimitPolicy, LimitPolicyFactory } from '../../src';
 import { baseBuild, lib } from '../harness/lib';
+import { rotated } from '../harness/scenario';
 import { SEAM } from './seam-names';
 
 /**
@@ -240,17 +241,16 @@ async function main(): Promise<void> {
 
   const events = { count: 0 };
   const { benches: seams, idle: seamsIdle } = seamBenches(syncOps, events);
-  const seamNames = Object.keys(seams);
+  const seamEntries = Object.entries(seams);
 
   const out: Record<string, number[]> = {};
   const record = (key: string, value: number) => (out[key] ??= []).push(value);
   for (let rep = -1; rep < reps; rep++) {
     // rep -1 warms the JIT and is thrown away; then every bench runs once per rep, interleaved.
     // The seam group starts one further along each rep, so no variant always runs first.
-    for (let k = 0; k < seamNames.length; k++) {
-      const name = seamNames[(k + Math.max(rep, 0)) % seamNames.length];
+    for (const [name, bench] of rotated(seamEntries, Math.max(rep, 0))) {
       global.gc?.();
-      const ns = await seams[name]();
+      const ns = await bench();
       if (rep >= 0) record(name, ns);
     }
     if (onlySeams) continue;

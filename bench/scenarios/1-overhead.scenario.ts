@@ -1,7 +1,7 @@
 import type { ClosedLoopResult } from '../harness/closed-loop';
 import type { Aim, Scenario } from '../harness/scenario';
 import { sideBySide, sideBySideSettings } from '../harness/side-by-side';
-import { round, show, spread } from '../harness/stats';
+import { pairwise, round, show, spread } from '../harness/stats';
 
 const VARIANTS = ['bare', 'empty', 'limited', 'throttler', 'adaptive'] as const;
 const ADAPTERS = ['express', 'fastify'] as const;
@@ -27,7 +27,8 @@ export const scenario: Scenario = {
         ),
       );
       const of = (v: string) => runs.get(v as (typeof VARIANTS)[number])!;
-      const ratio = (a: string, b: string) => spread(of(a).map((r, i) => r.rps / of(b)[i].rps));
+      const ratio = (a: string, b: string) =>
+        spread(pairwise(of(a), of(b), (x, y) => x.rps / y.rps));
       const summary = {
         variants: Object.fromEntries(VARIANTS.map((v) => [v, summarise(of(v))])),
         ratios: {

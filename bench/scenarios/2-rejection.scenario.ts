@@ -1,6 +1,6 @@
 import type { Aim, Scenario } from '../harness/scenario';
 import { sideBySide, sideBySideSettings } from '../harness/side-by-side';
-import { show, spread } from '../harness/stats';
+import { pairwise, show, spread } from '../harness/stats';
 
 const VARIANTS = ['bare', 'nest429', 'held'] as const;
 const ADAPTERS = ['express', 'fastify'] as const;
@@ -30,13 +30,13 @@ export const scenario: Scenario = {
       const okPerSecond = spread(bare.map((r) => r.rpsByStatus['200'] ?? 0));
       const refusedPerSecond = spread(held.map((r) => r.rpsByStatus['429'] ?? 0));
       const ratio = spread(
-        held.map((r, i) => (r.rpsByStatus['429'] ?? 0) / (bare[i].rpsByStatus['200'] ?? NaN)),
+        pairwise(held, bare, (h, b) => (h.rpsByStatus['429'] ?? 0) / (b.rpsByStatus['200'] ?? NaN)),
       );
       const refusedP99Ms = spread(held.map((r) => r.p99Ms));
       const per429 = (r: { rpsByStatus: Record<string, number> }) => r.rpsByStatus['429'] ?? 0;
-      const overFloor = spread(held.map((r, i) => per429(r) / per429(floor[i])));
+      const overFloor = spread(pairwise(held, floor, (h, f) => per429(h) / per429(f)));
       const floorOverOk = spread(
-        floor.map((r, i) => per429(r) / (bare[i].rpsByStatus['200'] ?? NaN)),
+        pairwise(floor, bare, (f, b) => per429(f) / (b.rpsByStatus['200'] ?? NaN)),
       );
       data[adapter] = {
         bare: {

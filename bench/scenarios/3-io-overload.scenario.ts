@@ -1,6 +1,6 @@
-import { overloadSweep } from '../harness/overload';
+import { overloadSweep, pointAt } from '../harness/overload';
 import type { Aim, Scenario } from '../harness/scenario';
-import { show } from '../harness/stats';
+import { required, show } from '../harness/stats';
 
 const MODES = ['control', 'failfast', 'queue'] as const;
 const SERVICE_MS = 50;
@@ -28,7 +28,7 @@ export const scenario: Scenario = {
     };
     const data = await overloadSweep(ctx, { app: 'io', ...settings });
     const top = String(settings.loads[settings.loads.length - 1]);
-    const failfast = data.failfast[top];
+    const failfast = pointAt(data, 'failfast', top);
     const aims: Aim[] = [
       {
         what: `fail fast at ${top}×: goodput`,
@@ -45,18 +45,18 @@ export const scenario: Scenario = {
       {
         what: `queue at ${top}×: goodput`,
         target: '(no aim)',
-        value: show(data.queue[top].goodput),
+        value: show(pointAt(data, 'queue', top).goodput),
         met: true,
       },
       {
         what: `control at ${top}×: goodput`,
         target: '(collapse expected)',
-        value: show(data.control[top].goodput),
+        value: show(pointAt(data, 'control', top).goodput),
         met: true,
       },
     ];
     for (const mode of ['failfast', 'queue'] as const) {
-      const points = Object.values(data[mode]);
+      const points = Object.values(required(data, mode));
       const peak = Math.max(...points.map((p) => p.peakInHandler.max));
       const leftover = Math.max(
         ...points.map((p) => Math.max(p.inFlightAfter.max, p.queuedAfter.max)),

@@ -1,4 +1,4 @@
-import { overloadSweep } from '../harness/overload';
+import { overloadSweep, pointAt } from '../harness/overload';
 import type { Aim, Scenario } from '../harness/scenario';
 import { round, show } from '../harness/stats';
 
@@ -34,7 +34,7 @@ export const scenario: Scenario = {
     const aims: Aim[] = [];
     for (const load of settings.loads) {
       for (const mode of MODES) {
-        const p = data[mode][load];
+        const p = pointAt(data, mode, load);
         aims.push({
           what: `${mode} at ${load}×: goodput`,
           target: '(no aim; reported)',
@@ -43,11 +43,11 @@ export const scenario: Scenario = {
         });
       }
       const best = STATIC.reduce((a, b) =>
-        data[b][load].goodput.median > data[a][load].goodput.median ? b : a,
+        pointAt(data, b, load).goodput.median > pointAt(data, a, load).goodput.median ? b : a,
       );
-      const bestGoodput = data[best][load].goodput.median;
+      const bestGoodput = pointAt(data, best, load).goodput.median;
       for (const mode of ADAPTIVE) {
-        const p = data[mode][load];
+        const p = pointAt(data, mode, load);
         const judged = mode !== 'aimd';
         aims.push(
           {

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Aim, Scenario } from '../harness/scenario';
-import { round, show, spread, type Spread } from '../harness/stats';
+import { required, round, show, spread, type Spread } from '../harness/stats';
 
 /**
  * Scenario 5: the core alone, no HTTP: uncontended acquire/release and `process()` in ns/op next to
@@ -31,12 +31,12 @@ export const scenario: Scenario = {
       nsPerOp[name] = spread(runs);
       ctx.log(`  ${name}: ${show(nsPerOp[name], 3, ' ns')}`);
     }
-    const tryAcquire = nsPerOp['gauge tryAcquire()+release'];
-    const drained = nsPerOp['gauge: drain, per waiter'];
-    const fixed = nsPerOp['gauge acquire()+release (fail fast)'];
+    const tryAcquire = required(nsPerOp, 'gauge tryAcquire()+release');
+    const drained = required(nsPerOp, 'gauge: drain, per waiter');
+    const fixed = required(nsPerOp, 'gauge acquire()+release (fail fast)');
     const aims: Aim[] = [
       ...(['gradient2', 'vegas', 'aimd'] as const).map((name) => {
-        const ns = nsPerOp[`adaptive ${name}: acquire()+release+sample`];
+        const ns = required(nsPerOp, `adaptive ${name}: acquire()+release+sample`);
         return {
           what: `adaptive ${name}: acquire()+release+sample (fixed limit: ${round(fixed.median)} ns)`,
           target: '≤ 150 ns',

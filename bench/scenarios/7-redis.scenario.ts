@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { closedLoop, type ClosedLoopResult } from '../harness/closed-loop';
 import { lib, redisLib } from '../harness/lib';
 import { interleaved, type Aim, type Scenario } from '../harness/scenario';
-import { round, show, spread } from '../harness/stats';
+import { pairwise, round, show, spread } from '../harness/stats';
 
 /**
  * Scenario 7: the Redis gauge store. (1) What an admitted request costs on Redis next to the
@@ -65,8 +65,8 @@ export const scenario: Scenario = {
         return result;
       });
       const of = (v: 'memory' | 'redis') => runs.get(v)!;
-      const ratio = spread(of('redis').map((r, i) => r.rps / of('memory')[i].rps));
-      const addedP50 = spread(of('redis').map((r, i) => r.p50Ms - of('memory')[i].p50Ms));
+      const ratio = spread(pairwise(of('redis'), of('memory'), (r, m) => r.rps / m.rps));
+      const addedP50 = spread(pairwise(of('redis'), of('memory'), (r, m) => r.p50Ms - m.p50Ms));
       const perRequest = spread(commands);
       const breakdown = await inspect.info('commandstats');
 
@@ -179,7 +179,7 @@ function summarise(runs: ClosedLoopResult[]) {
 }
 
 /** Most intervals open at once ([start, end] in ns as strings); touching ends do not overlap. */
-function maxOverlap(intervals: string[][]): number {
+function maxOverlap(intervals: [string, string][]): number {
   const events = intervals.flatMap(([s, e]) => [
     { at: BigInt(s), d: 1 },
     { at: BigInt(e), d: -1 },
@@ -193,7 +193,7 @@ function maxOverlap(intervals: string[][]): number {
 
 interface Stats {
   admitted: number;
-  intervals?: string[][];
+  intervals?: [string, string][];
 }
 
 /** A bench server process running this file as a Nest app with one gauge, "bench". */
@@ -271,7 +271,7 @@ class RedisServer {
 async function serve(): Promise<void> {
   const { STORE = 'memory', LIMIT = '10', QUEUE = '0', WORK_MS = '0', RECORD } = process.env;
   const workMs = Number(WORK_MS);
-  const intervals: string[][] = [];
+  const intervals: [string, string][] = [];
   const sleep = () => new Promise((resolve) => setTimeout(resolve, workMs));
 
   @Controller()

@@ -6,7 +6,7 @@ import { baseBuild } from '../harness/lib';
 import type { ServerSpec } from '../harness/server-process';
 import type { Aim, Scenario } from '../harness/scenario';
 import { sideBySide, sideBySideSettings } from '../harness/side-by-side';
-import { show, spread, type Spread } from '../harness/stats';
+import { pairwise, required, show, spread, type Spread } from '../harness/stats';
 import { SEAM } from '../micro/seam-names';
 
 const ADAPTERS = ['express', 'fastify'] as const;
@@ -55,17 +55,21 @@ export const scenario: Scenario = {
       nsPerOp[name] = spread(runs);
       ctx.log(`  ${name}: ${show(nsPerOp[name], 3, ' ns')}`);
     }
-    const runs = (name: string) => raw.nsPerOp[name];
+    const runs = (name: string) => required(raw.nsPerOp, name);
     const baseRuns = runs(SEAM.base);
     const clockRuns = runs(SEAM.clock);
     const addedNs: Record<string, Spread> = {};
     const addedBeyondClockNs: Record<string, Spread> = {};
     for (const [label, name] of Object.entries(ADDED)) {
-      addedNs[label] = spread(runs(name).map((ns, i) => ns - baseRuns[i]));
+      addedNs[label] = spread(pairwise(runs(name), baseRuns, (ns, base) => ns - base));
       // A timed slot reads performance.now() twice (at grant and at release): the rest is ours.
       if (name !== SEAM.fixed)
         addedBeyondClockNs[label] = spread(
-          runs(name).map((ns, i) => ns - baseRuns[i] - 2 * clockRuns[i]),
+          pairwise(
+            pairwise(runs(name), baseRuns, (ns, base) => ns - base),
+            clockRuns,
+            (added, clock) => added - 2 * clock,
+          ),
         );
       ctx.log(`  added vs ${baseLabel}, ${label}: ${show(addedNs[label], 3, ' ns')}`);
     }
@@ -101,7 +105,7 @@ export const scenario: Scenario = {
         true,
       );
       const of = (v: Variant) => results.get(v)!;
-      const perRound = (a: Variant, b: Variant) => of(a).map((r, i) => r.rps / of(b)[i].rps);
+      const perRound = (a: Variant, b: Variant) => pairwise(of(a), of(b), (x, y) => x.rps / y.rps);
       const current = perRound('limited', 'empty');
       const before = perRound('base limited', 'base empty');
       const summary = {
@@ -110,7 +114,7 @@ export const scenario: Scenario = {
           limitedOverEmpty: spread(current),
           baseLimitedOverEmpty: spread(before),
           /** Each round's current ratio ÷ that round's base ratio: > 1 is better than before. */
-          currentOverBase: spread(current.map((r, i) => r / before[i])),
+          currentOverBase: spread(pairwise(current, before, (c, b) => c / b)),
           limitedOverBaseLimited: spread(perRound('limited', 'base limited')),
         },
       };

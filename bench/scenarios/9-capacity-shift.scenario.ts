@@ -192,11 +192,12 @@ export const scenario: Scenario = {
     for (const variant of variants) {
       const rs = runs.get(variant)!;
       const bucketsOf = (pick: (r: Run) => number[]) =>
-        Array.from({ length: buckets }, (_, b) => across(rs.map((r) => pick(r)[b])));
+        // A missing bucket counts as not measured (NaN, dropped from the spread, null in JSON).
+        Array.from({ length: buckets }, (_, b) => across(rs.map((r) => pick(r)[b] ?? NaN)));
       const phases = WIDTHS.map((width, phase) => {
         const capacity = (width * 1000) / SERVICE_MS;
         const of = (pick: (p: Run['phases'][number]) => number): Spread =>
-          across(rs.map((r) => pick(r.phases[phase])));
+          across(rs.map((r) => pick(r.phases[phase]!))); // a run has one entry per phase
         return {
           width,
           capacityPerSecond: capacity,
@@ -246,8 +247,14 @@ export const scenario: Scenario = {
       });
     }
     if (picked) return { settings: { ...settings, variants }, data, aims };
-    const phase = (variant: Variant, i: number) =>
-      (data[variant] as { phases: Array<{ goodput: Spread; goodputTarget: number }> }).phases[i];
+    const phase = (variant: Variant, i: number) => {
+      const { phases } = data[variant] as {
+        phases: Array<{ goodput: Spread; goodputTarget: number }>;
+      };
+      const found = phases[i];
+      if (found === undefined) throw new Error(`${variant} has no phase ${i + 1}`);
+      return found;
+    };
     const static3 = phase('static10', 2);
     const none2 = phase('none', 1);
     aims.push(

@@ -56,7 +56,9 @@ export class Dependency {
   }
 
   private take(): () => void {
-    const resolve = this.waiting[this.head++];
+    const resolve = this.waiting[this.head];
+    if (resolve === undefined) throw new Error('take(): no call is waiting'); // callers check first
+    this.head++;
     if (this.head > 1024 && this.head * 2 > this.waiting.length) {
       this.waiting.splice(0, this.head);
       this.head = 0;

@@ -41,33 +41,33 @@ export interface GaugeOptions {
    * Slots at most at once: a positive integer (a fixed limit, changeable with `gauge.setLimit`),
    * or a limit policy that decides it from measured latency. Defaults to the module's default limit.
    */
-  limit?: number | LimitPolicyFactory;
+  limit?: number | LimitPolicyFactory | undefined;
   /** Present: wait in a bounded queue. Absent: reject at once when full. */
-  queue?: QueueOptions;
+  queue?: QueueOptions | undefined;
   /** `Retry-After` sent with a 429 (whole seconds). Defaults to 1, or the queue timeout rounded up. */
-  retryAfterSeconds?: number;
+  retryAfterSeconds?: number | undefined;
   /**
    * Only for a shared store (Redis): what to do while it is unreachable. Defaults to the store's own
    * setting. The in-memory store is never down and ignores it.
    */
-  whenStoreDown?: StoreDownPolicy;
+  whenStoreDown?: StoreDownPolicy | undefined;
   /**
    * How work that failed with an error ended, for the limit policy (default `classifyError`: a
    * refusal, timeout, abort, 429/503/504 is `dropped`; another 4xx `ignored`; anything else `failed`).
    */
-  classify?: OutcomeClassifier;
+  classify?: OutcomeClassifier | undefined;
   /**
    * How long a slot may be held before its work is overdue (milliseconds; absent: never). An
    * overdue slot raises an `overdue` event and aborts the work's signal (`process(fn)`'s
    * argument, `@WorkSignal()` in a handler); it is not taken back while the work may still run.
    */
-  maxHoldMs?: number;
+  maxHoldMs?: number | undefined;
   /**
    * Shed by event-loop pressure: while this process's event loop is late (or busy), refuse `low`
    * calls, then `normal` ones too, at once (`shed-pressure`), so `high` and `critical` keep the
    * loop. `true` takes the defaults. One sampler per process, however many gauges use it.
    */
-  eventLoop?: boolean | EventLoopOptions;
+  eventLoop?: boolean | EventLoopOptions | undefined;
 }
 
 /**

@@ -14,7 +14,9 @@ const TIMEOUT = 100;
 describe('WaitQueue', () => {
   let expired: string[];
   let queue: WaitQueue<Node>;
-  const nodes = (...ids: string[]) => ids.map((id) => new Node(id));
+  /** One node per id, as a tuple as long as the ids given (so `const [a, b] = nodes('a', 'b')`). */
+  const nodes = <T extends string[]>(...ids: T) =>
+    ids.map((id) => new Node(id)) as { [K in keyof T]: Node };
   const ids = (list: Node[]) => list.map((n) => n.id);
 
   beforeEach(() => {

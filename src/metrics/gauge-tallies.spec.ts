@@ -12,7 +12,7 @@ describe('GaugeTally', () => {
     const expected = Object.fromEntries(REFUSAL_REASONS.map((reason) => [reason, 0]));
     const bump = (label: string, report: () => void) => {
       report();
-      expected[label]++;
+      expected[label] = (expected[label] ?? 0) + 1;
       for (const reason of REFUSAL_REASONS) expect(tally.refused(reason)).toBe(expected[reason]);
     };
     bump('full', () => figures.reject('full'));

@@ -123,7 +123,8 @@ export class GaugeTally {
   }
 
   private count(reason: RejectionReason | TimeoutReason | 'aborted'): void {
-    this.refusals[INDEX_OF[LABEL_OF[reason]]]++;
+    const index = INDEX_OF[LABEL_OF[reason]];
+    this.refusals[index] = (this.refusals[index] ?? 0) + 1;
   }
 }
 

@@ -36,7 +36,9 @@ export function duplicateClient(client: RedisClient, settings: ConnectionSetting
     lazyConnect,
     clusterRetryStrategy: retryStrategy ? (times) => retryStrategy(times) : undefined,
   };
-  return client.duplicate(undefined, options);
+  // ioredis's own types disagree under `exactOptionalPropertyTypes`: the `redisOptions` a Cluster
+  // was given declare `replyMapping?: M | undefined`, `duplicate()` wants `replyMapping?: M`.
+  return client.duplicate(undefined, options as Parameters<Cluster['duplicate']>[1]);
 }
 
 /** Where `client` connects, without credentials, for log lines. */

@@ -13,29 +13,34 @@ export interface RedisGaugeStoreOptions {
    */
   redis: RedisClient | string;
   /** Prepended to every key and channel, so several apps can share one Redis. Default `backpressure:`. */
-  keyPrefix?: string;
+  keyPrefix?: string | undefined;
   /** A lease not renewed for this long expires: how fast a killed instance's slots come back. Default 10000. */
-  leaseTtlMs?: number;
+  leaseTtlMs?: number | undefined;
   /** How often this instance renews all its leases, in one batched call. Default a third of the TTL. */
-  renewIntervalMs?: number;
+  renewIntervalMs?: number | undefined;
   /** Fallback re-check of waiting callers (and probe of a down Redis) in case a notification is lost. Default 1000. */
-  recheckIntervalMs?: number;
+  recheckIntervalMs?: number | undefined;
   /** A Redis command taking longer than this counts as an outage, so requests never hang on Redis. Default 1000. */
-  commandTimeoutMs?: number;
+  commandTimeoutMs?: number | undefined;
   /** Default for gauges without their own `whenStoreDown`. Default `'fail-closed'` (503). */
-  whenStoreDown?: StoreDownPolicy;
+  whenStoreDown?: StoreDownPolicy | undefined;
   /**
    * Readable start of this instance's lease ids (visible in Redis, handy when debugging). Default
    * random. Need not be unique: each store adds a random part of its own, so replicas given the
    * same id, or a restart reusing it, never share a lease.
    */
-  instanceId?: string;
+  instanceId?: string | undefined;
   /** Where the one line per outage goes. Default `console`. Nest's `new Logger('Backpressure')` fits. */
-  logger?: StoreLogger;
+  logger?: StoreLogger | undefined;
 }
 
 /** The options with defaults applied. */
-export type ResolvedRedisStoreOptions = Required<Omit<RedisGaugeStoreOptions, 'instanceId'>> & {
+export type ResolvedRedisStoreOptions = {
+  readonly [K in Exclude<keyof RedisGaugeStoreOptions, 'instanceId'>]-?: Exclude<
+    RedisGaugeStoreOptions[K],
+    undefined
+  >;
+} & {
   readonly instanceId: string | undefined;
 };
 

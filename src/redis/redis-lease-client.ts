@@ -15,14 +15,18 @@ import {
   SYNC_LIMIT,
 } from './lease.scripts';
 
-type Script = (...args: (string | number)[]) => Promise<unknown>;
-type Scripts = Record<string, Script>;
-
 const ACQUIRE = 'backpressureAcquire';
 const RELEASE = 'backpressureRelease';
 const RENEW = 'backpressureRenew';
 const SYNC = 'backpressureSyncLimit';
 const SET = 'backpressureSetLimit';
+
+type Script = (...args: (string | number)[]) => Promise<unknown>;
+/** The commands `defineCommand` adds to the client, by name. */
+type Scripts = Record<
+  typeof ACQUIRE | typeof RELEASE | typeof RENEW | typeof SYNC | typeof SET,
+  Script
+>;
 
 /**
  * The `LeaseClient` on Redis: each operation is one Lua script (lease.scripts.ts) on one
@@ -95,7 +99,7 @@ export class RedisLeaseClient implements LeaseClient {
   /** At bootstrap: stores this instance's configured limit as the cap, or adopts the stored one. */
   async syncLimit(keys: GaugeKeys, configured: number, ttlMs: number): Promise<LimitSync> {
     const reply = await this.scripts[SYNC](keys.limit, configured, ttlMs);
-    const [limit, storedLimit, storedConfigured] = (reply as unknown[]).map(Number);
+    const [limit, storedLimit, storedConfigured] = triple(reply);
     return {
       limit,
       storedLimit: storedLimit > 0 ? storedLimit : undefined,
@@ -121,6 +125,12 @@ export class RedisLeaseClient implements LeaseClient {
 function pair(reply: unknown): [number, number] {
   const [a, b] = reply as [unknown, unknown];
   return [Number(a), Number(b)];
+}
+
+/** A script's `{ a, b, c }` reply as three numbers. */
+function triple(reply: unknown): [number, number, number] {
+  const [a, b, c] = reply as [unknown, unknown, unknown];
+  return [Number(a), Number(b), Number(c)];
 }
 
 function renewReply(reply: unknown): RenewReply {

@@ -123,7 +123,7 @@ describe.each(PLATFORMS)(
 
 describe('@Unlimited() is checked where the class is declared', () => {
   it('records "no gauge" (false) under LIMITED_GAUGE, wrapped or not', () => {
-    const proto = ApiController.prototype as unknown as Record<string, object>;
+    const proto = ApiController.prototype as unknown as Record<'health' | 'slowHealth', object>;
     expect(Reflect.getMetadata(LIMITED_GAUGE, proto.health)).toBe(false);
     expect(Reflect.getMetadata(LIMITED_GAUGE, proto.slowHealth)).toBe(false);
     expect(Reflect.getMetadata(LIMITED_GAUGE, ApiController)).toBe('api');

@@ -206,7 +206,7 @@ describe('gauges created at run time are bounded by maxDynamicGauges', () => {
     expect((refusal as GaugeCapacityException).getStatus()).toBe(503);
     expect((refusal as GaugeCapacityException).maxDynamicGauges).toBe(2);
     expect(registry.has('c')).toBe(false);
-    releases[0]();
+    releases[0]!();
     expect(registry.get('c').name).toBe('c');
     expect(registry.has('a')).toBe(false);
   });

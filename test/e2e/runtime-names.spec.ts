@@ -106,7 +106,7 @@ describe.each(PLATFORMS)('gauge names chosen by clients on %s', (platform: Platf
     expect((await get(running.url, '/run?name=h2')).status).toBe(200);
 
     probe.pass('h1');
-    expect((await held[0].reply).status).toBe(200);
+    expect((await held[0]!.reply).status).toBe(200);
     expect((await get(running.url, '/run?name=h3')).status).toBe(200);
     expect(registry.has('h1')).toBe(false); // idle: evicted to make room
     expect(registry.has('h2')).toBe(true); // held: kept

@@ -31,7 +31,7 @@ import { PLATFORMS, type Platform } from './support/apps';
 
 /** Keeps what Nest logs, to read the warnings. */
 class CapturingLogger implements LoggerService {
-  readonly lines: Array<{ level: string; message: string; context?: string }> = [];
+  readonly lines: Array<{ level: string; message: string; context?: string | undefined }> = [];
   log = this.record('log');
   error = this.record('error');
   warn = this.record('warn');

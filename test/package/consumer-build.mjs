@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Builds a consumer app against the PACKED library, as an npm user gets it, with
-// `skipLibCheck: false` and `strict`: first without ioredis, prom-client or @opentelemetry/api
+// `skipLibCheck: false`, `strict`, `exactOptionalPropertyTypes` and `noUncheckedIndexedAccess`: first without ioredis, prom-client or @opentelemetry/api
 // (the root entry must not need them, not even in its types; nor @nestjs/microservices,
 // @nestjs/websockets or @nestjs/swagger: its routes' OpenAPI docs are metadata, written anyway), then with ioredis and the `nestjs-backpressure/redis` entry, then with
 // prom-client and @opentelemetry/api and the `nestjs-backpressure/prometheus` and
@@ -192,6 +192,9 @@ function compileAll(names) {
     lib: ['ES2022'],
     types: ['node'],
     strict: true,
+    // What strict apps add; `undefined` for an optional option must still compile.
+    exactOptionalPropertyTypes: true,
+    noUncheckedIndexedAccess: true,
     skipLibCheck: false,
     experimentalDecorators: true,
     emitDecoratorMetadata: true,

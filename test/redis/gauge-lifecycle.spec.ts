@@ -143,8 +143,11 @@ describe('a Redis gauge while its store is still connecting', () => {
     leases.add('other-instance:1'); // one of the two slots is taken elsewhere
 
     health.markUp();
-    (await within(waiting[0], 2000, 'the first caller is served'))();
-    await expect(waiting[1]).rejects.toMatchObject({ name: 'GaugeExhaustedError', reason: 'full' });
+    (await within(waiting[0]!, 2000, 'the first caller is served'))();
+    await expect(waiting[1]!).rejects.toMatchObject({
+      name: 'GaugeExhaustedError',
+      reason: 'full',
+    });
     expect(order).toEqual([1]);
     expect(gauge.queued).toBe(0);
   });
@@ -199,7 +202,7 @@ describe('lease renewal racing a release', () => {
     const { gauge, health, commands, leases } = setup({ limit: 2 });
     health.markUp();
     const release = (await gauge.acquire()) as Release;
-    const [id] = [...leases];
+    const id = [...leases][0]!; // the one lease just acquired
     const renewer = new LeaseRenewer(
       1000,
       10_000,

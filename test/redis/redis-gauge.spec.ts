@@ -82,7 +82,7 @@ describeRedis('RedisGauge on a shared Redis', () => {
     expect(gauge.leaseKey).toBe(key);
     expect(gauge.channel).toBe(`${prefix}{keys}:released`);
     const [member, score] = await redis.zrange(key, '0', '-1', 'WITHSCORES');
-    expect(member.startsWith(`${store.instanceId}:`)).toBe(true);
+    expect(member?.startsWith(`${store.instanceId}:`)).toBe(true);
     expect(Number(score)).toBeGreaterThanOrEqual(before + 5000);
     expect(Number(score)).toBeLessThanOrEqual(after + 5000);
     const pttl = await redis.pttl(key);
@@ -103,10 +103,10 @@ describeRedis('RedisGauge on a shared Redis', () => {
     await until(() => gauge.queued === 3, 'three callers queue');
 
     let release = first;
-    for (let served = 1; served <= 3; served++) {
+    for (const [index, next] of waiting.entries()) {
       release();
-      release = await waiting[served - 1];
-      expect(order).toEqual([1, 2, 3].slice(0, served));
+      release = await next;
+      expect(order).toEqual([1, 2, 3].slice(0, index + 1));
     }
     release();
   });

@@ -117,8 +117,8 @@ describeRedis('BackpressureModule with a RedisGaugeStore', () => {
       });
       const responses = await Promise.all([1, 2, 3].map(() => fetch(`${url}/down`)));
       expect(responses.map((r) => r.status)).toEqual([503, 503, 503]);
-      expect(responses[0].headers.get('retry-after')).toBe('7');
-      expect(await responses[0].json()).toEqual({
+      expect(responses[0]?.headers.get('retry-after')).toBe('7');
+      expect(await responses[0]?.json()).toEqual({
         statusCode: 503,
         message: 'Service unavailable',
         error: 'Service Unavailable',

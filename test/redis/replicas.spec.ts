@@ -61,7 +61,9 @@ describeRedis('replicas in separate processes sharing one Redis gauge', () => {
 
     const intervals = (
       await Promise.all(
-        four.map(async ({ url }) => (await (await fetch(`${url}/intervals`)).json()) as string[][]),
+        four.map(
+          async ({ url }) => (await (await fetch(`${url}/intervals`)).json()) as [string, string][],
+        ),
       )
     )
       .flat()

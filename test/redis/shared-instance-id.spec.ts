@@ -38,7 +38,7 @@ async function granted(attempts: (Release | Promise<Release>)[]): Promise<Releas
 async function leases(redis: Redis, key: string): Promise<Map<string, number>> {
   const flat = await redis.zrange(key, '0', '-1', 'WITHSCORES');
   const map = new Map<string, number>();
-  for (let i = 0; i < flat.length; i += 2) map.set(flat[i], Number(flat[i + 1]));
+  for (let i = 0; i < flat.length; i += 2) map.set(flat[i]!, Number(flat[i + 1]));
   return map;
 }
 
@@ -246,7 +246,7 @@ describeRedis('processes given the same instanceId', () => {
     );
     expect(statuses.filter((status) => status !== 200)).toEqual([]);
     const intervals = (
-      await Promise.all([a, b].map(({ url }) => get<string[][]>(`${url}/intervals`)))
+      await Promise.all([a, b].map(({ url }) => get<[string, string][]>(`${url}/intervals`)))
     )
       .flat()
       .map(([start, end]) => [BigInt(start), BigInt(end)] as [bigint, bigint]);

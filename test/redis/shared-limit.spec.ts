@@ -92,7 +92,7 @@ describeRedis('setLimit on a Redis gauge: one cap in Redis for every instance', 
   it('never revokes a held slot when lowered: the count drains under the new cap', async () => {
     const a = gaugeOf(instance(), 'lower', { limit: 3 });
     const b = gaugeOf(instance(), 'lower', { limit: 3 });
-    const [a1, a2] = (await Promise.all([a.acquire(), a.acquire()])) as Release[];
+    const [a1, a2] = await Promise.all([a.acquire(), a.acquire()]);
     const b1 = (await b.acquire()) as Release;
     await b.setLimit(1);
     expect([a.inFlight, b.inFlight]).toEqual([2, 1]); // still held

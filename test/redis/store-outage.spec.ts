@@ -179,8 +179,9 @@ describeRedis('a Redis gauge store when Redis goes away (private redis-server)',
       // Nothing stuck: no slot held, nobody queued, no lease left, every slot can be taken again.
       expect(gauges.map((g) => [g.inFlight, g.queued])).toEqual(gauges.map(() => [0, 0]));
       await until(async () => (await leases('load')) === 0, 'no lease is left in Redis');
-      const all = await Promise.all(Array.from({ length: limit }, () => gauges[0].acquire()));
-      await expect(gauges[1].acquire()).rejects.toBeInstanceOf(GaugeExhaustedError);
+      const [first, second] = [gauges[0]!, gauges[1]!]; // one per instance: three
+      const all = await Promise.all(Array.from({ length: limit }, () => first.acquire()));
+      await expect(second.acquire()).rejects.toBeInstanceOf(GaugeExhaustedError);
       for (const release of all) release();
       for (const { logs } of instances) {
         expect(logs.warnings).toHaveLength(1);

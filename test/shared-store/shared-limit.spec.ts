@@ -35,7 +35,7 @@ describe('setLimit on a shared gauge over an in-memory adapter', () => {
     const server = new MemoryServer();
     const { connection, gauge } = instance(server);
     const g = gauge('g', { limit: 2 });
-    const held = (await Promise.all([g.acquire(), g.acquire()])) as Release[];
+    const held = await Promise.all([g.acquire(), g.acquire()]);
     await g.setLimit(1);
     expect(g.inFlight).toBe(2);
     held[0]();

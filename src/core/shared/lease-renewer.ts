@@ -14,6 +14,13 @@ export interface LeaseHolder {
   follow(limit: number, stamp: number): void;
 }
 
+/** One gauge in a renewal: who asked, what was sent, and the stamp its reply is matched with. */
+interface Renewal {
+  readonly holder: LeaseHolder;
+  readonly batch: LeaseBatch;
+  readonly stamp: number;
+}
+
 /**
  * Keeps this instance's leases alive with one timer for the whole store, not one per request: every
  * interval, one batched call re-scores all held leases (one script per gauge, in one round trip).
@@ -54,27 +61,31 @@ export class LeaseRenewer {
   async renewNow(): Promise<void> {
     const client = this.client();
     if (this.running || !client || this.health.state !== 'up') return;
-    const batches: LeaseBatch[] = [];
-    const holders: LeaseHolder[] = [];
-    const stamps: number[] = [];
+    const renewals: Renewal[] = [];
     for (const holder of this.holders()) {
-      batches.push({
+      const batch = {
         keys: holder.keys,
         limit: holder.configuredLimit,
         ids: holder.heldLeaseIds(),
-      });
-      stamps.push(holder.capStamp());
-      holders.push(holder);
+      };
+      renewals.push({ holder, batch, stamp: holder.capStamp() });
     }
-    if (batches.length === 0) return;
+    if (renewals.length === 0) return;
     this.running = true;
     try {
-      const replies = await client.renew(batches, this.ttlMs);
+      const replies = await client.renew(
+        renewals.map(({ batch }) => batch),
+        this.ttlMs,
+      );
       // Leases released while the renewal was on the wire are removed again, and not reported.
       let lost = 0;
       replies.forEach(({ readded, limit }, i) => {
-        lost += Math.max(0, readded - holders[i].renewed(batches[i].ids));
-        holders[i].follow(limit, stamps[i]);
+        const renewal = renewals[i];
+        if (renewal === undefined) {
+          throw new Error(`renew answered ${replies.length} replies for ${renewals.length} gauges`);
+        }
+        lost += Math.max(0, readded - renewal.holder.renewed(renewal.batch.ids));
+        renewal.holder.follow(limit, renewal.stamp);
       });
       if (lost > 0) {
         this.logger.warn(
@@ -85,7 +96,7 @@ export class LeaseRenewer {
     } catch (error) {
       this.health.markDown(describeFailure(error));
       // It may have been applied all the same: released leases become orphans, removed on recovery.
-      holders.forEach((holder, i) => holder.renewed(batches[i].ids));
+      renewals.forEach(({ holder, batch }) => holder.renewed(batch.ids));
     } finally {
       this.running = false;
     }

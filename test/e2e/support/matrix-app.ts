@@ -152,7 +152,7 @@ export class Work {
     gauge: string,
     span: Span,
     value: T,
-    { after, failure }: { after?: Call; failure?: Error } = {},
+    { after, failure }: { after?: Call | undefined; failure?: Error | undefined } = {},
   ): Promise<T> {
     const run = this.meter.begin(gauge);
     try {

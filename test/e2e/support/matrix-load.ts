@@ -257,7 +257,8 @@ export async function loneWs(
         LOAD.answerWithinMs,
       );
       const runs = meter.runs(route.gauge) - before;
-      const last = received[received.length - 1];
+      const last = received.at(-1);
+      if (last === undefined) throw new Error('no message arrived');
       if (route.lone.exception !== undefined) {
         if (last.event !== 'exception' || statusOf(last) !== route.lone.exception) {
           findings.problem(

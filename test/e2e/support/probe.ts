@@ -56,6 +56,6 @@ export class Probe {
   private take(label: string): Deferred {
     const index = this.gates.findIndex((held) => held.label === label);
     if (index < 0) throw new Error(`no handler "${label}" is held`);
-    return this.gates.splice(index, 1)[0].gate;
+    return this.gates.splice(index, 1)[0]!.gate; // index was found above
   }
 }

@@ -15,7 +15,8 @@ const logger: StoreLogger = console;
 export function storeFor(url: string, client?: Redis): GaugeStore {
   const options: RedisGaugeStoreOptions = {
     redis: client ?? url,
-    keyPrefix: 'consumer:',
+    keyPrefix: process.env.KEY_PREFIX ?? 'consumer:',
+    instanceId: process.env.HOSTNAME, // may be unset: the option is then not given
     whenStoreDown: { localLimit: 1 },
     logger,
   };

@@ -97,6 +97,19 @@ const options: BackpressureModuleOptions = {
 };
 const feature: BackpressureFeatureOptions = { gauges: ['api', 'pdf'] };
 
+/**
+ * An option given as `undefined` (an unset environment variable) means "not set": it compiles
+ * under `exactOptionalPropertyTypes` too, which consumer-build.mjs turns on.
+ */
+const fromEnv = (name: string): number | undefined =>
+  process.env[name] === undefined ? undefined : Number(process.env[name]);
+export const tuned: DynamicModule = BackpressureModule.forRoot({
+  defaultLimit: fromEnv('MAX_CONCURRENT'),
+  store: process.env.SHARED === undefined ? undefined : store,
+  gauges: { pdf: { ...pdf, retryAfterSeconds: fromEnv('PDF_RETRY_AFTER'), queue: undefined } },
+  isGlobal: undefined,
+});
+
 @Injectable()
 class OptionsFactory implements BackpressureOptionsFactory {
   createBackpressureOptions(): BackpressureModuleOptions {

@@ -14,7 +14,7 @@ export type Expected = 'granted' | 'missed' | 'full' | 'queue-full' | 'timeout' 
 export interface Caller {
   readonly id: number;
   readonly kind: 'hold' | ProcKind;
-  readonly controller?: AbortController;
+  readonly controller?: AbortController | undefined;
   readonly error: Error;
   // model
   state: 'queued' | 'holding' | 'done' | 'refused';
@@ -24,7 +24,7 @@ export interface Caller {
   fails: boolean;
   // observed
   granted: boolean;
-  release?: Release;
+  release?: Release | undefined;
   work?: { resolve(value: unknown): void; reject(error: unknown): void };
   thrown?: unknown;
   settled?: { ok: boolean; value?: unknown; error?: unknown };

@@ -70,10 +70,10 @@ export async function startReplica(
     );
     child.stdout!.on('data', (chunk) => {
       stdout += chunk;
-      const ready = /READY (\S+)/.exec(stdout);
-      if (ready) {
+      const ready = /READY (\S+)/.exec(stdout)?.[1];
+      if (ready !== undefined) {
         clearTimeout(timer);
-        resolveUrl(ready[1]);
+        resolveUrl(ready);
       }
     });
     child.once('exit', (code, signal) => {
