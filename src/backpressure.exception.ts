@@ -4,7 +4,8 @@ import type { ExhaustionReason } from './core/gauge.errors';
 /**
  * Why a request was refused, as its body's `reason` says (no gauge name, nothing internal):
  * `full` (no slot, no queue), `queue-full`, `queue-timeout`, `shed-delay` (a standing CoDel queue
- * gave up on it), `shed-priority` (room kept for higher priorities), `aborted` (the client left
+ * gave up on it), `shed-priority` (room kept for higher priorities), `key-over-share` (the
+ * caller's key holds its share or cap; room kept for other keys), `aborted` (the client left
  * while waiting), `unavailable` (503: a shared store down).
  */
 export type RefusalReason =
@@ -13,6 +14,7 @@ export type RefusalReason =
   | 'queue-timeout'
   | 'shed-delay'
   | 'shed-priority'
+  | 'key-over-share'
   | 'aborted'
   | 'unavailable';
 

@@ -9,9 +9,15 @@ export type Outcome = 'succeeded' | 'failed' | 'dropped' | 'ignored';
 
 /**
  * Why a caller was turned away: at once (`full`, `queue-full`, `unavailable`), or at once or out
- * of the queue to keep room for a higher priority (`shed-priority`).
+ * of the queue to keep room for a higher priority (`shed-priority`) or for keys under their fair
+ * share (`key-over-share`).
  */
-export type RejectionReason = 'full' | 'queue-full' | 'unavailable' | 'shed-priority';
+export type RejectionReason =
+  | 'full'
+  | 'queue-full'
+  | 'unavailable'
+  | 'shed-priority'
+  | 'key-over-share';
 
 /** Why a waiter left the queue unserved: its queue timeout, or shed by a standing CoDel queue. */
 export type TimeoutReason = 'queue-timeout' | 'shed-delay';

@@ -2,6 +2,8 @@ import { describeValue as show } from './config-value.util';
 import { GaugeConfigError } from './gauge.errors';
 import { isLimitPolicyFactory, type LimitPolicyFactory } from './limit-policy';
 import type { OutcomeClassifier } from './outcome';
+import type { PartitionSettings } from './partition/key-partitions';
+import { resolvePartition, type PartitionOptions } from './partition/partition-options';
 import {
   DEFAULT_CODEL_INTERVAL_MS,
   DEFAULT_CODEL_TARGET_MS,
@@ -57,6 +59,13 @@ export interface GaugeOptions {
    * argument, `@WorkSignal()` in a handler); it is not taken back while the work may still run.
    */
   maxHoldMs?: number;
+  /**
+   * Per-key fairness for calls that carry a `key` (`acquire({ key })`): a fixed cap per key and
+   * how many keys are tracked (see `PartitionOptions`). A gauge partitions by key as soon as a
+   * call carries one; this option tunes it, and makes calls without a key share one partition
+   * from the start. In-memory gauges only: a shared (Redis) gauge ignores keys.
+   */
+  partition?: PartitionOptions;
 }
 
 /**
@@ -91,6 +100,8 @@ export interface ResolvedGaugeOptions {
   readonly retryAfterSeconds: number;
   /** What to do while a shared store is unreachable. Absent: the store decides. */
   readonly whenStoreDown?: StoreDownPolicy;
+  /** Absent: keys get the default partitioning when the first one arrives. */
+  readonly partition?: PartitionSettings;
 }
 
 /** The keys `GaugeOptions` accepts; anything else is a typo and fails the bootstrap. */
@@ -101,6 +112,7 @@ export const GAUGE_OPTION_KEYS: readonly string[] = [
   'whenStoreDown',
   'classify',
   'maxHoldMs',
+  'partition',
 ];
 const GAUGE_KEYS = new Set(GAUGE_OPTION_KEYS);
 const QUEUE_KEYS = new Set(['size', 'timeoutMs', 'discipline', 'targetMs', 'intervalMs']);
@@ -170,6 +182,8 @@ export function resolveGaugeOptions(
   if (whenStoreDown !== undefined) assertStoreDownPolicy(where, whenStoreDown);
   const { maxHoldMs } = options;
   if (maxHoldMs !== undefined) assertNumber(where, 'maxHoldMs', maxHoldMs, 1, MAX_TIMEOUT_MS);
+  const partition =
+    options.partition === undefined ? undefined : resolvePartition(where, options.partition);
   return {
     name,
     limit,
@@ -180,6 +194,7 @@ export function resolveGaugeOptions(
     ...(classify === undefined ? {} : { classify }),
     ...(maxHoldMs === undefined ? {} : { maxHoldMs }),
     ...(whenStoreDown === undefined ? {} : { whenStoreDown }),
+    ...(partition === undefined ? {} : { partition }),
     ...codel,
   };
 }

@@ -1,5 +1,11 @@
 /** Why a gauge turned a caller away; lets callers and metrics tell a full gauge from a slow one. */
-export type ExhaustionReason = 'full' | 'queue-full' | 'timeout' | 'shed-delay' | 'shed-priority';
+export type ExhaustionReason =
+  | 'full'
+  | 'queue-full'
+  | 'timeout'
+  | 'shed-delay'
+  | 'shed-priority'
+  | 'key-over-share';
 
 /**
  * Thrown when a gauge has no slot for the caller in time. It is the back-pressure signal itself:
@@ -15,7 +21,8 @@ export class GaugeExhaustedError extends Error {
     /**
      * `full`: no queue, no slot; `queue-full`: the wait queue was at its size; `timeout`: waited
      * too long; `shed-delay`: a standing CoDel queue gave up on it; `shed-priority`: turned away
-     * (or out of the queue) to keep room for a higher priority.
+     * (or out of the queue) to keep room for a higher priority; `key-over-share`: the caller's key
+     * holds its share (or its cap) while other keys need the remaining slots.
      */
     readonly reason: ExhaustionReason,
     /** A hint for clients on when to try again (whole seconds). */
@@ -49,6 +56,8 @@ function describe(gauge: string, reason: ExhaustionReason): string {
       return `Gauge "${gauge}" shed a waiter from its standing queue`;
     case 'shed-priority':
       return `Gauge "${gauge}" keeps its remaining slots for higher priorities`;
+    case 'key-over-share':
+      return `Gauge "${gauge}" keeps its remaining slots for keys under their share`;
   }
 }
 
