@@ -27,6 +27,11 @@ export class KeyEntry {
   held = 0;
   waiting = 0;
   counted = false;
+  /**
+   * It asked beyond its share since it last went idle: its calls no longer count as the demand
+   * room is kept for (else a busy key's own calls under its share would keep room for itself).
+   */
+  greedy = false;
 
   /** `key`: its name in the live map; undefined for the fixed entries (overflow, no key). */
   constructor(readonly key: string | undefined) {}
@@ -44,7 +49,8 @@ export class KeyEntry {
  * its share is never refused for fairness. A key at or above it is admitted (fail fast) only
  * while more slots are free than keys under their share need kept: the same sizing as priority
  * headroom (`PriorityHeadroom`, with "under share" as the higher level), from their recent
- * arrival rate and the mean hold time. So a noisy key uses idle slots but not the room the
+ * arrival rate and the mean hold time; a key that asked beyond its share counts no more toward
+ * that demand until it goes idle. So a noisy key uses idle slots but not the room the
  * others' next calls will want. In a queue, waiters of keys under their share are served first.
  */
 export class KeyPartitions {
@@ -109,11 +115,13 @@ export class KeyPartitions {
    */
   admits(entry: KeyEntry, capacity: number, free: number, now: number): boolean {
     if (entry.held >= this.capOf(capacity)) {
+      entry.greedy = true;
       this.headroom.arrive(OVER, now);
       return false;
     }
     const over = entry.held >= this.shareOf(entry, capacity);
-    this.headroom.arrive(over ? OVER : UNDER, now);
+    if (over) entry.greedy = true;
+    this.headroom.arrive(entry.greedy ? OVER : UNDER, now);
     return !over || free > this.headroom.reserveFor(OVER, capacity);
   }
 
@@ -162,6 +170,7 @@ export class KeyPartitions {
   private uncount(entry: KeyEntry): void {
     if (entry.held > 0 || entry.waiting > 0 || !entry.counted) return;
     entry.counted = false;
+    entry.greedy = false;
     if (entry.key === undefined) this.fixedLive--;
     else this.live.delete(entry.key);
   }
