@@ -105,6 +105,7 @@ function sameGauge(a: ValidatedGauge, b: ValidatedGauge): boolean {
   return (
     a.store === b.store &&
     a.priority === b.priority &&
+    a.partition === b.partition &&
     JSON.stringify(a.options) === JSON.stringify(b.options)
   );
 }

@@ -21,6 +21,7 @@ import { DynamicGauges } from './dynamic-gauges.cache';
 import { GaugeCatalog } from './gauge-config.catalog';
 import { GaugeCapacityException, InvalidGaugeNameException } from './gauge-lookup.exception';
 import { validateModuleOptions } from './module-options.validation';
+import type { PartitionResolver } from './partition.resolver';
 import type { PriorityResolver } from './priority.resolver';
 
 /**
@@ -53,6 +54,7 @@ export class GaugeRegistry implements OnApplicationBootstrap, OnApplicationShutd
   private readonly defaultStore: GaugeStore;
   private readonly stores = new Set<GaugeStore>();
   private readonly priorities = new Map<string, PriorityResolver>();
+  private readonly partitions = new Map<string, PartitionResolver>();
   /** Set once the app has started: from then on new names are dynamic and checked as input. */
   private bootstrapped = false;
   private watchers: readonly GaugeCreatedListener[] = [];
@@ -71,9 +73,10 @@ export class GaugeRegistry implements OnApplicationBootstrap, OnApplicationShutd
     this.dynamic = new DynamicGauges(validated.maxDynamicGauges, (name, gauge) =>
       this.evicted(name, gauge),
     );
-    for (const [name, { store, options: resolved, priority }] of validated.gauges) {
+    for (const [name, { store, options: resolved, priority, partition }] of validated.gauges) {
       this.pinned.set(name, this.build(store ?? this.defaultStore, resolved));
       if (priority !== undefined) this.priorities.set(name, priority);
+      if (partition !== undefined) this.partitions.set(name, partition);
     }
   }
 
@@ -93,6 +96,11 @@ export class GaugeRegistry implements OnApplicationBootstrap, OnApplicationShutd
   /** The gauge's `priority` resolver, if it was configured with one (for the interceptor). */
   priorityResolver(name: string): PriorityResolver | undefined {
     return this.priorities.get(name);
+  }
+
+  /** The gauge's `partition` key resolver, if it was configured with one (for the interceptor). */
+  partitionResolver(name: string): PartitionResolver | undefined {
+    return this.partitions.get(name);
   }
 
   /** Whether `name` exists now (pinned, or dynamic and not evicted). */

@@ -96,3 +96,7 @@ export {
 } from './priority-header.util';
 export { PRIORITIES, type PriorityLevel } from './core/priority/priority.level';
 export type { QueueDiscipline } from './core/queue-discipline';
+
+// Per-key fairness: a gauge's slots shared between tenants, users, API keys or IPs.
+export type { PartitionConfig, PartitionResolver } from './partition.resolver';
+export type { PartitionOptions } from './core/partition/partition-options';

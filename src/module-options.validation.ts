@@ -10,6 +10,7 @@ import {
 } from './core/gauge-options';
 import type { GaugeStore } from './core/gauge-store.interface';
 import type { GaugeConfig, UnknownGaugesPolicy } from './backpressure-options.interface';
+import { splitPartitionOption, type PartitionResolver } from './partition.resolver';
 import { assertPriorityResolver, type PriorityResolver } from './priority.resolver';
 
 /** Gauges created at run time (names first seen after bootstrap) kept at most, by default. */
@@ -21,6 +22,8 @@ export interface ValidatedGauge {
   readonly options: ResolvedGaugeOptions;
   /** The gauge's `priority` resolver; undefined: every call is `normal` unless its route says. */
   readonly priority?: PriorityResolver | undefined;
+  /** The gauge's partition key resolver; undefined: calls carry no key. */
+  readonly partition?: PartitionResolver | undefined;
 }
 
 /** The module's options, checked and with defaults: what the registry is built from. */
@@ -179,13 +182,16 @@ export function validateGaugeConfig(
       );
     }
   }
-  const { store, priority, ...options } = config as GaugeConfig;
+  const { store, priority, partition, ...options } = config as GaugeConfig;
   if (store !== undefined) assertGaugeStore(store, `${where}: option "store"`);
   if (priority !== undefined) assertPriorityResolver(where, priority);
+  const split = partition === undefined ? undefined : splitPartitionOption(where, partition);
+  const core = split === undefined ? options : { ...options, partition: split.options };
   return {
     store,
-    options: resolveGaugeOptions(name, options, defaultLimit),
+    options: resolveGaugeOptions(name, core, defaultLimit),
     ...(priority === undefined ? {} : { priority }),
+    ...(split === undefined ? {} : { partition: split.key }),
   };
 }
 
