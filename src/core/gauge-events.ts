@@ -13,11 +13,7 @@ export type Outcome = 'succeeded' | 'failed' | 'dropped' | 'ignored';
  * share (`key-over-share`).
  */
 export type RejectionReason =
-  | 'full'
-  | 'queue-full'
-  | 'unavailable'
-  | 'shed-priority'
-  | 'key-over-share';
+  'full' | 'queue-full' | 'unavailable' | 'shed-priority' | 'key-over-share';
 
 /** Why a waiter left the queue unserved: its queue timeout, or shed by a standing CoDel queue. */
 export type TimeoutReason = 'queue-timeout' | 'shed-delay';

@@ -1,11 +1,6 @@
 /** Why a gauge turned a caller away; lets callers and metrics tell a full gauge from a slow one. */
 export type ExhaustionReason =
-  | 'full'
-  | 'queue-full'
-  | 'timeout'
-  | 'shed-delay'
-  | 'shed-priority'
-  | 'key-over-share';
+  'full' | 'queue-full' | 'timeout' | 'shed-delay' | 'shed-priority' | 'key-over-share';
 
 /**
  * Thrown when a gauge has no slot for the caller in time. It is the back-pressure signal itself:
