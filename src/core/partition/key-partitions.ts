@@ -2,7 +2,7 @@ import { PriorityHeadroom } from '../priority/priority-headroom';
 
 /** Past `maxKeys` live keys, new keys share this many partitions, chosen by a hash of the key. */
 export const OVERFLOW_PARTITIONS = 64;
-/** A longer key is not stored: it goes to an overflow partition, so keys cannot grow the heap. */
+/** A longer key is stored by a digest of it instead, so keys cannot grow the heap. */
 export const MAX_KEY_LENGTH = 256;
 /** Live keys tracked one by one unless `partition.maxKeys` says otherwise. */
 export const DEFAULT_MAX_KEYS = 10_000;
@@ -33,16 +33,22 @@ export class KeyEntry {
    */
   greedy = false;
 
-  /** `key`: its name in the live map; undefined for the fixed entries (overflow, no key). */
-  constructor(readonly key: string | undefined) {}
+  constructor(
+    /** Its name in the live map; undefined for the fixed entries (overflow, no key). */
+    readonly key: string | undefined,
+    /** An overflow partition. */
+    readonly overflow = false,
+  ) {}
 }
 
 /**
  * The keys a gauge divides its slots between (`partition`), in bounded memory whatever the
  * clients send: a map of live keys only (a key with nothing held and nobody waiting is deleted at
- * once), at most `maxKeys` of them; past that, and for keys longer than `MAX_KEY_LENGTH`, keys hash
- * into `OVERFLOW_PARTITIONS` shared entries instead of being refused, so a flood of made-up keys
- * cannot lock real ones out. Calls without a key share one more entry.
+ * once), at most `maxKeys` of them, a key longer than `MAX_KEY_LENGTH` stored by its digest; past
+ * `maxKeys`, new keys hash into `OVERFLOW_PARTITIONS` shared entries instead of being refused, so a
+ * flood of made-up keys cannot lock real ones out. New keys keep going there until every overflow
+ * partition is idle again, so no key is ever counted in two places. Calls without a key share one
+ * more entry.
  *
  * Fairness: a key's _fair share_ is `⌈limit / max(2, live keys)⌉` (the caller's key counted; at
  * least 2, so that a key alone is not entitled to every slot a newcomer would need). A key below
@@ -61,6 +67,8 @@ export class KeyPartitions {
   private readonly unkeyed = new KeyEntry(undefined);
   /** Fixed entries (overflow, no key) that hold or wait right now. */
   private fixedLive = 0;
+  /** Overflow partitions that hold or wait right now: while any does, new keys go there too. */
+  private overflowLive = 0;
   private readonly cap: number | undefined;
   private readonly fraction: number | undefined;
   private readonly maxKeys: number;
@@ -90,10 +98,11 @@ export class KeyPartitions {
    */
   lookup(key: unknown): KeyEntry {
     if (typeof key !== 'string') return this.unkeyed;
-    const found = this.live.get(key);
+    const name = key.length > MAX_KEY_LENGTH ? digestOf(key) : key;
+    const found = this.live.get(name);
     if (found !== undefined) return found;
-    if (key.length > MAX_KEY_LENGTH || this.live.size >= this.maxKeys) return this.bucket(key);
-    return new KeyEntry(key);
+    if (this.overflowLive > 0 || this.live.size >= this.maxKeys) return this.bucket(name);
+    return new KeyEntry(name);
   }
 
   /** Most slots one key may hold with `capacity` slots (Infinity: no cap). */
@@ -163,6 +172,7 @@ export class KeyPartitions {
   private count(entry: KeyEntry): void {
     if (entry.counted) return;
     entry.counted = true;
+    if (entry.overflow) this.overflowLive++;
     if (entry.key === undefined) this.fixedLive++;
     else this.live.set(entry.key, entry);
   }
@@ -171,19 +181,25 @@ export class KeyPartitions {
     if (entry.held > 0 || entry.waiting > 0 || !entry.counted) return;
     entry.counted = false;
     entry.greedy = false;
+    if (entry.overflow) this.overflowLive--;
     if (entry.key === undefined) this.fixedLive--;
     else this.live.delete(entry.key);
   }
 
   private bucket(key: string): KeyEntry {
     const index = hashOf(key) % OVERFLOW_PARTITIONS;
-    return (this.overflow[index] ??= new KeyEntry(undefined));
+    return (this.overflow[index] ??= new KeyEntry(undefined, true));
   }
 }
 
+/** A long key's stand-in: its length and two hashes (a shared partition only on a collision of both). */
+function digestOf(key: string): string {
+  return `\u0000${key.length}:${hashOf(key).toString(36)}:${hashOf(key, 0x2f3c1a7b).toString(36)}`;
+}
+
 /** FNV-1a over the UTF-16 code units: cheap, and spreads keys over the overflow partitions. */
-function hashOf(key: string): number {
-  let hash = 0x811c9dc5;
+function hashOf(key: string, seed = 0x811c9dc5): number {
+  let hash = seed;
   for (let i = 0; i < key.length; i++) {
     hash ^= key.charCodeAt(i);
     hash = Math.imul(hash, 0x01000193);

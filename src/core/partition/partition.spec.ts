@@ -258,12 +258,28 @@ describe('bounded keys', () => {
     expect(partitions.size).toBe(0);
   });
 
-  it('a key longer than 256 characters is never stored', () => {
-    const g = new PressureGauge({ name: 'k', limit: 4 });
-    const release = g.acquire({ key: 'x'.repeat(10_000) }) as Release;
-    expect(partitionsOf(g)?.tracked).toBe(0);
-    expect(partitionsOf(g)?.size).toBe(1);
+  it('a key longer than 256 characters is kept by its digest, not its text', () => {
+    const g = new PressureGauge({ name: 'k', limit: 4, partition: { limit: 1 } });
+    const long = 'x'.repeat(10_000);
+    const release = g.acquire({ key: long }) as Release;
+    const keys = (partitionsOf(g) as unknown as { live: Map<string, unknown> }).live;
+    expect([...keys.keys()].every((name) => name.length < 40)).toBe(true);
+    expect(reasonOf(() => g.acquire({ key: long }))).toBe('key-over-share'); // the same key
+    expect(reasonOf(() => g.acquire({ key: `${'x'.repeat(9_999)}y` }))).toBe('granted');
     release();
+    expect(partitionsOf(g)?.size).toBe(0);
+  });
+
+  it('a key that overflowed stays in its overflow partition until the overflow is idle', () => {
+    const g = new PressureGauge({ name: 'k', limit: 10, partition: { maxKeys: 1, limit: 1 } });
+    const a = g.acquire({ key: 'a' }) as Release;
+    const b = g.acquire({ key: 'b' }) as Release; // overflow
+    a();
+    // Room in the map again, but b still holds a slot in its overflow partition: b stays there.
+    expect(reasonOf(() => g.acquire({ key: 'b' }))).toBe('key-over-share');
+    b();
+    expect(reasonOf(() => g.acquire({ key: 'b' }))).toBe('granted');
+    expect(partitionsOf(g)?.size).toBe(0);
   });
 
   it('1e6 distinct keys through the gauge keep at most maxKeys tracked', () => {
