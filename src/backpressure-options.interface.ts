@@ -1,10 +1,11 @@
 import type { GaugeOptions } from './core/gauge-options';
 import type { GaugeStore } from './core/gauge-store.interface';
+import type { PartitionConfig, PartitionResolver } from './partition.resolver';
 import type { PriorityResolver } from './priority.resolver';
 import type { RefusalHook } from './refusal.hook';
 
 /** One gauge as configured in the module: the core options plus where its slots are counted. */
-export interface GaugeConfig extends GaugeOptions {
+export interface GaugeConfig extends Omit<GaugeOptions, 'partition'> {
   /** Overrides the module's `store` for this gauge (e.g. keep one gauge local while others share Redis). */
   store?: GaugeStore | undefined;
   /**
@@ -18,6 +19,13 @@ export interface GaugeConfig extends GaugeOptions {
    * message). Replaces the module's `onRefusal` for this gauge.
    */
   onRefusal?: RefusalHook | undefined;
+  /**
+   * Per-key fairness: whose call each is, from its ExecutionContext (a tenant, user, API key,
+   * IP), either the resolver alone or `{ key, limit?, maxKeys? }` (see `PartitionOptions`). Under
+   * overload a key over its fair share is refused first (429, reason `key-over-share`) and a
+   * queue serves the others first. In-memory gauges only: a shared (Redis) gauge ignores keys.
+   */
+  partition?: PartitionResolver | PartitionConfig | undefined;
 }
 
 /**

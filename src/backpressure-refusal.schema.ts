@@ -7,6 +7,7 @@ export const REFUSAL_REASONS = [
   'queue-timeout',
   'shed-delay',
   'shed-priority',
+  'key-over-share',
   'shed-pressure',
   'aborted',
   'unavailable',
@@ -77,7 +78,8 @@ export class BackpressureRefusal {
         description:
           'full: no slot and no queue; queue-full: the wait queue is full; queue-timeout: no slot ' +
           'within the queue timeout; shed-delay: a standing (CoDel) queue gave up on it; ' +
-          'shed-priority: room kept for higher priorities; shed-pressure: the event loop is under ' +
+          "shed-priority: room kept for higher priorities; key-over-share: the caller's key holds " +
+          'its share; shed-pressure: the event loop is under ' +
           'pressure; aborted: the client left while waiting; ' +
           'unavailable (503): the shared store is down',
         example: 'full',

@@ -4,7 +4,8 @@ import type { ExhaustionReason } from './core/gauge.errors';
 /**
  * Why a request was refused, as its body's `reason` says (no gauge name, nothing internal):
  * `full` (no slot, no queue), `queue-full`, `queue-timeout`, `shed-delay` (a standing CoDel queue
- * gave up on it), `shed-priority` (room kept for higher priorities), `shed-pressure` (the event loop
+ * gave up on it), `shed-priority` (room kept for higher priorities), `key-over-share` (the
+ * caller's key holds its share or cap; room kept for other keys), `shed-pressure` (the event loop
  * is under pressure), `aborted` (the client left
  * while waiting), `unavailable` (503: a shared store down).
  */
@@ -15,6 +16,7 @@ export type RefusalReason =
   | 'shed-delay'
   | 'shed-priority'
   | 'shed-pressure'
+  | 'key-over-share'
   | 'aborted'
   | 'unavailable';
 

@@ -16,7 +16,6 @@ import { refuse, refusalError } from './refusal.factory';
 import { GaugeRegistry } from './gauge.registry';
 import { LimitedCall, type LimitedRoute } from './limited.call';
 import { isLinkedRoute } from './limited-run.link';
-import { acquireAt } from './priority.resolver';
 
 /**
  * Takes a slot of the handler's gauge before the handler's chain (inner interceptors, pipes, the
@@ -85,8 +84,7 @@ export class BackpressureInterceptor implements NestInterceptor {
     if (!gauge.mayWait) {
       let release: Release;
       try {
-        const level = call.priority;
-        release = gauge.acquire(level === undefined ? undefined : acquireAt(level)) as Release;
+        release = gauge.acquire(call.acquireOptions()) as Release;
       } catch (error) {
         return fail(error);
       }
@@ -112,7 +110,7 @@ export class BackpressureInterceptor implements NestInterceptor {
       if (call.isOpen) fail(error);
     };
     try {
-      const slot = gauge.acquire({ signal: waiting.signal, priority: call.priority });
+      const slot = gauge.acquire(call.acquireOptions(waiting.signal));
       if (typeof slot === 'function') return this.start(call, slot, next, subscriber);
       // Only a caller that really waits watches for its client leaving.
       if (call.connection) unwatch = watchGone(call.connection, () => waiting.abort());
@@ -201,6 +199,7 @@ export class BackpressureInterceptor implements NestInterceptor {
                   controller,
                 ]) ?? this.registry.priorityResolver(name),
               onRefusal: this.registry.refusalHook(name),
+              partition: this.registry.partitionResolver(name),
             };
       byHandler.set(handler, route);
     }

@@ -107,6 +107,7 @@ function sameGauge(a: ValidatedGauge, b: ValidatedGauge): boolean {
     a.store === b.store &&
     a.priority === b.priority &&
     a.onRefusal === b.onRefusal &&
+    a.partition === b.partition &&
     JSON.stringify(a.options) === JSON.stringify(b.options)
   );
 }

@@ -21,6 +21,7 @@ import { DynamicGauges } from './dynamic-gauges.cache';
 import { GaugeCatalog } from './gauge-config.catalog';
 import { GaugeCapacityException, InvalidGaugeNameException } from './gauge-lookup.exception';
 import { validateModuleOptions } from './module-options.validation';
+import type { PartitionResolver } from './partition.resolver';
 import type { PriorityResolver } from './priority.resolver';
 import type { RefusalHook } from './refusal.hook';
 
@@ -56,6 +57,7 @@ export class GaugeRegistry implements OnApplicationBootstrap, OnApplicationShutd
   private readonly priorities = new Map<string, PriorityResolver>();
   private readonly refusalHooks = new Map<string, RefusalHook>();
   private readonly moduleRefusalHook: RefusalHook | undefined;
+  private readonly partitions = new Map<string, PartitionResolver>();
   /** Set once the app has started: from then on new names are dynamic and checked as input. */
   private bootstrapped = false;
   private watchers: readonly GaugeCreatedListener[] = [];
@@ -75,10 +77,12 @@ export class GaugeRegistry implements OnApplicationBootstrap, OnApplicationShutd
       this.evicted(name, gauge),
     );
     this.moduleRefusalHook = validated.onRefusal;
-    for (const [name, { store, options: resolved, priority, onRefusal }] of validated.gauges) {
+    for (const [name, gauge] of validated.gauges) {
+      const { store, options: resolved, priority, onRefusal, partition } = gauge;
       this.pinned.set(name, this.build(store ?? this.defaultStore, resolved));
       if (priority !== undefined) this.priorities.set(name, priority);
       if (onRefusal !== undefined) this.refusalHooks.set(name, onRefusal);
+      if (partition !== undefined) this.partitions.set(name, partition);
     }
   }
 
@@ -106,6 +110,11 @@ export class GaugeRegistry implements OnApplicationBootstrap, OnApplicationShutd
    */
   refusalHook(name: string): RefusalHook | undefined {
     return this.refusalHooks.get(name) ?? this.moduleRefusalHook;
+  }
+
+  /** The gauge's `partition` key resolver, if it was configured with one (for the interceptor). */
+  partitionResolver(name: string): PartitionResolver | undefined {
+    return this.partitions.get(name);
   }
 
   /** Whether `name` exists now (pinned, or dynamic and not evicted). */

@@ -101,3 +101,7 @@ export { PRIORITIES, type PriorityLevel } from './core/priority/priority.level';
 export type { QueueDiscipline } from './core/queue-discipline';
 export type { EventLoopOptions } from './core/pressure/loop-pressure';
 export type { LoopReading, LoopSampler, LoopWatcher } from './core/pressure/event-loop.sampler';
+
+// Per-key fairness: a gauge's slots shared between tenants, users, API keys or IPs.
+export type { PartitionConfig, PartitionResolver } from './partition.resolver';
+export type { PartitionOptions } from './core/partition/partition-options';

@@ -4,7 +4,8 @@ import { GaugeAbortedError } from './core/gauge.errors';
 import { slotSignal } from './core/hold-watch';
 import type { PriorityLevel } from './core/priority/priority.level';
 import { acquireAt, priorityOf, type RoutePriority } from './priority.resolver';
-import type { Gauge, Release } from './core/gauge.interface';
+import { partitionKeyOf, type PartitionResolver } from './partition.resolver';
+import type { AcquireOptions, Gauge, Release } from './core/gauge.interface';
 import type { OutcomeClassifier } from './core/outcome';
 import { isGone, watchGone, type ClientConnection } from './client-connection.util';
 import { withdrawRetryAfter } from './refusal.factory';
@@ -31,6 +32,8 @@ export interface LimitedRoute {
   readonly priority?: RoutePriority | undefined;
   /** The gauge's `onRefusal` hook (its own, else the module's); absent: default refusals. */
   readonly onRefusal?: RefusalHook | undefined;
+  /** Whose call it is, for a gauge that shares its slots by key; absent: no key. */
+  readonly partition?: PartitionResolver | undefined;
 }
 
 /** Turns a gauge error into the error this call's context should see (see `refusalError`). */
@@ -69,6 +72,8 @@ export class LimitedCall implements RunContext {
   private runRefused = false;
   /** Decided once per call, on first use; `null` until then. */
   private level: PriorityLevel | undefined | null = null;
+  /** Decided once per call, on first use; `null` until then. */
+  private partitionKey: string | undefined | null = null;
 
   constructor(
     readonly route: LimitedRoute,
@@ -87,6 +92,29 @@ export class LimitedCall implements RunContext {
       this.level = priority === undefined ? undefined : priorityOf(priority, this.context);
     }
     return this.level;
+  }
+
+  /** Whose call this is (every run of it acquires under it); undefined when the route has no key. */
+  get key(): string | undefined {
+    if (this.partitionKey === null) {
+      const { partition } = this.route;
+      this.partitionKey =
+        partition === undefined ? undefined : partitionKeyOf(partition, this.context);
+    }
+    return this.partitionKey;
+  }
+
+  /**
+   * What each run of this call acquires with: its priority and key, and `signal` when it may
+   * wait. Without a key or a signal, a shared frozen object per level (nothing allocated).
+   */
+  acquireOptions(signal?: AbortSignal): AcquireOptions | undefined {
+    const priority = this.priority;
+    const key = this.key;
+    if (key === undefined && signal === undefined) {
+      return priority === undefined ? undefined : acquireAt(priority);
+    }
+    return { signal, priority, key };
   }
 
   /** The open call that already holds `context`, if another copy of the interceptor made one. */
@@ -223,8 +251,7 @@ export class LimitedCall implements RunContext {
     if (!gauge.mayWait) {
       let release: Release;
       try {
-        const level = this.priority;
-        release = gauge.acquire(level === undefined ? undefined : acquireAt(level)) as Release;
+        release = gauge.acquire(this.acquireOptions()) as Release;
       } catch (error) {
         return this.refused(error);
       }
@@ -274,10 +301,7 @@ export class LimitedCall implements RunContext {
     const unwatch = chainRuns && this.connection ? watchGone(this.connection, abort) : undefined;
     let release: Release;
     try {
-      release = await this.route.gauge.acquire({
-        signal: waitingFor.signal,
-        priority: this.priority,
-      });
+      release = await this.route.gauge.acquire(this.acquireOptions(waitingFor.signal));
     } catch (error) {
       return this.refused(error);
     } finally {

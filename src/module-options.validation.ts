@@ -10,6 +10,7 @@ import {
 } from './core/gauge-options';
 import type { GaugeStore } from './core/gauge-store.interface';
 import type { GaugeConfig, UnknownGaugesPolicy } from './backpressure-options.interface';
+import { splitPartitionOption, type PartitionResolver } from './partition.resolver';
 import { assertPriorityResolver, type PriorityResolver } from './priority.resolver';
 import { assertRefusalHook, type RefusalHook } from './refusal.hook';
 
@@ -24,6 +25,8 @@ export interface ValidatedGauge {
   readonly priority?: PriorityResolver | undefined;
   /** The gauge's own `onRefusal`; undefined: the module's, if any. */
   readonly onRefusal?: RefusalHook | undefined;
+  /** The gauge's partition key resolver; undefined: calls carry no key. */
+  readonly partition?: PartitionResolver | undefined;
 }
 
 /** The module's options, checked and with defaults: what the registry is built from. */
@@ -194,15 +197,18 @@ export function validateGaugeConfig(
       );
     }
   }
-  const { store, priority, onRefusal, ...options } = config as GaugeConfig;
+  const { store, priority, onRefusal, partition, ...options } = config as GaugeConfig;
   if (store !== undefined) assertGaugeStore(store, `${where}: option "store"`);
   if (priority !== undefined) assertPriorityResolver(where, priority);
   if (onRefusal !== undefined) assertRefusalHook(where, onRefusal);
+  const split = partition === undefined ? undefined : splitPartitionOption(where, partition);
+  const core = split === undefined ? options : { ...options, partition: split.options };
   return {
     store,
-    options: resolveGaugeOptions(name, options, defaultLimit),
+    options: resolveGaugeOptions(name, core, defaultLimit),
     ...(priority === undefined ? {} : { priority }),
     ...(onRefusal === undefined ? {} : { onRefusal }),
+    ...(split === undefined ? {} : { partition: split.key }),
   };
 }
 

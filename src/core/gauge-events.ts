@@ -9,11 +9,12 @@ export type Outcome = 'succeeded' | 'failed' | 'dropped' | 'ignored';
 
 /**
  * Why a caller was turned away: at once (`full`, `queue-full`, `unavailable`), or at once or out
- * of the queue to keep room for a higher priority (`shed-priority`), or at once while the process's
- * event loop is under pressure (`shed-pressure`).
+ * of the queue to keep room for a higher priority (`shed-priority`) or for keys under their fair
+ * share (`key-over-share`), or at once while the process's event loop is under pressure
+ * (`shed-pressure`).
  */
 export type RejectionReason =
-  'full' | 'queue-full' | 'unavailable' | 'shed-priority' | 'shed-pressure';
+  'full' | 'queue-full' | 'unavailable' | 'shed-priority' | 'key-over-share' | 'shed-pressure';
 
 /** Why a waiter left the queue unserved: its queue timeout, or shed by a standing CoDel queue. */
 export type TimeoutReason = 'queue-timeout' | 'shed-delay';

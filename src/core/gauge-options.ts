@@ -2,6 +2,8 @@ import { describeValue as show } from './config-value.util';
 import { GaugeConfigError } from './gauge.errors';
 import { isLimitPolicyFactory, type LimitPolicyFactory } from './limit-policy';
 import type { OutcomeClassifier } from './outcome';
+import type { PartitionSettings } from './partition/key-partitions';
+import { resolvePartition, type PartitionOptions } from './partition/partition-options';
 import {
   resolveEventLoop,
   type EventLoopOptions,
@@ -68,6 +70,13 @@ export interface GaugeOptions {
    * loop. `true` takes the defaults. One sampler per process, however many gauges use it.
    */
   eventLoop?: boolean | EventLoopOptions | undefined;
+  /**
+   * Per-key fairness for calls that carry a `key` (`acquire({ key })`): a fixed cap per key and
+   * how many keys are tracked (see `PartitionOptions`). A gauge partitions by key as soon as a
+   * call carries one; this option tunes it, and makes calls without a key share one partition
+   * from the start. In-memory gauges only: a shared (Redis) gauge ignores keys.
+   */
+  partition?: PartitionOptions | undefined;
 }
 
 /**
@@ -104,6 +113,8 @@ export interface ResolvedGaugeOptions {
   readonly whenStoreDown?: StoreDownPolicy;
   /** Absent: no shedding by event-loop pressure. */
   readonly eventLoop?: ResolvedEventLoop;
+  /** Absent: keys get the default partitioning when the first one arrives. */
+  readonly partition?: PartitionSettings;
 }
 
 /** The keys `GaugeOptions` accepts; anything else is a typo and fails the bootstrap. */
@@ -115,6 +126,7 @@ export const GAUGE_OPTION_KEYS: readonly string[] = [
   'classify',
   'maxHoldMs',
   'eventLoop',
+  'partition',
 ];
 const GAUGE_KEYS = new Set(GAUGE_OPTION_KEYS);
 const QUEUE_KEYS = new Set(['size', 'timeoutMs', 'discipline', 'targetMs', 'intervalMs']);
@@ -185,6 +197,8 @@ export function resolveGaugeOptions(
   const { maxHoldMs } = options;
   if (maxHoldMs !== undefined) assertNumber(where, 'maxHoldMs', maxHoldMs, 1, MAX_TIMEOUT_MS);
   const eventLoop = resolveEventLoop(where, options.eventLoop);
+  const partition =
+    options.partition === undefined ? undefined : resolvePartition(where, options.partition);
   return {
     name,
     limit,
@@ -196,6 +210,7 @@ export function resolveGaugeOptions(
     ...(maxHoldMs === undefined ? {} : { maxHoldMs }),
     ...(whenStoreDown === undefined ? {} : { whenStoreDown }),
     ...(eventLoop === undefined ? {} : { eventLoop }),
+    ...(partition === undefined ? {} : { partition }),
     ...codel,
   };
 }

@@ -1,6 +1,12 @@
 /** Why a gauge turned a caller away; lets callers and metrics tell a full gauge from a slow one. */
 export type ExhaustionReason =
-  'full' | 'queue-full' | 'timeout' | 'shed-delay' | 'shed-priority' | 'shed-pressure';
+  | 'full'
+  | 'queue-full'
+  | 'timeout'
+  | 'shed-delay'
+  | 'shed-priority'
+  | 'key-over-share'
+  | 'shed-pressure';
 
 /**
  * Thrown when a gauge has no slot for the caller in time. It is the back-pressure signal itself:
@@ -16,8 +22,9 @@ export class GaugeExhaustedError extends Error {
     /**
      * `full`: no queue, no slot; `queue-full`: the wait queue was at its size; `timeout`: waited
      * too long; `shed-delay`: a standing CoDel queue gave up on it; `shed-priority`: turned away
-     * (or out of the queue) to keep room for a higher priority; `shed-pressure`: turned away while
-     * the process's event loop is under pressure (gauge option `eventLoop`).
+     * (or out of the queue) to keep room for a higher priority; `key-over-share`: the caller's key
+     * holds its share (or its cap) while other keys need the remaining slots; `shed-pressure`:
+     * turned away while the process's event loop is under pressure (gauge option `eventLoop`).
      */
     readonly reason: ExhaustionReason,
     /** A hint for clients on when to try again (whole seconds). */
@@ -53,6 +60,8 @@ function describe(gauge: string, reason: ExhaustionReason): string {
       return `Gauge "${gauge}" keeps its remaining slots for higher priorities`;
     case 'shed-pressure':
       return `Gauge "${gauge}" sheds this priority while the event loop is under pressure`;
+    case 'key-over-share':
+      return `Gauge "${gauge}" keeps its remaining slots for keys under their share`;
   }
 }
 

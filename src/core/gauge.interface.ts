@@ -19,6 +19,13 @@ export interface AcquireOptions {
    * A value that is not a level counts as `normal`.
    */
   readonly priority?: PriorityLevel | undefined;
+  /**
+   * Whose call this is (a tenant, a user, an API key, an IP): an in-memory gauge shares its slots
+   * fairly between keys, refusing a key over its share first (`key-over-share`) and serving the
+   * others' waiters first (see the gauge option `partition`). A value that is not a string counts
+   * as no key; a shared (Redis) gauge ignores it.
+   */
+  readonly key?: string | undefined;
 }
 
 /** Read-only figures of a gauge, for health checks, metrics and tests. */

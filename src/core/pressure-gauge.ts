@@ -6,6 +6,7 @@ import { attachSlot, HoldWatch } from './hold-watch';
 import { assertLimit, FixedLimit, type LimitPolicy } from './limit-policy';
 import { classifyError, type OutcomeClassifier } from './outcome';
 import { LoopPressure } from './pressure/loop-pressure';
+import { DEFAULT_MAX_KEYS, KeyPartitions, type KeyEntry } from './partition/key-partitions';
 import { PriorityHeadroom } from './priority/priority-headroom';
 import { NORMAL_RANK, rankOf, type PriorityRank } from './priority/priority.level';
 import { WaitList } from './wait-list';
@@ -47,6 +48,9 @@ export class PressureGauge implements Gauge {
   private headroom: PriorityHeadroom | undefined;
   /** Present with option `eventLoop`: sheds low levels while the process's event loop is late. */
   private readonly pressure: LoopPressure | undefined;
+  /** Created by option `partition` or the first call with a key; from then on all calls use it. */
+  private partitions: KeyPartitions | undefined;
+  private readonly partitionSettings: ResolvedGaugeOptions['partition'];
 
   /** Takes either raw options (validated here) or options the module already resolved. */
   constructor(options: ResolvedGaugeOptions | (GaugeOptions & { name: string })) {
@@ -66,7 +70,10 @@ export class PressureGauge implements Gauge {
       discipline: resolved.queueDiscipline,
       targetMs: resolved.queueTargetMs,
       intervalMs: resolved.queueIntervalMs,
+      onLeft: (entry, served) => this.partitions?.dequeue(entry, served),
     });
+    this.partitionSettings = resolved.partition;
+    if (resolved.partition !== undefined) this.partitions = new KeyPartitions(resolved.partition);
     this.holds =
       resolved.maxHoldMs === undefined
         ? undefined
@@ -116,8 +123,8 @@ export class PressureGauge implements Gauge {
       this.figures.reject('shed-pressure');
       return undefined;
     }
-    if (this.headroom !== undefined) {
-      const slot = this.tryRanked(NORMAL_RANK);
+    if (this.headroom !== undefined || this.partitions !== undefined) {
+      const slot = this.tryRanked(NORMAL_RANK, false, this.partitions?.lookup(undefined));
       return typeof slot === 'function' ? slot : undefined;
     }
     if (this.active < this.capacity && this.waiters.length === 0) return this.grant();
@@ -136,51 +143,103 @@ export class PressureGauge implements Gauge {
       this.figures.reject('shed-pressure');
       throw GaugeExhaustedError.withoutStack(this.name, 'shed-pressure', this.retryAfterSeconds);
     }
+    const key = options?.key;
     if (priority === undefined && this.headroom === undefined) {
-      if (this.active < this.capacity && this.waiters.length === 0) return this.grant();
-      return this.wait(signal, NORMAL_RANK);
+      if (key === undefined && this.partitions === undefined) {
+        if (this.active < this.capacity && this.waiters.length === 0) return this.grant();
+        return this.wait(signal, NORMAL_RANK);
+      }
     }
-    return this.acquireRanked(signal, rankOf(priority) ?? NORMAL_RANK);
+    const rank = rankOf(priority) ?? NORMAL_RANK;
+    const entry =
+      key === undefined && this.partitions === undefined
+        ? undefined
+        : (this.partitions ??= this.defaultPartitions()).lookup(key);
+    return this.acquireRanked(signal, rank, priority !== undefined, entry);
   }
 
-  /** `acquire` with a priority: a fail-fast gauge keeps room for higher levels, a queue serves them first. */
+  /**
+   * `acquire` with a priority or a key: a fail-fast gauge keeps room for higher levels and for
+   * keys under their share; a queue serves them first.
+   */
   private acquireRanked(
     signal: AbortSignal | undefined,
     rank: PriorityRank,
+    prioritized: boolean,
+    entry: KeyEntry | undefined,
   ): Release | Promise<Release> {
     if (this.queueSize === 0) {
-      const slot = this.tryRanked(rank);
+      const slot = this.tryRanked(rank, prioritized, entry);
       if (typeof slot === 'function') return slot;
       throw GaugeExhaustedError.withoutStack(this.name, slot, this.retryAfterSeconds);
     }
-    if (this.active < this.capacity && this.waiters.length === 0) return this.grant();
-    return this.wait(signal, rank);
+    if (entry === undefined) {
+      if (this.active < this.capacity && this.waiters.length === 0) return this.grant();
+      return this.wait(signal, rank);
+    }
+    const partitions = this.partitions!;
+    if (!partitions.mayQueue(entry, this.capacity)) {
+      this.figures.reject('key-over-share');
+      throw GaugeExhaustedError.withoutStack(this.name, 'key-over-share', this.retryAfterSeconds);
+    }
+    if (this.active < this.capacity && this.waiters.length === 0) return this.grant(entry);
+    return this.wait(signal, rank, entry, partitions.excess(entry, this.capacity));
   }
 
-  /** Fail fast with priorities: a slot only if more are free than higher levels need kept. */
-  private tryRanked(rank: PriorityRank): Release | 'full' | 'shed-priority' {
-    const headroom = (this.headroom ??= new PriorityHeadroom());
-    headroom.arrive(rank, performance.now());
+  /**
+   * Fail fast with priorities or keys: a slot only if more are free than higher levels need kept
+   * and, for a key at or over its share, than keys under theirs need kept.
+   */
+  private tryRanked(
+    rank: PriorityRank,
+    prioritized: boolean,
+    entry: KeyEntry | undefined,
+  ): Release | 'full' | 'shed-priority' | 'key-over-share' {
+    const headroom = prioritized ? (this.headroom ??= new PriorityHeadroom()) : this.headroom;
+    const now = performance.now();
+    headroom?.arrive(rank, now);
     const free = this.capacity - this.active;
-    let reason: 'full' | 'shed-priority' = 'full';
-    if (free > 0 && this.waiters.length === 0) {
-      if (rank === 0 || free > headroom.reserveFor(rank, this.capacity)) return this.grant();
+    let reason: 'full' | 'shed-priority' | 'key-over-share' = 'full';
+    if (
+      entry !== undefined &&
+      !this.closed &&
+      !this.partitions!.admits(entry, this.capacity, free, now)
+    ) {
+      reason = 'key-over-share';
+    } else if (free > 0 && this.waiters.length === 0) {
+      if (headroom === undefined || rank === 0 || free > headroom.reserveFor(rank, this.capacity)) {
+        return this.grant(entry);
+      }
       reason = 'shed-priority';
     }
     this.figures.reject(reason);
     return reason;
   }
 
-  /** Joins the queue at `rank`, making room by shedding a lower level if it is full. */
-  private wait(signal: AbortSignal | undefined, rank: PriorityRank): Promise<Release> {
+  /**
+   * Joins the queue at `rank` (for a key beyond its share, `excess`: behind the others), making
+   * room by shedding a waiter served later if it is full.
+   */
+  private wait(
+    signal: AbortSignal | undefined,
+    rank: PriorityRank,
+    entry?: KeyEntry,
+    excess = false,
+  ): Promise<Release> {
     if (this.waiters.length >= this.queueSize) {
-      if (this.queueSize === 0 || !this.waiters.makeRoom(rank)) {
-        const reason = this.queueSize === 0 ? 'full' : 'queue-full';
+      if (this.queueSize === 0 || !this.waiters.makeRoom(rank, excess)) {
+        const reason = this.queueSize === 0 ? 'full' : excess ? 'key-over-share' : 'queue-full';
         this.figures.reject(reason);
         throw GaugeExhaustedError.withoutStack(this.name, reason, this.retryAfterSeconds);
       }
     }
-    return this.waiters.add(signal, rank);
+    if (entry !== undefined) this.partitions!.queue(entry);
+    return this.waiters.add(signal, rank, entry, excess);
+  }
+
+  /** The partitioning a gauge without option `partition` gets at its first key. */
+  private defaultPartitions(): KeyPartitions {
+    return new KeyPartitions(this.partitionSettings ?? { maxKeys: DEFAULT_MAX_KEYS });
   }
 
   process<T>(fn: Work<T>, options?: AcquireOptions): Promise<T> {
@@ -236,30 +295,37 @@ export class PressureGauge implements Gauge {
       if (waiter === undefined) break;
       this.active++;
       this.figures.admit(this.figures.listening ? this.waiters.waitedMs(waiter) : 0);
-      waiter.resolve(this.lease());
+      waiter.resolve(this.lease(waiter.entry));
     }
   }
 
-  private grant(): Release {
+  /** A slot at once; for a key, counted as its. */
+  private grant(entry?: KeyEntry): Release {
     this.active++;
+    if (entry !== undefined) this.partitions!.hold(entry);
     this.figures.admit(0);
-    return this.lease();
+    return this.lease(entry);
   }
 
   /**
    * A release handle that frees its slot once, however often it is called. It reads the clock
    * only when the policy learns from samples or someone listens.
    */
-  private lease(): Release {
+  private lease(entry?: KeyEntry): Release {
     let held = true;
-    const timed = this.policy.samples || this.figures.listening || this.headroom !== undefined;
+    const timed =
+      this.policy.samples ||
+      this.figures.listening ||
+      this.headroom !== undefined ||
+      entry !== undefined;
     const since = timed ? performance.now() : 0;
     const watched = this.holds?.start();
     const release = (outcome: Outcome = 'succeeded') => {
       if (!held) return;
       held = false;
       if (watched !== undefined) this.holds!.end(watched);
-      if (timed) this.sample(since, outcome);
+      if (entry !== undefined) this.partitions!.unhold(entry);
+      if (timed) this.sample(since, outcome, entry !== undefined);
       else this.figures.released++;
       this.handOff();
     };
@@ -267,11 +333,12 @@ export class PressureGauge implements Gauge {
   }
 
   /** Reports one finished slot; a learning policy may move the limit. */
-  private sample(since: number, outcome: Outcome): void {
+  private sample(since: number, outcome: Outcome, keyed: boolean): void {
     const at = performance.now();
     const heldMs = at - since;
     this.figures.release(heldMs, outcome);
     this.headroom?.held(heldMs);
+    if (keyed) this.partitions?.headroom.held(heldMs);
     if (!this.policy.samples) return;
     const limit = this.policy.update({ heldMs, outcome, inFlight: this.active, at });
     if (limit !== this.current) this.apply(limit);
@@ -285,7 +352,7 @@ export class PressureGauge implements Gauge {
       return;
     }
     this.figures.admit(this.figures.listening ? this.waiters.waitedMs(waiter) : 0);
-    waiter.resolve(this.lease());
+    waiter.resolve(this.lease(waiter.entry));
   }
 }
 

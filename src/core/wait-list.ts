@@ -2,6 +2,7 @@ import { ControlledDelay } from './controlled-delay';
 import { GaugeAbortedError, GaugeExhaustedError } from './gauge.errors';
 import type { GaugeFigures } from './gauge-events';
 import type { Release } from './gauge.interface';
+import type { KeyEntry } from './partition/key-partitions';
 import { LEVEL_COUNT, NORMAL_RANK, type PriorityRank } from './priority/priority.level';
 import type { QueueDiscipline } from './queue-discipline';
 import { WaitQueue, type QueueNode } from './wait-queue';
@@ -23,6 +24,10 @@ export class Waiter implements QueueNode {
     readonly signal: AbortSignal | undefined,
     /** Its priority level: 0 (`critical`) is served first. */
     readonly rank: PriorityRank = NORMAL_RANK,
+    /** The key it waits for (a partitioned gauge), told when it leaves the list. */
+    readonly entry: KeyEntry | undefined = undefined,
+    /** Its queue: two per level, the waiters of keys within their share first. */
+    readonly index: number = rank * 2,
   ) {}
 
   /** Detaches the abort listener so a settled waiter holds no reference from the signal. */
@@ -39,7 +44,12 @@ export interface WaitListOptions {
   readonly targetMs?: number | undefined;
   /** CoDel's interval (ms); only for `codel`. */
   readonly intervalMs?: number | undefined;
+  /** Told whenever a waiter of a key leaves the list: served (it now holds a slot) or not. */
+  readonly onLeft?: ((entry: KeyEntry, served: boolean) => void) | undefined;
 }
+
+/** Queues per level: waiters of keys within their share, then those beyond it. */
+const CLASSES = 2;
 
 /**
  * The callers of one gauge waiting in this process: one `WaitQueue` per priority level in use
@@ -50,12 +60,14 @@ export interface WaitListOptions {
  * list before anyone could hand it a slot.
  */
 export class WaitList {
-  private readonly levels: (WaitQueue<Waiter> | undefined)[] = new Array(LEVEL_COUNT).fill(
-    undefined,
-  );
+  /** By `Waiter.index`: level × 2, + 1 for waiters of a key beyond its share. */
+  private readonly levels: (WaitQueue<Waiter> | undefined)[] = new Array(
+    LEVEL_COUNT * CLASSES,
+  ).fill(undefined);
   private count = 0;
   private readonly discipline: QueueDiscipline;
   private readonly delay: ControlledDelay | undefined;
+  private readonly onLeft: ((entry: KeyEntry, served: boolean) => void) | undefined;
 
   constructor(
     /** Where timeouts, aborts and queueing are reported (and counted). */
@@ -69,6 +81,7 @@ export class WaitList {
       this.discipline === 'codel'
         ? new ControlledDelay(options.targetMs ?? 5, options.intervalMs ?? 100)
         : undefined;
+    this.onLeft = options.onLeft;
   }
 
   /** How long `waiter` has waited, from the deadline the queue set (no extra clock read on push). */
@@ -85,15 +98,24 @@ export class WaitList {
     return this.delay?.standing ?? false;
   }
 
-  /** Joins the list at its level; settles when a slot is handed over, at the timeout, on abort or when shed. */
-  add(signal: AbortSignal | undefined, rank: PriorityRank = NORMAL_RANK): Promise<Release> {
+  /**
+   * Joins the list at its level (for `entry`, behind the waiters of keys within their share when
+   * `excess`); settles when a slot is handed over, at the timeout, on abort or when shed.
+   */
+  add(
+    signal: AbortSignal | undefined,
+    rank: PriorityRank = NORMAL_RANK,
+    entry?: KeyEntry,
+    excess = false,
+  ): Promise<Release> {
     return new Promise<Release>((resolve, reject) => {
-      const waiter = new Waiter(resolve, reject, signal, rank);
+      const index = rank * CLASSES + (excess ? 1 : 0);
+      const waiter = new Waiter(resolve, reject, signal, rank, entry, index);
       if (signal) {
         waiter.onAbort = () => this.abort(waiter);
         signal.addEventListener('abort', waiter.onAbort, { once: true });
       }
-      this.level(rank).push(waiter);
+      this.level(index).push(waiter);
       this.count++;
       this.figures.queue();
     });
@@ -107,24 +129,26 @@ export class WaitList {
     if (this.discipline === 'fifo') waiter = queue.shift();
     else if (this.discipline === 'lifo') waiter = queue.pop();
     else waiter = this.codelTake(queue);
-    if (waiter !== undefined) this.left(waiter);
+    if (waiter !== undefined) this.left(waiter, true);
     return waiter;
   }
 
   /**
    * The list is full and a caller of `rank` wants in: sheds the waiter that would be served last
-   * if it is of a lower level (`shed-priority`), or, in a standing CoDel queue, the oldest waiter
-   * of the caller's own level (`shed-delay`), so the newest is served. False: nothing to shed,
-   * the caller is refused.
+   * if it is of a lower level (`shed-priority`) or, for a caller within its key's share, of a key
+   * beyond its share at the same level (`key-over-share`); or, in a standing CoDel queue, the
+   * oldest waiter of the caller's own queue (`shed-delay`), so the newest is served. False:
+   * nothing to shed, the caller is refused.
    */
-  makeRoom(rank: PriorityRank): boolean {
-    for (let lowest = LEVEL_COUNT - 1; lowest >= rank; lowest--) {
+  makeRoom(rank: PriorityRank, excess = false): boolean {
+    const own = rank * CLASSES + (excess ? 1 : 0);
+    for (let lowest = this.levels.length - 1; lowest >= own; lowest--) {
       const queue = this.levels[lowest];
       if (queue === undefined || queue.length === 0) continue;
-      if (lowest > rank) {
+      if (lowest > own) {
         const last = this.lastServed(queue);
         if (last === undefined) return false;
-        this.shed(queue, last, 'shed-priority');
+        this.shed(queue, last, last.rank > rank ? 'shed-priority' : 'key-over-share');
         return true;
       }
       const oldest = queue.oldest;
@@ -139,7 +163,7 @@ export class WaitList {
   takeAll(): Waiter[] {
     const all: Waiter[] = [];
     for (const queue of this.levels) if (queue !== undefined) all.push(...queue.drain());
-    for (const waiter of all) this.left(waiter);
+    for (const waiter of all) this.left(waiter, false);
     return all;
   }
 
@@ -170,12 +194,12 @@ export class WaitList {
   private shed(
     queue: WaitQueue<Waiter>,
     waiter: Waiter,
-    why: 'shed-priority' | 'shed-delay',
+    why: 'shed-priority' | 'shed-delay' | 'key-over-share',
   ): void {
     queue.remove(waiter);
-    this.left(waiter);
+    this.left(waiter, false);
     if (why === 'shed-delay') this.figures.timeOut(this.waitedMs(waiter), 'shed-delay');
-    else this.figures.reject('shed-priority');
+    else this.figures.reject(why);
     waiter.reject(
       GaugeExhaustedError.withoutStack(this.figures.gauge, why, this.retryAfterSeconds),
     );
@@ -197,23 +221,24 @@ export class WaitList {
     return undefined;
   }
 
-  private level(rank: PriorityRank): WaitQueue<Waiter> {
-    let queue = this.levels[rank];
+  private level(index: number): WaitQueue<Waiter> {
+    let queue = this.levels[index];
     if (queue === undefined) {
       queue = new WaitQueue<Waiter>(this.timeoutMs, this.expire);
-      this.levels[rank] = queue;
+      this.levels[index] = queue;
     }
     return queue;
   }
 
   /** A waiter is out of the queue (served, shed, expired, aborted): counts and detaches it. */
-  private left(waiter: Waiter): void {
+  private left(waiter: Waiter, served: boolean): void {
     waiter.settle();
     if (--this.count === 0) this.delay?.drained();
+    if (waiter.entry !== undefined) this.onLeft?.(waiter.entry, served);
   }
 
   private readonly expire = (waiter: Waiter): void => {
-    this.left(waiter);
+    this.left(waiter, false);
     this.figures.timeOut(this.timeoutMs);
     waiter.reject(
       GaugeExhaustedError.withoutStack(this.figures.gauge, 'timeout', this.retryAfterSeconds),
@@ -221,8 +246,8 @@ export class WaitList {
   };
 
   private abort(waiter: Waiter): void {
-    if (!this.levels[waiter.rank]?.remove(waiter)) return;
-    this.left(waiter);
+    if (!this.levels[waiter.index]?.remove(waiter)) return;
+    this.left(waiter, false);
     this.figures.abort(this.waitedMs(waiter));
     waiter.reject(new GaugeAbortedError(this.figures.gauge));
   }

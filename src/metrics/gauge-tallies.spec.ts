@@ -18,6 +18,8 @@ describe('GaugeTally', () => {
     bump('full', () => figures.reject('full'));
     bump('queue-full', () => figures.reject('queue-full'));
     bump('shed-priority', () => figures.reject('shed-priority'));
+    bump('key-over-share', () => figures.reject('key-over-share'));
+    bump('shed-pressure', () => figures.reject('shed-pressure'));
     bump('unavailable', () => figures.reject('unavailable'));
     bump('timeout', () => figures.timeOut(5, 'queue-timeout'));
     bump('shed-delay', () => figures.timeOut(5, 'shed-delay'));
@@ -33,7 +35,14 @@ describe('GaugeTally', () => {
     expect(() => gauge.acquire({ priority: 'low' })).toThrow();
     expect(() => gauge.acquire()).toThrow();
     if (typeof release === 'function') release();
-    const rejected = ['full', 'queue-full', 'shed-priority', 'unavailable'] as const;
+    const rejected = [
+      'full',
+      'queue-full',
+      'shed-priority',
+      'key-over-share',
+      'shed-pressure',
+      'unavailable',
+    ] as const;
     expect(rejected.reduce((sum, reason) => sum + tally.refused(reason), 0)).toBe(gauge.rejected);
     expect(gauge.rejected).toBe(2);
   });

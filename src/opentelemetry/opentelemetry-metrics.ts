@@ -205,7 +205,7 @@ export class BackpressureOpenTelemetryMetrics implements OnModuleInit, OnModuleD
       requests: meter.createObservableCounter(names.requests, {
         ...count,
         description:
-          'Calls to the gauge by result: admitted, or refused (full, queue-full, shed-priority, unavailable, timeout, shed-delay, aborted).',
+          'Calls to the gauge by result: admitted, or refused (full, queue-full, shed-priority, key-over-share, shed-pressure, unavailable, timeout, shed-delay, aborted).',
       }),
       overdue: meter.createObservableCounter(names.overdue, {
         ...count,

@@ -213,7 +213,7 @@ export class BackpressurePrometheusMetrics implements OnModuleInit, OnModuleDest
     });
     const refused = new Counter({
       name: names.refused,
-      help: 'Calls that got no slot: full (no queue), queue-full, shed-priority (room kept for higher priorities), unavailable (store down), timeout (waited too long), shed-delay (shed by a standing CoDel queue), aborted (caller left the queue).',
+      help: 'Calls that got no slot: full (no queue), queue-full, shed-priority (room kept for higher priorities), key-over-share (a key over its fair share), shed-pressure (event loop under pressure), unavailable (store down), timeout (waited too long), shed-delay (shed by a standing CoDel queue), aborted (caller left the queue).',
       labelNames: ['gauge', 'reason'],
       registers: none,
       collect() {

@@ -186,6 +186,7 @@ describe.each(PLATFORMS)('OpenAPI documentation of refusals on %s', (platform: P
             'queue-timeout',
             'shed-delay',
             'shed-priority',
+            'key-over-share',
             'shed-pressure',
             'aborted',
             'unavailable',

@@ -80,3 +80,19 @@ describe('a shared gauge store on another store than Redis (an in-memory adapter
     expect(() => gauge('h')).toThrow('MemoryTestStore is closed; create a new one');
   });
 });
+
+describe('per-key fairness on a shared gauge', () => {
+  it('accepts keys and the partition option and ignores them: the shared limit alone holds', async () => {
+    const server = new MemoryServer();
+    const g = instance(server).gauge('keyed', { limit: 2, partition: { limit: 1 } });
+    const first = (await g.acquire({ key: 'a' })) as Release;
+    const second = (await g.acquire({ key: 'a' })) as Release; // no per-key cap here
+    await expect(Promise.resolve().then(() => g.acquire({ key: 'b' }))).rejects.toMatchObject({
+      reason: 'full',
+    });
+    first();
+    second();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(server.leases('{keyed}:leases').size).toBe(0);
+  });
+});

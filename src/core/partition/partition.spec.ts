@@ -1,0 +1,322 @@
+import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
+import { flush } from '../../../test/support/wait';
+import { GaugeConfigError, GaugeExhaustedError } from '../gauge.errors';
+import type { GaugeEvent } from '../gauge-events';
+import type { Release } from '../gauge.interface';
+import { PressureGauge } from '../pressure-gauge';
+
+beforeEach(() => {
+  jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+});
+afterEach(() => {
+  jest.useRealTimers();
+});
+
+function reasonOf(fn: () => unknown): string {
+  try {
+    const slot = fn();
+    if (typeof slot === 'function') (slot as Release)();
+  } catch (error) {
+    if (error instanceof GaugeExhaustedError) return error.reason;
+    throw error;
+  }
+  return 'granted';
+}
+
+describe('per-key fairness, fail fast', () => {
+  it('a key over its share is refused with key-over-share while another key still gets a slot', () => {
+    const g = new PressureGauge({ name: 'k', limit: 4 });
+    const events: GaugeEvent[] = [];
+    g.subscribe((event) => events.push(event));
+    const held: Release[] = [];
+    // A key alone may use what is free, but its share is half (as if one more key came).
+    held.push(g.acquire({ key: 'noisy' }) as Release, g.acquire({ key: 'noisy' }) as Release);
+    // Another key arrived once: room is kept for keys under their share.
+    held.push(g.acquire({ key: 'quiet' }) as Release);
+    expect(reasonOf(() => g.acquire({ key: 'noisy' }))).toBe('key-over-share');
+    expect(reasonOf(() => g.acquire({ key: 'quiet' }))).toBe('granted');
+    expect(g.inFlight).toBe(3);
+    expect(events.filter((e) => e.type === 'rejected')).toEqual([
+      { type: 'rejected', gauge: 'k', reason: 'key-over-share' },
+    ]);
+    for (const release of held) release();
+    expect(g.inFlight).toBe(0);
+  });
+
+  it('a key alone uses every slot once no other key has come for a while', () => {
+    const g = new PressureGauge({ name: 'k', limit: 4 });
+    const q = g.acquire({ key: 'quiet' }) as Release;
+    jest.advanceTimersByTime(10);
+    q();
+    jest.advanceTimersByTime(20_000); // the quiet key's demand is forgotten
+    const held = [1, 2, 3].map(() => g.acquire({ key: 'noisy' }) as Release);
+    // Its own first calls (within its share) kept one slot for a few seconds.
+    expect(reasonOf(() => g.acquire({ key: 'noisy' }))).toBe('key-over-share');
+    jest.advanceTimersByTime(5000);
+    held.push(g.acquire({ key: 'noisy' }) as Release);
+    expect(g.inFlight).toBe(4);
+    // Full now: the over-share key is told why.
+    expect(reasonOf(() => g.acquire({ key: 'noisy' }))).toBe('key-over-share');
+    // A key under its share finds the gauge simply full.
+    expect(reasonOf(() => g.acquire({ key: 'other' }))).toBe('full');
+    for (const release of held) release();
+  });
+
+  it('keeps a noisy key at 10x from starving keys under their share (>= 99 % served)', () => {
+    const g = new PressureGauge({ name: 'k', limit: 10 });
+    const holding: { until: number; release: Release }[] = [];
+    let quietAsked = 0;
+    let quietServed = 0;
+    let noisyServed = 0;
+    const holdMs = 50;
+    // 1 ms ticks for 20 s: the noisy key asks 10x what the gauge serves; 4 quiet keys each ask a
+    // quarter of their share (share = 10 / 5 keys = 2 slots = 40/s; each asks 10/s).
+    for (let t = 0; t < 20_000; t++) {
+      for (let i = holding.length - 1; i >= 0; i--) {
+        if (holding[i]!.until <= t) {
+          holding[i]!.release();
+          holding.splice(i, 1);
+        }
+      }
+      for (let n = 0; n < 2; n++) {
+        try {
+          holding.push({ until: t + holdMs, release: g.acquire({ key: 'noisy' }) as Release });
+          noisyServed++;
+        } catch {
+          // shed
+        }
+      }
+      if (t % 25 === 0) {
+        for (const quiet of ['a', 'b', 'c', 'd']) {
+          if (t % 100 !== ['a', 'b', 'c', 'd'].indexOf(quiet) * 25) continue;
+          quietAsked++;
+          try {
+            holding.push({ until: t + holdMs, release: g.acquire({ key: quiet }) as Release });
+            quietServed++;
+          } catch {
+            // refused
+          }
+        }
+      }
+      jest.advanceTimersByTime(1);
+    }
+    for (const { release } of holding) release();
+    expect(quietAsked).toBe(800);
+    expect(quietServed / quietAsked).toBeGreaterThanOrEqual(0.99);
+    // The noisy key still gets the rest but the room kept for the quiet ones: they use about 2
+    // of the 10 slots, and about 3 stay free for their next calls (ρ = 0.2 → ⌈ln 0.01 / ln ρ⌉).
+    expect(noisyServed).toBeGreaterThan((20_000 / holdMs) * 4.5);
+    expect(g.inFlight).toBe(0);
+  });
+
+  it('a fixed per-key limit caps a key even with slots free', () => {
+    const g = new PressureGauge({ name: 'k', limit: 10, partition: { limit: 2 } });
+    const held = [g.acquire({ key: 'a' }), g.acquire({ key: 'a' })] as Release[];
+    expect(reasonOf(() => g.acquire({ key: 'a' }))).toBe('key-over-share');
+    expect(reasonOf(() => g.acquire({ key: 'b' }))).toBe('granted');
+    held[0]!();
+    expect(reasonOf(() => g.acquire({ key: 'a' }))).toBe('granted');
+    held[1]!();
+  });
+
+  it('a fractional per-key limit follows the gauge limit', () => {
+    const g = new PressureGauge({ name: 'k', limit: 8, partition: { limit: 0.25 } });
+    const held = [g.acquire({ key: 'a' }), g.acquire({ key: 'a' })] as Release[];
+    expect(reasonOf(() => g.acquire({ key: 'a' }))).toBe('key-over-share');
+    g.setLimit(16);
+    held.push(g.acquire({ key: 'a' }) as Release, g.acquire({ key: 'a' }) as Release);
+    expect(reasonOf(() => g.acquire({ key: 'a' }))).toBe('key-over-share');
+    for (const release of held) release();
+  });
+
+  it('calls without a key share one partition once the gauge partitions', () => {
+    const g = new PressureGauge({ name: 'k', limit: 4, partition: { limit: 1 } });
+    const first = g.acquire() as Release;
+    expect(reasonOf(() => g.acquire())).toBe('key-over-share');
+    expect(reasonOf(() => g.tryAcquire())).toBe('granted'.replace('granted', 'granted'));
+    first();
+  });
+
+  it('a gauge that never saw a key keeps its old fast path', () => {
+    const g = new PressureGauge({ name: 'k', limit: 1 });
+    const held = g.acquire() as Release;
+    expect(reasonOf(() => g.acquire())).toBe('full');
+    held();
+  });
+});
+
+describe('per-key fairness, in a queue', () => {
+  it('serves waiters of keys within their share before those beyond it', async () => {
+    const g = new PressureGauge({ name: 'q', limit: 2, queue: { size: 10, timeoutMs: 1000 } });
+    const held = [g.acquire({ key: 'noisy' }), g.acquire({ key: 'noisy' })] as Release[];
+    const served: string[] = [];
+    const releases: Release[] = [];
+    const join = (label: string, key: string) =>
+      void (g.acquire({ key }) as Promise<Release>).then((release) => {
+        served.push(label);
+        releases.push(release);
+      });
+    join('n1', 'noisy');
+    join('n2', 'noisy');
+    join('q1', 'quiet');
+    join('n3', 'noisy');
+    join('q2', 'quiet');
+    held[0]!();
+    held[1]!();
+    for (let i = 0; i < 5; i++) {
+      await flush();
+      releases.shift()?.();
+    }
+    await flush();
+    // Shares are 1 of 2: quiet's first waiter goes first; the rest are beyond their key's
+    // share (quiet's second too) and served in arrival order.
+    expect(served).toEqual(['q1', 'n1', 'n2', 'n3', 'q2']);
+    expect(g.inFlight).toBe(0);
+  });
+
+  it('a full queue makes room for a key within its share by shedding a waiter beyond it', async () => {
+    const g = new PressureGauge({ name: 'q', limit: 1, queue: { size: 2, timeoutMs: 1000 } });
+    const holder = g.acquire({ key: 'noisy' }) as Release;
+    const outcomes: string[] = [];
+    const join = (key: string) =>
+      (g.acquire({ key }) as Promise<Release>).then(
+        (release) => {
+          outcomes.push(`${key} served`);
+          release();
+        },
+        (error: GaugeExhaustedError) => outcomes.push(`${key} ${error.reason}`),
+      );
+    const waits = [join('noisy'), join('noisy')];
+    // Full: a key within its share sheds the noisy waiter served last.
+    waits.push(join('quiet'));
+    // A noisy caller beyond its share finds no room: told why.
+    expect(reasonOf(() => g.acquire({ key: 'noisy' }))).toBe('key-over-share');
+    holder();
+    await Promise.all(waits);
+    expect(outcomes).toEqual(['noisy key-over-share', 'quiet served', 'noisy served']);
+    expect(g.inFlight).toBe(0);
+  });
+
+  it('a per-key limit counts the key waiting callers too', () => {
+    const g = new PressureGauge({
+      name: 'q',
+      limit: 1,
+      queue: { size: 10, timeoutMs: 1000 },
+      partition: { limit: 2 },
+    });
+    const holder = g.acquire({ key: 'a' }) as Release;
+    const waiting = g.acquire({ key: 'a' }) as Promise<Release>;
+    expect(reasonOf(() => g.acquire({ key: 'a' }))).toBe('key-over-share');
+    holder();
+    return waiting.then((release) => release());
+  });
+
+  it('waiters that time out, abort or are refused at close leave no key behind', async () => {
+    const g = new PressureGauge({ name: 'q', limit: 1, queue: { size: 5, timeoutMs: 100 } });
+    const holder = g.acquire({ key: 'h' }) as Release;
+    const controller = new AbortController();
+    const settled: string[] = [];
+    const note = (p: Promise<Release>) =>
+      p.then(
+        () => settled.push('served'),
+        (error: Error) => settled.push(error.name),
+      );
+    const a = note(g.acquire({ key: 'a', signal: controller.signal }) as Promise<Release>);
+    const b = note(g.acquire({ key: 'b' }) as Promise<Release>);
+    controller.abort();
+    jest.advanceTimersByTime(150);
+    await Promise.all([a, b]);
+    const c = note(g.acquire({ key: 'c' }) as Promise<Release>);
+    g.close();
+    await c;
+    expect(settled).toEqual(['GaugeAbortedError', 'GaugeExhaustedError', 'GaugeExhaustedError']);
+    holder();
+    expect(g.inFlight).toBe(0);
+    expect(partitionsOf(g)?.size).toBe(0);
+  });
+});
+
+describe('bounded keys', () => {
+  it('forgets a key the moment it holds nothing and nobody waits', () => {
+    const g = new PressureGauge({ name: 'k', limit: 4 });
+    const release = g.acquire({ key: 'a' }) as Release;
+    expect(partitionsOf(g)?.tracked).toBe(1);
+    release();
+    release();
+    expect(partitionsOf(g)?.tracked).toBe(0);
+  });
+
+  it('past maxKeys, new keys share overflow partitions instead of being refused', () => {
+    const g = new PressureGauge({ name: 'k', limit: 1000, partition: { maxKeys: 10 } });
+    const held: Release[] = [];
+    for (let i = 0; i < 200; i++) held.push(g.acquire({ key: `user-${i}` }) as Release);
+    expect(held).toHaveLength(200);
+    const partitions = partitionsOf(g)!;
+    expect(partitions.tracked).toBe(10);
+    expect(partitions.size).toBeLessThanOrEqual(10 + 64);
+    for (const release of held) release();
+    expect(partitions.size).toBe(0);
+  });
+
+  it('a key longer than 256 characters is kept by its digest, not its text', () => {
+    const g = new PressureGauge({ name: 'k', limit: 4, partition: { limit: 1 } });
+    const long = 'x'.repeat(10_000);
+    const release = g.acquire({ key: long }) as Release;
+    const keys = (partitionsOf(g) as unknown as { live: Map<string, unknown> }).live;
+    expect([...keys.keys()].every((name) => name.length < 40)).toBe(true);
+    expect(reasonOf(() => g.acquire({ key: long }))).toBe('key-over-share'); // the same key
+    expect(reasonOf(() => g.acquire({ key: `${'x'.repeat(9_999)}y` }))).toBe('granted');
+    release();
+    expect(partitionsOf(g)?.size).toBe(0);
+  });
+
+  it('a key that overflowed stays in its overflow partition until the overflow is idle', () => {
+    const g = new PressureGauge({ name: 'k', limit: 10, partition: { maxKeys: 1, limit: 1 } });
+    const a = g.acquire({ key: 'a' }) as Release;
+    const b = g.acquire({ key: 'b' }) as Release; // overflow
+    a();
+    // Room in the map again, but b still holds a slot in its overflow partition: b stays there.
+    expect(reasonOf(() => g.acquire({ key: 'b' }))).toBe('key-over-share');
+    b();
+    expect(reasonOf(() => g.acquire({ key: 'b' }))).toBe('granted');
+    expect(partitionsOf(g)?.size).toBe(0);
+  });
+
+  it('1e6 distinct keys through the gauge keep at most maxKeys tracked', () => {
+    const g = new PressureGauge({ name: 'k', limit: 100, partition: { maxKeys: 1000 } });
+    const window: Release[] = [];
+    let peak = 0;
+    for (let i = 0; i < 1_000_000; i++) {
+      const slot = g.acquire({ key: `k${i}` });
+      if (typeof slot === 'function') window.push(slot);
+      if (window.length >= 50) window.shift()!();
+      peak = Math.max(peak, partitionsOf(g)!.tracked);
+    }
+    for (const release of window) release();
+    expect(peak).toBeLessThanOrEqual(1000);
+    expect(partitionsOf(g)!.size).toBe(0);
+    expect(g.inFlight).toBe(0);
+  });
+});
+
+describe('option partition', () => {
+  it.each([
+    [{ limit: 0 }, 'partition.limit'],
+    [{ limit: 1.5 }, 'partition.limit'],
+    [{ limit: Number.NaN }, 'partition.limit'],
+    [{ maxKeys: 0 }, 'partition.maxKeys'],
+    [{ maxkeys: 10 }, 'unknown option "partition.maxkeys"'],
+    ['tenant', 'option "partition" must be'],
+  ])('refuses %p', (partition, message) => {
+    expect(
+      () => new PressureGauge({ name: 'k', partition: partition as { limit?: number } }),
+    ).toThrow(GaugeConfigError);
+    expect(
+      () => new PressureGauge({ name: 'k', partition: partition as { limit?: number } }),
+    ).toThrow(message);
+  });
+});
+
+function partitionsOf(g: PressureGauge): { size: number; tracked: number } | undefined {
+  return (g as unknown as { partitions?: { size: number; tracked: number } }).partitions;
+}

@@ -1,0 +1,236 @@
+import 'reflect-metadata';
+import { jest } from '@jest/globals';
+import { Controller, Get, Param, type ExecutionContext } from '@nestjs/common';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BackpressureModule, GaugeConfigError, Limited } from '../../src';
+import { moduleOf, PLATFORMS, startApp, type Platform, type Running } from './support/apps';
+import { json, send, type Call } from './support/http';
+import { Probe } from './support/probe';
+import { until } from '../support/wait';
+
+/** The tenant a request says it is, from a header (Express and Fastify alike). */
+const tenant = (context: ExecutionContext): string | undefined => {
+  const value = context.switchToHttp().getRequest<{ headers: Record<string, unknown> }>().headers[
+    'x-tenant'
+  ];
+  return typeof value === 'string' ? value : undefined;
+};
+
+@Controller('ff')
+@Limited('ff')
+class FailFastController {
+  constructor(private readonly probe: Probe) {}
+
+  @Get('hold/:id')
+  async hold(@Param('id') id: string) {
+    await this.probe.enter(id);
+    return id;
+  }
+
+  @Get('sleep')
+  async sleep() {
+    await sleep(20);
+    return 'ok';
+  }
+}
+
+@Controller()
+class QueueController {
+  constructor(private readonly probe: Probe) {}
+
+  @Get('q/:id')
+  @Limited('q')
+  async any(@Param('id') id: string) {
+    await this.probe.enter(id);
+    return id;
+  }
+
+  @Get('throws/:id')
+  @Limited('throws')
+  async throws(@Param('id') id: string) {
+    await this.probe.enter(id);
+    return id;
+  }
+}
+
+const as = (key: string) => ({ headers: { 'x-tenant': key } });
+
+describe.each(PLATFORMS)('per-key fairness on %s', (platform: Platform) => {
+  let probe: Probe;
+  let running: Running;
+
+  beforeEach(async () => {
+    probe = new Probe();
+    const module = moduleOf({
+      imports: [
+        BackpressureModule.forRoot({
+          gauges: {
+            ff: { limit: 4, partition: tenant },
+            q: {
+              limit: 1,
+              queue: { size: 10, timeoutMs: 10_000 },
+              partition: { key: tenant, maxKeys: 100 },
+            },
+            throws: {
+              limit: 1,
+              partition: () => {
+                throw new Error('resolver bug');
+              },
+            },
+          },
+        }),
+      ],
+      controllers: [FailFastController, QueueController],
+      providers: [{ provide: Probe, useValue: probe }],
+    });
+    running = await startApp(platform, module);
+  });
+
+  afterEach(async () => {
+    probe.openAll();
+    await running.close();
+  });
+
+  /** Sends `path` as `key` and waits until its handler runs, or it is answered without running. */
+  async function runs(path: string, id: string, key: string): Promise<Call> {
+    const entered = probe.entered.length;
+    const call = send(running.url, path, as(key));
+    let replied = false;
+    void call.reply.then(
+      () => (replied = true),
+      () => (replied = true),
+    );
+    await until(
+      () => probe.entered.length === entered + 1 || replied,
+      () => `${id} runs (entered: ${probe.entered.join(', ')})`,
+    );
+    return call;
+  }
+
+  it('a key over its share is refused with key-over-share while another key gets 200s', async () => {
+    const first = await runs('/ff/hold/q0', 'q0', 'quiet');
+    probe.pass('q0');
+    expect((await first.reply).status).toBe(200);
+    // The noisy key takes its share (2 of 4) and maybe one more, never the room kept for others.
+    const held: Call[] = [];
+    let shed: Awaited<Call['reply']> | undefined;
+    for (let i = 0; i < 4 && shed === undefined; i++) {
+      const call = await runs(`/ff/hold/n${i}`, `n${i}`, 'noisy');
+      if (probe.entered.includes(`n${i}`)) held.push(call);
+      else shed = await call.reply;
+    }
+    expect(held.length).toBeGreaterThanOrEqual(2);
+    expect(held.length).toBeLessThanOrEqual(3);
+    expect(shed?.status).toBe(429);
+    expect(shed?.headers['retry-after']).toBe('1');
+    expect(json(shed!)).toStrictEqual({
+      statusCode: 429,
+      message: 'Too many requests',
+      error: 'Too Many Requests',
+      reason: 'key-over-share',
+    });
+    const quiet = await runs('/ff/hold/q1', 'q1', 'quiet');
+    expect(probe.entered).toContain('q1');
+    probe.pass('q1');
+    expect((await quiet.reply).status).toBe(200);
+    for (let i = 0; i < held.length; i++) probe.pass(`n${i}`);
+    for (const call of held) expect((await call.reply).status).toBe(200);
+    expect(running.gauge('ff')).toMatchObject({ inFlight: 0 });
+  });
+
+  it('under a flood from one key, another key keeps getting slots', async () => {
+    let stop = false;
+    const noisy = { ok: 0, shed: 0, other: 0 };
+    const flood = async () => {
+      while (!stop) {
+        const reply = await send(running.url, '/ff/sleep', as('noisy')).reply;
+        if (reply.status === 200) noisy.ok++;
+        else if ((json(reply) as { reason?: string }).reason === 'key-over-share') noisy.shed++;
+        else noisy.other++;
+      }
+    };
+    // Room is kept for keys seen recently: one quiet call first, before the flood.
+    expect((await send(running.url, '/ff/sleep', as('quiet')).reply).status).toBe(200);
+    const flooders = Array.from({ length: 12 }, flood);
+    await until(() => noisy.shed > 0, 'the noisy key is shed');
+    const quiet: number[] = [];
+    for (let i = 0; i < 15; i++) {
+      quiet.push((await send(running.url, '/ff/sleep', as('quiet')).reply).status);
+      await sleep(5);
+    }
+    stop = true;
+    await Promise.all(flooders);
+    expect(quiet).toEqual(new Array(15).fill(200));
+    expect(noisy.ok).toBeGreaterThan(0);
+    expect(noisy.other).toBe(0);
+  });
+
+  it('a queue serves a key within its share before the waiters of a key beyond it', async () => {
+    const queues = async (path: string, key: string) => {
+      const queued = running.gauge('q').queued;
+      const call = send(running.url, path, as(key));
+      await until(() => running.gauge('q').queued === queued + 1, `${path} is queued`);
+      return call;
+    };
+    const holder = await runs('/q/n0', 'n0', 'noisy');
+    const calls = [
+      await queues('/q/n1', 'noisy'),
+      await queues('/q/n2', 'noisy'),
+      await queues('/q/q1', 'quiet'),
+      await queues('/q/n3', 'noisy'),
+    ];
+    const order = ['q1', 'n1', 'n2', 'n3'];
+    probe.pass('n0');
+    for (const [i, id] of order.entries()) {
+      await until(() => probe.entered.length === i + 2, `${id} runs`);
+      probe.pass(id);
+    }
+    expect(probe.entered).toEqual(['n0', ...order]);
+    for (const call of [holder, ...calls]) expect((await call.reply).status).toBe(200);
+  });
+
+  it('a partition resolver that throws gives no key, not a 500', async () => {
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      for (const id of ['x', 'y']) {
+        const call = await runs(`/throws/${id}`, id, 'any');
+        probe.pass(id);
+        expect((await call.reply).status).toBe(200);
+      }
+      expect(warn.mock.calls.map(([message]) => String(message))).toEqual([
+        "A gauge's partition key resolver threw Error: resolver bug; the call (and any like it) counts as having no key",
+      ]);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+});
+
+describe('option partition at bootstrap', () => {
+  it('refuses a partition that is neither a resolver nor { key }, naming the gauge', () => {
+    expect(() =>
+      BackpressureModule.forRoot({ gauges: { api: { partition: 'x-tenant' as never } } }),
+    ).toThrow(
+      /Gauge "api": option "partition" must be a function \(context: ExecutionContext\) => string \| undefined, or \{ key: that function, limit\?, maxKeys\? \}, got "x-tenant"/,
+    );
+    expect(() =>
+      BackpressureModule.forRoot({ gauges: { api: { partition: { limit: 2 } as never } } }),
+    ).toThrow(/an object whose "key" is undefined/);
+  });
+
+  it('refuses bad per-key settings', () => {
+    expect(() =>
+      BackpressureModule.forRoot({ gauges: { api: { partition: { key: tenant, limit: 0 } } } }),
+    ).toThrow(new RegExp('Gauge "api": option "partition.limit" must be an integer >= 1'));
+    expect(() =>
+      BackpressureModule.forRoot({
+        gauges: { api: { partition: { key: tenant, maxkeys: 5 } as never } },
+      }),
+    ).toThrow(GaugeConfigError);
+    expect(() =>
+      BackpressureModule.forRoot({
+        gauges: { api: { partition: { key: tenant, maxKeys: -1 } } },
+      }),
+    ).toThrow(/option "partition.maxKeys" must be an integer from 1/);
+  });
+});
