@@ -208,7 +208,7 @@ export function validateGaugeConfig(
     options: resolveGaugeOptions(name, core, defaultLimit),
     ...(priority === undefined ? {} : { priority }),
     ...(onRefusal === undefined ? {} : { onRefusal }),
-    ...(split === undefined ? {} : { partition: split.key }),
+    ...(split?.key === undefined ? {} : { partition: split.key }),
   };
 }
 

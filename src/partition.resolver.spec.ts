@@ -41,6 +41,7 @@ describe('splitPartitionOption', () => {
 
   it('refuses anything else, naming the gauge', () => {
     expect(() => splitPartitionOption('Gauge "g"', 'x-tenant')).toThrow(GaugeConfigError);
+    expect(splitPartitionOption('Gauge "g"', { limit: 2 })).toEqual({ options: { limit: 2 } });
     expect(() => splitPartitionOption('Gauge "g"', { key: 'x' })).toThrow(
       /Gauge "g": option "partition" must be .* got an object whose "key" is "x"/,
     );

@@ -13,15 +13,20 @@ import type { PartitionOptions } from './core/partition/partition-options';
  */
 export type PartitionResolver = (context: ExecutionContext) => string | undefined;
 
-/** Option `partition` in full: the resolver (`key`) plus the gauge's per-key settings. */
+/**
+ * Option `partition` in full: the resolver (`key`) plus the gauge's per-key settings. Without
+ * `key`, routes pass no key and the settings serve the keys that code passes itself
+ * (`gauge.process(fn, { key })`), so the core's `GaugeOptions` is a valid `GaugeConfig` too.
+ */
 export interface PartitionConfig extends PartitionOptions {
-  /** Whose call it is (see `PartitionResolver`). */
-  key: PartitionResolver;
+  /** Whose call it is (see `PartitionResolver`); absent: only code that passes a key has one. */
+  key?: PartitionResolver | undefined;
 }
 
 /** Option `partition` checked: the resolver for the Nest layer, the rest for the core gauge. */
 export interface ResolvedPartition {
-  readonly key: PartitionResolver;
+  /** Absent: routes pass no key. */
+  readonly key?: PartitionResolver;
   readonly options: PartitionOptions;
 }
 
@@ -54,17 +59,17 @@ function warnOnce(resolver: PartitionResolver, what: string): void {
 }
 
 /**
- * Checks the gauge option `partition` at bootstrap: a resolver, or `{ key, limit?, maxKeys? }`
+ * Checks the gauge option `partition` at bootstrap: a resolver, or `{ key?, limit?, maxKeys? }`
  * (the per-key settings are checked by the core, with the gauge).
  */
 export function splitPartitionOption(where: string, value: unknown): ResolvedPartition {
   if (typeof value === 'function') return { key: value as PartitionResolver, options: {} };
-  if (isPlainObject(value) && typeof value.key === 'function') {
+  if (isPlainObject(value) && (typeof value.key === 'function' || value.key === undefined)) {
     const { key, ...options } = value as unknown as PartitionConfig;
-    return { key, options };
+    return key === undefined ? { options } : { key, options };
   }
   const got = isPlainObject(value) ? `an object whose "key" is ${show(value.key)}` : show(value);
   throw new GaugeConfigError(
-    `${where}: option "partition" must be a function (context: ExecutionContext) => string | undefined, or { key: that function, limit?, maxKeys? }, got ${got}`,
+    `${where}: option "partition" must be a function (context: ExecutionContext) => string | undefined, or { key?: that function, limit?, maxKeys? }, got ${got}`,
   );
 }

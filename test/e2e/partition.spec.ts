@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { jest } from '@jest/globals';
 import { Controller, Get, Param, type ExecutionContext } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BackpressureModule, GaugeConfigError, Limited } from '../../src';
+import { BackpressureModule, GaugeConfigError, Limited, type GaugeOptions } from '../../src';
 import { moduleOf, PLATFORMS, startApp, type Platform, type Running } from './support/apps';
 import { json, send, type Call } from './support/http';
 import { Probe } from './support/probe';
@@ -211,11 +211,16 @@ describe('option partition at bootstrap', () => {
     expect(() =>
       BackpressureModule.forRoot({ gauges: { api: { partition: 'x-tenant' as never } } }),
     ).toThrow(
-      /Gauge "api": option "partition" must be a function \(context: ExecutionContext\) => string \| undefined, or \{ key: that function, limit\?, maxKeys\? \}, got "x-tenant"/,
+      /Gauge "api": option "partition" must be a function \(context: ExecutionContext\) => string \| undefined, or \{ key\?: that function, limit\?, maxKeys\? \}, got "x-tenant"/,
     );
     expect(() =>
-      BackpressureModule.forRoot({ gauges: { api: { partition: { limit: 2 } as never } } }),
-    ).toThrow(/an object whose "key" is undefined/);
+      BackpressureModule.forRoot({ gauges: { api: { partition: { key: 'x-tenant' as never } } } }),
+    ).toThrow(/an object whose "key" is "x-tenant"/);
+  });
+
+  it('takes per-key settings without a resolver: the keys code passes to process()', () => {
+    const core: GaugeOptions = { limit: 4, partition: { limit: 1, maxKeys: 100 } };
+    expect(() => BackpressureModule.forRoot({ gauges: { api: core } })).not.toThrow();
   });
 
   it('refuses bad per-key settings', () => {
