@@ -295,4 +295,98 @@ export function renderPlots(quick: boolean): void {
       }),
     );
   }
+
+  const slot = load<{
+    data: Record<string, Record<string, Record<string, Spread>>>;
+  }>('11-who-gets-the-slot');
+  if (slot) {
+    const figure = (part: string, variant: string, name: string) =>
+      slot.data[part]?.[variant]?.[name];
+    const bars = (part: string, variants: string[], names: Record<string, string>) =>
+      Object.entries(names).map(([key, name]) => ({
+        name,
+        values: variants.map((v) => figure(part, v, key)),
+      }));
+    const prio = ['plain', 'priorities'];
+    const prioLabels = ['no @Priority (all normal)', "@Priority('low' / 'critical')"];
+    out(
+      'bench-slot-priorities.svg',
+      barChart({
+        title: 'Critical traffic under a low-priority flood (higher is better)',
+        subtitle:
+          'fail fast, gauge of 10 (200/s); low at 5×, critical at 0.3× capacity; median, whiskers min–max',
+        xLabels: prioLabels,
+        xTitle: 'variant',
+        yTitle: 'share',
+        yMax: 1.1,
+        guides: [
+          { y: 0.99, label: 'critical aim ≥ 0.99' },
+          { y: 0.9, label: 'goodput aim ≥ 0.9' },
+        ],
+        series: bars('priorities', prio, {
+          criticalSuccess: 'critical success (2xx within 1 s)',
+          totalGoodput: 'total goodput ÷ capacity',
+          lowGoodput: 'low goodput ÷ capacity',
+        }),
+      }),
+    );
+    out(
+      'bench-slot-priorities-p99.svg',
+      barChart({
+        title: 'Critical p99 under a low-priority flood (lower is better)',
+        subtitle: 'p99 of critical 2xx; 50 ms service time; same run',
+        xLabels: prioLabels,
+        xTitle: 'variant',
+        yTitle: 'p99 of critical 2xx (ms)',
+        guides: [{ y: 75, label: 'aim ≤ 75 ms' }],
+        series: bars('priorities', prio, { criticalP99Ms: 'critical p99' }),
+      }),
+    );
+    const disciplines = ['fifo', 'lifo', 'codel'];
+    out(
+      'bench-slot-queue.svg',
+      barChart({
+        title: 'Latency of successes by queue discipline at 10× overload (lower is better)',
+        subtitle:
+          'gauge of 10 + queue of 100 (1 s); 2000/s offered, 1 s client deadline; median, whiskers min–max',
+        xLabels: disciplines,
+        xTitle: 'queue discipline',
+        yTitle: 'latency of 2xx (ms)',
+        guides: [{ y: 75, label: 'codel aim: p99 ≤ 75 ms' }],
+        series: bars('queue', disciplines, { okP50Ms: 'p50 of 2xx', okP99Ms: 'p99 of 2xx' }),
+      }),
+    );
+    out(
+      'bench-slot-queue-goodput.svg',
+      barChart({
+        title: 'Goodput by queue discipline at 10× overload (higher is better)',
+        subtitle: '2xx within the 1 s deadline ÷ capacity (200/s); same run',
+        xLabels: disciplines,
+        xTitle: 'queue discipline',
+        yTitle: 'goodput (÷ capacity)',
+        yMax: 1.1,
+        guides: [{ y: 0.95, label: 'codel aim ≥ 0.95' }],
+        series: bars('queue', disciplines, { goodput: 'goodput' }),
+      }),
+    );
+    out(
+      'bench-slot-fairness.svg',
+      barChart({
+        title: 'Quiet keys next to a noisy one (higher is better)',
+        subtitle:
+          'fail fast, gauge of 10; one key at 10× capacity, 4 keys at 10/s each; median, whiskers min–max',
+        xLabels: ['no partition', "partition: headers['x-tenant']"],
+        xTitle: 'variant',
+        yTitle: 'share',
+        yMax: 1.1,
+        guides: [{ y: 0.99, label: 'quiet aim ≥ 0.99' }],
+        series: bars('fairness', ['plain', 'partitioned'], {
+          quietSuccess: 'quiet keys’ success',
+          quietWorstSuccess: 'worst quiet key’s success',
+          totalGoodput: 'total goodput ÷ capacity',
+          noisyGoodput: 'noisy key’s goodput ÷ capacity',
+        }),
+      }),
+    );
+  }
 }

@@ -33,6 +33,8 @@ export interface OpenLoopOptions {
   onOutcome?: (sentAt: number, endedAt: number, status: number | 'timeout' | 'error') => void;
   /** Called once with the load's start on the `performance.now()` clock, before the first send. */
   onStart?: (t0: number) => void;
+  /** Request headers sent with every request (scenario 11: a tenant key); none by default. */
+  headers?: Record<string, string>;
 }
 
 export interface OpenLoopResult {
@@ -103,7 +105,13 @@ export function openLoop(options: OpenLoopOptions): Promise<OpenLoopResult> {
         open--;
       };
       entry.req = http.get(
-        { agent, host: target.hostname, port: target.port, path: target.pathname },
+        {
+          agent,
+          host: target.hostname,
+          port: target.port,
+          path: target.pathname,
+          ...(options.headers && { headers: options.headers }),
+        },
         (res) => {
           res.resume();
           res.on('end', () => {

@@ -12,6 +12,7 @@ import { ioModule } from './io.app';
 import { overheadModule } from './overhead.app';
 import { pressureModule } from './pressure.app';
 import { shiftControl, shiftModule } from './shift.app';
+import { slotModule } from './slot.app';
 
 /**
  * Entry point of a bench server process: builds the app named by BENCH_APP / BENCH_VARIANT on
@@ -30,6 +31,7 @@ const apps: Record<string, (variant: string) => EntryModule> = {
   cpu: cpuModule,
   shift: shiftModule,
   pressure: pressureModule,
+  slot: slotModule,
 };
 
 /** Apps that take commands at run time (scenario 9 changes its dependency's width). */
