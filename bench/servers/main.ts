@@ -9,6 +9,7 @@ import { lib } from '../harness/lib';
 import { cpuModule } from './cpu.app';
 import { counter } from './handler-counter';
 import { ioModule } from './io.app';
+import { metricsModule } from './metrics.app';
 import { overheadModule } from './overhead.app';
 import { pressureModule } from './pressure.app';
 import { shiftControl, shiftModule } from './shift.app';
@@ -30,6 +31,7 @@ const apps: Record<string, (variant: string) => EntryModule> = {
   cpu: cpuModule,
   shift: shiftModule,
   pressure: pressureModule,
+  metrics: metricsModule,
 };
 
 /** Apps that take commands at run time (scenario 9 changes its dependency's width). */
