@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PointSummary } from './harness/overload';
+import type { UnderLoad } from './scenarios/12-metrics.scenario';
 import { plotsDir, resultsDir } from './harness/paths';
 import type { Spread } from './harness/stats';
 import { barChart, lineChart, type Point } from './harness/svg-chart';
@@ -389,4 +390,87 @@ export function renderPlots(quick: boolean): void {
       }),
     );
   }
+  const metrics = load<{
+    settings: {
+      load: {
+        steps: number[];
+        stepSeconds: number;
+        scrapeMs: number;
+        capacityPerSecond: number;
+        gauge: { limit: number };
+      };
+    };
+    data: { underLoad: UnderLoad };
+  }>('12-metrics');
+  if (metrics) {
+    const { steps, stepSeconds, scrapeMs, capacityPerSecond, gauge } = metrics.settings.load;
+    const { samples, rates } = metrics.data.underLoad;
+    const flat = (v: number): Point => ({ median: v, min: v, max: v });
+    // Scrape i was due i × scrapeMs after the load started; label every 2 s.
+    const xLabels = samples.map((_, i) =>
+      (i * scrapeMs) % 2000 === 0 ? String((i * scrapeMs) / 1000) : '',
+    );
+    const offeredAt = (i: number) => {
+      const step = steps[Math.floor(((i - 0.5) * scrapeMs) / (stepSeconds * 1000))];
+      return (step ?? 0) * capacityPerSecond;
+    };
+    const stepsText = `${steps.map((l) => `${l}×`).join(' → ')} of ${capacityPerSecond}/s, ${stepSeconds} s each`;
+    const reasons = [...new Set(rates.flatMap((r) => Object.keys(r.refusedPerSecond)))].filter(
+      (r) => rates.some((x) => (x.refusedPerSecond[r] ?? 0) > 0),
+    );
+    // Rates are between a scrape and the one before, so the first scrape has none.
+    const rate = (pick: (r: (typeof rates)[number]) => number) => [
+      undefined,
+      ...rates.map((r) => flat(pick(r))),
+    ];
+    const top = lineChart({
+      title: 'The Prometheus metrics under overload: in flight vs limit',
+      subtitle: `GET /metrics every ${scrapeMs} ms; fail-fast gauge of ${gauge.limit} on a dependency of 10 × 50 ms (${capacityPerSecond}/s)`,
+      xLabels,
+      xTitle: 'time since the load started (s)',
+      yTitle: 'slots',
+      yMax: gauge.limit * 1.3,
+      series: [
+        { name: 'backpressure_in_flight', values: samples.map((x) => flat(x.inFlight)) },
+        { name: 'backpressure_limit', dashed: true, values: samples.map((x) => flat(x.limit)) },
+      ],
+    });
+    const bottom = lineChart({
+      title: 'Admitted and refused per second, from the scraped counters',
+      subtitle: `Δ counter ÷ Δ t between scrapes; offered ${stepsText}`,
+      xLabels,
+      xTitle: 'time since the load started (s)',
+      yTitle: 'requests per second',
+      guides: [{ y: capacityPerSecond, label: `capacity ${capacityPerSecond}/s` }],
+      series: [
+        { name: 'rate(backpressure_admitted_total)', values: rate((r) => r.admittedPerSecond) },
+        ...reasons.map((reason) => ({
+          name: `rate(backpressure_refused_total{reason="${reason}"})`,
+          values: rate((r) => r.refusedPerSecond[reason] ?? 0),
+        })),
+        {
+          name: 'offered (client)',
+          dashed: true,
+          values: samples.map((_, i) => flat(offeredAt(i))),
+        },
+      ],
+    });
+    out('bench-metrics-under-load.svg', stacked(top, bottom));
+  }
+}
+
+/** Charts one above the other in one SVG (each chart is a complete <svg> of its own size). */
+function stacked(...charts: string[]): string {
+  const size = (svg: string) => {
+    const match = /width="(\d+)" height="(\d+)"/.exec(svg);
+    return { width: Number(match?.[1] ?? 0), height: Number(match?.[2] ?? 0) };
+  };
+  const width = Math.max(...charts.map((c) => size(c).width));
+  let height = 0;
+  let body = '';
+  for (const chart of charts) {
+    body += chart.trim().replace('<svg xmlns="http://www.w3.org/2000/svg"', `<svg y="${height}"`);
+    height += size(chart).height;
+  }
+  return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}">${body}</svg>\n`;
 }

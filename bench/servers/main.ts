@@ -9,6 +9,7 @@ import { lib } from '../harness/lib';
 import { cpuModule } from './cpu.app';
 import { counter } from './handler-counter';
 import { ioModule } from './io.app';
+import { metricsModule } from './metrics.app';
 import { overheadModule } from './overhead.app';
 import { pressureModule } from './pressure.app';
 import { shiftControl, shiftModule } from './shift.app';
@@ -32,6 +33,7 @@ const apps: Record<string, (variant: string) => EntryModule> = {
   shift: shiftModule,
   pressure: pressureModule,
   slot: slotModule,
+  metrics: metricsModule,
 };
 
 /** Apps that take commands at run time (scenario 9 changes its dependency's width). */
