@@ -74,4 +74,11 @@ export interface BackpressureModuleOptions {
    * (one process warning).
    */
   onRefusal?: RefusalHook | undefined;
+  /**
+   * With `@nestjs/swagger` installed, every `@Limited` HTTP route documents its 429 (and 503 where
+   * its gauge's store can be down) in the OpenAPI document (default `true`). `false` writes
+   * nothing, e.g. when an `onRefusal` hook answers with another status, or the routes document
+   * their refusals themselves.
+   */
+  openApi?: boolean | undefined;
 }

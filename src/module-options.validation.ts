@@ -40,6 +40,8 @@ export interface ValidatedModuleOptions {
   readonly unknownGauges: UnknownGaugesPolicy | undefined;
   /** The module's `onRefusal`, for gauges without their own. */
   readonly onRefusal?: RefusalHook | undefined;
+  /** Whether `@Limited` routes document their refusals for `@nestjs/swagger` (default true). */
+  readonly openApi: boolean;
 }
 
 /** Options `forRoot()` / `forRootAsync()` take for the module definition itself, not the gauges. */
@@ -56,6 +58,7 @@ const MODULE_KEYS = [
   'maxDynamicGauges',
   'unknownGauges',
   'onRefusal',
+  'openApi',
 ];
 const GAUGE_CONFIG_KEYS = [...GAUGE_OPTION_KEYS, 'store', 'priority', 'onRefusal'];
 const SHAPE = `{ ${MODULE_KEYS.map((key) => `${key}?`).join(', ')} }`;
@@ -142,6 +145,12 @@ export function validateModuleOptions(
   }
   const { onRefusal } = value;
   if (onRefusal !== undefined) assertRefusalHook(WHERE, onRefusal);
+  const { openApi = true } = value;
+  if (typeof openApi !== 'boolean') {
+    throw new GaugeConfigError(
+      `${WHERE}: option "openApi" must be a boolean, got ${show(openApi)}`,
+    );
+  }
   const gauges = validateGauges(value.gauges, defaultLimit, WHERE);
   return {
     defaultLimit,
@@ -149,6 +158,7 @@ export function validateModuleOptions(
     maxDynamicGauges,
     gauges,
     unknownGauges: unknownGauges as UnknownGaugesPolicy | undefined,
+    openApi,
     ...(onRefusal === undefined ? {} : { onRefusal }),
   };
 }

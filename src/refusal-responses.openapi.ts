@@ -41,7 +41,7 @@ type Class = abstract new (...args: never[]) => unknown;
 /** Documents the refusals of every `@Limited` HTTP route of `controllers`. */
 export function documentRefusals(
   controllers: Iterable<unknown>,
-  gaugeOf: (name: string) => Gauge,
+  gaugeOf: (name: string) => Gauge | undefined,
 ): void {
   const seen = new Set<unknown>();
   for (const controller of controllers) {

@@ -180,7 +180,7 @@ const BAD_OPTIONS: Array<[string, Declare, RegExp]> = [
   [
     'typo defaultLimt',
     forRoot({ defaultLimt: 5 }),
-    /BackpressureModule: unknown option "defaultLimt" \(known: defaultLimit, gauges, store, maxDynamicGauges, unknownGauges, onRefusal, isGlobal, errorFilter\)/,
+    /BackpressureModule: unknown option "defaultLimt" \(known: defaultLimit, gauges, store, maxDynamicGauges, unknownGauges, onRefusal, openApi, isGlobal, errorFilter\)/,
   ],
   ['typo gauge:', forRoot({ gauge: { api: {} } }), /BackpressureModule: unknown option "gauge"/],
   [
@@ -231,6 +231,12 @@ const BAD_OPTIONS: Array<[string, Declare, RegExp]> = [
     fromFactory({ gauges: { api: { onRefusal: null } } }),
     /Gauge "api": option "onRefusal" must be a function .*got null$/,
   ],
+  [
+    'openApi "no"',
+    forRoot({ openApi: 'no' }),
+    /^BackpressureModule: option "openApi" must be a boolean, got "no"$/,
+  ],
+  ['factory openApi 0', fromFactory({ openApi: 0 }), /option "openApi" must be a boolean, got 0$/],
   // what a forRootAsync factory returns
   ['factory returns 25', fromFactory(25), new RegExp(`${FACTORY_MUST.source}.*got 25$`)],
   ['factory returns null', fromFactory(null), new RegExp(`${FACTORY_MUST.source}.*got null$`)],
@@ -342,7 +348,7 @@ describe('bad options fail the bootstrap, not the first request', () => {
         (caught: unknown) => caught as Error,
       );
     expect(error.message).toContain(
-      '{ defaultLimit?, gauges?, store?, maxDynamicGauges?, unknownGauges?, onRefusal? }',
+      '{ defaultLimit?, gauges?, store?, maxDynamicGauges?, unknownGauges?, onRefusal?, openApi? }',
     );
     expect(error.message).not.toMatch(/or a number/);
   });

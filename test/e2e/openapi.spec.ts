@@ -114,13 +114,14 @@ describe.each(PLATFORMS)('OpenAPI documentation of refusals on %s', (platform: P
   let running: Running | undefined;
   const prefix = uniquePrefix('openapi');
 
-  async function document(sharedStore: 'memory' | 'redis'): Promise<Json> {
+  async function document(sharedStore: 'memory' | 'redis', openApi?: boolean): Promise<Json> {
     probe = new Probe();
     running = await startApp(
       platform,
       moduleOf({
         imports: [
           BackpressureModule.forRoot({
+            ...(openApi !== undefined && { openApi }),
             gauges: {
               reports: { limit: 1, retryAfterSeconds: 3 },
               shared: {
@@ -255,6 +256,32 @@ describe.each(PLATFORMS)('OpenAPI documentation of refusals on %s', (platform: P
     expect(operation(doc, '/method/own-429', 'get').responses).toEqual({
       '429': { description: 'Our own words' },
     });
+  });
+
+  it('with openApi: false documents nothing, and takes back what an earlier app wrote', async () => {
+    await document('redis');
+    await running?.close();
+    running = undefined;
+    const doc = await document('memory', false);
+    for (const [path, method] of [
+      ['/method/limited', 'get'],
+      ['/method/shared', 'get'],
+      ['/class/work', 'get'],
+    ] as const) {
+      expect(Object.keys(operation(doc, path, method).responses)).toEqual(['200']);
+    }
+    expect(operation(doc, '/method/own-429', 'get').responses).toEqual({
+      '429': { description: 'Our own words' },
+    });
+    expect(
+      (doc.components as { schemas?: Record<string, Json> }).schemas?.BackpressureRefusal,
+    ).toBeUndefined();
+    // The routes are limited all the same.
+    const held = fetch(`${running!.url}/method/limited`);
+    await until(() => probe.entered.length === 1, 'the first request holds the slot');
+    expect((await fetch(`${running!.url}/method/limited`)).status).toBe(429);
+    probe.pass('limited');
+    expect((await held).status).toBe(200);
   });
 
   it('documents what a refused request really receives', async () => {
