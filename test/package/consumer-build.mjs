@@ -4,7 +4,8 @@
 // (the root entry must not need them, not even in its types; nor @nestjs/microservices,
 // @nestjs/websockets or @nestjs/swagger: its routes' OpenAPI docs are metadata, written anyway), then with ioredis and the `nestjs-backpressure/redis` entry, then with
 // prom-client and @opentelemetry/api and the `nestjs-backpressure/prometheus` and
-// `/opentelemetry` entries, then with @nestjs/terminus and the `/terminus` entry. Each is compiled as CommonJS under `module: nodenext`, as
+// `/opentelemetry` entries, then with @nestjs/terminus and the `/terminus` entry, then with
+// @nestjs/swagger (a documented app). Each is compiled as CommonJS under `module: nodenext`, as
 // ESM (.mts) under `nodenext`, and as CommonJS under the classic `moduleResolution: node10`, and
 // the root app is run once as CommonJS and once as ESM.
 //
@@ -75,7 +76,7 @@ try {
   const tarball = args.tarball ?? packLibrary(work);
 
   cpSync(join(here, 'consumer-app'), join(app, 'src'), { recursive: true });
-  for (const name of ['root', 'redis', 'prometheus', 'opentelemetry', 'terminus']) {
+  for (const name of ['root', 'redis', 'prometheus', 'opentelemetry', 'terminus', 'openapi']) {
     cpSync(join(app, 'src', `${name}.ts`), join(app, 'src', `${name}.esm.mts`));
   }
   writeJson(join(app, 'package.json'), { name: 'consumer', private: true, type: 'commonjs' });
@@ -172,6 +173,17 @@ try {
     }),
     /^saturated 1\/1 memory\n$/,
     'the terminus app runs a health check',
+  );
+
+  step('with @nestjs/swagger: the openapi app compiles and documents its refusals');
+  npmInstall(at('@nestjs/swagger'), at('@nestjs/platform-express'));
+  compileAll(['openapi']);
+  expect(
+    run('node', ['-e', `require('./out/cjs/openapi.js').main().then(console.log)`], {
+      cwd: app,
+    }),
+    /^200,429 429 schema \| 200 429 schema\n$/,
+    "swagger's document lists each limited route's 429; with openApi: false only the route's own",
   );
 } catch (error) {
   failures.push(error.message);
