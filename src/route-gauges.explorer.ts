@@ -75,7 +75,7 @@ export class RouteGaugesExplorer {
     // Before `SwaggerModule.createDocument()`, which apps call after `NestFactory.create()`.
     // With `openApi: false`, nothing (and what an earlier app of this process wrote is taken back).
     const documented = catalog?.options.openApi ?? true;
-    documentRefusals(controllers, (name) => (documented ? registry.get(name) : undefined));
+    documentRefusals(controllers, documented ? (name) => registry.get(name) : () => undefined);
   }
 
   private reportUnknown(uses: ReadonlyMap<unknown, string>, catalog: GaugeCatalog): void {
