@@ -8,6 +8,7 @@ import {
 } from '@nestjs/common';
 import { GaugeConfigError, withoutStackTrace } from './core/gauge.errors';
 import type { Gauge } from './core/gauge.interface';
+import { describeThrown } from './core/gauge-events';
 import {
   assertGaugeName,
   resolveGaugeOptions,
@@ -194,7 +195,9 @@ export class GaugeRegistry implements OnApplicationBootstrap, OnApplicationShutd
     try {
       listener(gauge, kind);
     } catch (error) {
-      this.logger.warn(`a listener of new gauges threw on "${gauge.name}": ${String(error)}`);
+      this.logger.warn(
+        `a listener of new gauges threw on "${gauge.name}": ${describeThrown(error)}`,
+      );
     }
   }
 

@@ -61,6 +61,18 @@ export interface GaugeEvents {
 
 const NONE: readonly GaugeListener[] = [];
 
+/** The listeners that threw once already: each is reported once, not on every event. */
+const warned = new WeakSet<GaugeListener>();
+
+/** `String(error)`, for any thrown value: one whose `toString` throws as well is not a second crash. */
+export function describeThrown(error: unknown): string {
+  try {
+    return String(error);
+  } catch {
+    return 'a value that cannot be shown';
+  }
+}
+
 /**
  * The one place a gauge's figures come from: each decision is reported here once, which counts it
  * and tells the listeners. With no listener, a report is a counter increment and one comparison:
@@ -138,14 +150,19 @@ export class GaugeFigures implements GaugeEvents {
     if (this.listeners !== NONE) this.emit({ type: 'store-up', gauge: this.gauge });
   }
 
-  /** A listener that throws must not break the gauge or the caller: it becomes a process warning. */
+  /**
+   * A listener that throws must not break the gauge or the caller: it becomes a process warning,
+   * once per listener (a listener that throws on every event would otherwise flood stderr).
+   */
   private emit(event: GaugeEvent): void {
     for (const listener of this.listeners) {
       try {
         listener(event);
       } catch (error) {
+        if (warned.has(listener)) continue;
+        warned.add(listener);
         process.emitWarning(
-          `A listener of gauge "${this.gauge}" threw on "${event.type}": ${String(error)}`,
+          `A listener of gauge "${this.gauge}" threw on "${event.type}": ${describeThrown(error)} (its later throws are not reported)`,
           'BackpressureListenerWarning',
         );
       }
