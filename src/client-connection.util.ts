@@ -1,4 +1,4 @@
-import { StreamableFile, type ExecutionContext } from '@nestjs/common';
+import { StreamableFile, type ArgumentsHost, type ExecutionContext } from '@nestjs/common';
 import type { Release } from './core/gauge.interface';
 
 /** What of a Node socket or response tells that the client has gone. */
@@ -37,7 +37,7 @@ export function isGone(connection: ClientConnection | undefined): boolean {
 }
 
 /** The raw Node response of an HTTP call (Express `res`, Fastify `reply.raw`). */
-function rawResponseOf(context: ExecutionContext): RawHead | undefined {
+function rawResponseOf(context: ArgumentsHost): RawHead | undefined {
   if (context.getType() !== 'http') return undefined;
   return unwrap(context.switchToHttp().getResponse<unknown>()) as RawHead | undefined;
 }
@@ -49,7 +49,7 @@ interface RawHead {
 }
 
 /** Whether the response head has gone out already (an SSE stream, a `@Res()` write). */
-export function headersSent(context: ExecutionContext): boolean {
+export function headersSent(context: ArgumentsHost): boolean {
   return rawResponseOf(context)?.headersSent === true;
 }
 
@@ -58,7 +58,7 @@ export function headersSent(context: ExecutionContext): boolean {
  * then leave it alone — without this, NestJS 11's Fastify adapter (which asks the reply, not the
  * socket, whether headers went out) would try to send the 429 and throw.
  */
-export function endStartedResponse(context: ExecutionContext): void {
+export function endStartedResponse(context: ArgumentsHost): void {
   const raw = rawResponseOf(context);
   if (raw?.headersSent !== true || raw.writableEnded === true) return;
   try {

@@ -2,6 +2,7 @@ import { Catch, Optional, type ArgumentsHost, type ExceptionFilter } from '@nest
 import { HttpAdapterHost } from '@nestjs/core';
 import { from, mergeMap, type Observable } from 'rxjs';
 import { GaugeAbortedError, GaugeExhaustedError, GaugeUnavailableError } from './core/gauge.errors';
+import { endStartedResponse, headersSent } from './client-connection.util';
 import { GaugeRegistry } from './gauge.registry';
 import { answerRefusal } from './refusal-answer.util';
 import { refusalFor, translateRefusal } from './refusal.factory';
@@ -34,16 +35,22 @@ export class GaugeErrorFilter implements ExceptionFilter<GaugeError> {
   ) {}
 
   catch(error: GaugeError, host: ArgumentsHost): Observable<never> | Error | void {
-    // An aborted wait has no hint of its own: 1 s, the fail-fast default.
-    const found = refusalFor(error, { name: error.gauge, retryAfterSeconds: 1 })!;
+    const found = refusalFor(error, { name: error.gauge, retryAfterSeconds: this.hint(error) })!;
     const type = host.getType<string>();
     const hook = this.registry?.refusalHook(error.gauge);
-    const { refusal, payload } = answerRefusal(found, type, host, hook);
+    // A `@Res()` handler that wrote before its service was refused: the head is out.
+    const started = type === 'http' && headersSent(host);
+    const { refusal, payload } = answerRefusal(found, type, host, hook, started);
     if (type === 'http') {
+      if (started) return endStartedResponse(host); // no status or body can be sent any more
       const { httpAdapter } = this.adapterHost;
       const response: unknown = host.switchToHttp().getResponse();
-      httpAdapter.setHeader(response, 'Retry-After', String(refusal.retryAfterSeconds));
-      httpAdapter.reply(response, refusal.getResponse(), refusal.getStatus());
+      try {
+        httpAdapter.setHeader(response, 'Retry-After', String(refusal.retryAfterSeconds));
+        httpAdapter.reply(response, refusal.getResponse(), refusal.getStatus());
+      } catch {
+        endStartedResponse(host); // the head went out in between
+      }
       return;
     }
     if (type === 'rpc') {
@@ -68,5 +75,15 @@ export class GaugeErrorFilter implements ExceptionFilter<GaugeError> {
       return;
     }
     return refusal;
+  }
+
+  /**
+   * `Retry-After` of an aborted wait, which carries no hint of its own: its gauge's (1 s, the
+   * fail-fast default, without the registry or for a gauge it no longer has).
+   */
+  private hint(error: GaugeError): number {
+    const { registry } = this;
+    if (!(error instanceof GaugeAbortedError) || !registry?.has(error.gauge)) return 1;
+    return registry.get(error.gauge).retryAfterSeconds;
   }
 }

@@ -1,9 +1,14 @@
-import { afterEach, describe, expect, it, jest } from '@jest/globals';
+import { afterAll, afterEach, describe, expect, it, jest } from '@jest/globals';
 import { GaugeFigures, describeThrown, type GaugeEvent } from './gauge-events';
 
 describe('GaugeFigures: a listener that throws', () => {
   const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
-  afterEach(() => warn.mockClear());
+  afterEach(() => {
+    warn.mockClear();
+  });
+  afterAll(() => {
+    warn.mockRestore();
+  });
 
   it('breaks neither the gauge nor the other listeners, and warns once per listener', () => {
     const figures = new GaugeFigures('pdf');
