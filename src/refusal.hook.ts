@@ -1,5 +1,6 @@
 import type { ArgumentsHost } from '@nestjs/common';
 import { describeValue as show, isPlainObject } from './core/config-value.util';
+import { describeThrown } from './core/gauge-events';
 import { GaugeConfigError } from './core/gauge.errors';
 import type { RefusalReason, RefusalStatus } from './backpressure.exception';
 
@@ -8,7 +9,8 @@ import type { RefusalReason, RefusalStatus } from './backpressure.exception';
  * refusal the module answers — `@Limited` calls and the gauge errors `GaugeErrorFilter` answers —
  * that may log it and may reshape it (`RefusalShape`). It is called synchronously, before the
  * answer is sent, and it can never break the refusal: a hook that throws or returns something
- * invalid leaves the default refusal in place (with one process warning per hook).
+ * invalid (a bad status, a body JSON cannot carry, a getter or proxy that throws when read) leaves
+ * the default refusal in place (with one process warning per hook).
  */
 
 /** What a refusal hook is told: the gauge, why, and the answer the client gets by default. */
@@ -38,7 +40,11 @@ export interface RefusalInfo {
 export interface RefusalShape {
   /** 429 or 503 (the statuses `Retry-After` means something on); the default body follows it. */
   readonly status?: RefusalStatus;
-  /** The whole body (HTTP) or error payload (RPC / WebSocket), instead of the default one. */
+  /**
+   * The whole body (HTTP) or error payload (RPC / WebSocket), instead of the default one. Sent as
+   * its JSON copy (a `Date` becomes its string); one JSON cannot carry as an object (circular, a
+   * `BigInt`, a `toJSON` that throws) leaves the default refusal.
+   */
   readonly body?: Record<string, unknown>;
   /** The body's `message` (written into `body` when both are given). */
   readonly message?: string;
@@ -85,22 +91,62 @@ export function shapeRefusal(
   try {
     shape = hook(refusal, context);
   } catch (error) {
-    warnOnce(hook, `threw ${String(error)}`);
+    warnOnce(hook, () => `threw ${describeThrown(error)}`);
     return undefined;
   }
   if (shape === undefined || shape === null) return undefined;
+  // Reading what the hook returned runs its code too (getters, proxies, `toJSON`): guarded alike.
+  try {
+    return checked(hook, shape, refusal.status);
+  } catch (error) {
+    warnOnce(hook, () => `returned a value that threw when read (${describeThrown(error)})`);
+    return undefined;
+  }
+}
+
+function checked(
+  hook: RefusalHook,
+  shape: unknown,
+  defaultStatus: RefusalStatus,
+): ResolvedShape | undefined {
   if (isThenable(shape)) {
-    shape.then(undefined, () => undefined); // an async hook's rejection must not crash the app
-    warnOnce(hook, 'returned a promise (hooks are synchronous; it was not awaited)');
+    Promise.resolve(shape).catch(() => undefined); // an async hook's rejection must not crash the app
+    warnOnce(hook, () => 'returned a promise (hooks are synchronous; it was not awaited)');
     return undefined;
   }
   const invalid = problemOf(shape);
   if (invalid !== undefined) {
-    warnOnce(hook, `returned ${show(shape)}: ${invalid}`);
+    warnOnce(hook, () => `returned ${show(shape)}: ${invalid}`);
     return undefined;
   }
-  const { status, body, message } = shape as RefusalShape;
-  return { status: status ?? refusal.status, body, message };
+  const { status, message } = shape as RefusalShape;
+  const body = jsonCopy((shape as RefusalShape).body);
+  if (body === null) {
+    warnOnce(hook, () => `returned a body that is not a JSON object (${show(shape)})`);
+    return undefined;
+  }
+  return { status: status ?? defaultStatus, body, message };
+}
+
+/**
+ * The body as the client would receive it: a JSON round trip, so what is sent is exactly what was
+ * checked (no getter or `toJSON` runs again at send time). `null` for a body JSON cannot carry as
+ * an object: circular, a `BigInt`, a `toJSON` that throws or returns a non-object. Throws what
+ * the body's own code throws.
+ */
+function jsonCopy(
+  body: Record<string, unknown> | undefined,
+): Record<string, unknown> | undefined | null {
+  if (body === undefined) return undefined;
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(body);
+  } catch {
+    return null;
+  }
+  if (text === undefined) return null;
+  const copy: unknown = JSON.parse(text);
+  return isPlainObject(copy) ? copy : null;
 }
 
 /** Why `shape` is not a `RefusalShape`, or undefined when it is one. */
@@ -120,11 +166,17 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as { then?: unknown } | null)?.then === 'function';
 }
 
-function warnOnce(hook: RefusalHook, what: string): void {
+function warnOnce(hook: RefusalHook, what: () => string): void {
   if (warned.has(hook)) return;
   warned.add(hook);
+  let said: string;
+  try {
+    said = what();
+  } catch {
+    said = 'returned a value that cannot be shown';
+  }
   process.emitWarning(
-    `A gauge's onRefusal hook ${what}; the default refusal was sent (this and any like it)`,
+    `A gauge's onRefusal hook ${said}; the default refusal was sent (this and any like it)`,
     'BackpressureRefusalHookWarning',
   );
 }

@@ -8,6 +8,7 @@ import {
   type BackpressureModuleOptions,
   type Gauge,
   type RefusalInfo,
+  type RefusalShape,
 } from '../../src';
 import { moduleOf, PLATFORMS, startApp, type Platform, type Running } from './support/apps';
 import { json, send, type Reply } from './support/http';
@@ -57,6 +58,13 @@ class HookController {
     return 'broken';
   }
 
+  @Get('bad')
+  @Limited('bad')
+  async bad() {
+    await this.probe.enter('bad');
+    return 'bad';
+  }
+
   @Get('export')
   export() {
     return this.exports.run();
@@ -72,6 +80,44 @@ interface Seen {
 
 function pathOf(context: ArgumentsHost): string {
   return context.switchToHttp().getRequest<{ url: string }>().url;
+}
+
+/** Refusal shapes that cannot be sent as they are, by the `kind` query of the refused request. */
+const BAD_SHAPES: Record<string, () => unknown> = {
+  circular: () => {
+    const body: Record<string, unknown> = { code: 'BUSY' };
+    body['self'] = body;
+    return { body };
+  },
+  bigint: () => ({ body: { code: 'BUSY', left: 10n } }),
+  'throwing-toJSON': () => ({
+    body: {
+      toJSON() {
+        throw new Error('toJSON bug');
+      },
+    },
+  }),
+  'toJSON-not-an-object': () => ({ body: { toJSON: () => 42 } }),
+  'status-200': () => ({ status: 200, body: { ok: true } }),
+  'status-500': () => ({ status: 500 }),
+  'throwing-getter': () => ({
+    get body(): never {
+      throw new Error('getter bug');
+    },
+  }),
+  'revoked-proxy': () => {
+    const { proxy, revoke } = Proxy.revocable({}, {});
+    revoke();
+    return proxy;
+  },
+  'throws-a-null-prototype-object': () => {
+    throw Object.create(null) as unknown; // String() of it throws too
+  },
+  'async-rejecting': () => Promise.reject(new Error('async bug')),
+};
+
+function kindOf(context: ArgumentsHost): string {
+  return new URL(pathOf(context), 'http://x').searchParams.get('kind') ?? '';
 }
 
 function optionsRecordingTo(seen: Seen[]): BackpressureModuleOptions {
@@ -94,6 +140,11 @@ function optionsRecordingTo(seen: Seen[]): BackpressureModuleOptions {
         onRefusal: () => {
           throw new Error('hook bug');
         },
+      },
+      bad: {
+        limit: 1,
+        retryAfterSeconds: 3,
+        onRefusal: (_info, context) => BAD_SHAPES[kindOf(context)]?.() as RefusalShape,
       },
       exports: {
         limit: 1,
@@ -233,4 +284,35 @@ describe.each(PLATFORMS)('onRefusal hooks on %s', (platform: Platform) => {
       ['module', 'plain'],
     ]);
   });
+
+  it.each(Object.keys(BAD_SHAPES))(
+    'a hook whose answer cannot be sent (%s): the default 429 with Retry-After, no slot leaked',
+    async (kind) => {
+      await start(optionsRecordingTo(seen));
+      const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+      try {
+        for (let round = 0; round < 2; round++) {
+          const holder = send(running.url, '/hook/bad');
+          await until(() => probe.entered.length === round + 1, 'bad holds its slot');
+          const refused = await send(running.url, `/hook/bad?kind=${kind}`).reply;
+          probe.pass('bad');
+          expect((await holder.reply).status).toBe(200);
+          expect(refused.status).toBe(429);
+          expect(refused.headers['retry-after']).toBe('3');
+          expect(json(refused)).toEqual({
+            message: 'Too many requests',
+            error: 'Too Many Requests',
+            statusCode: 429,
+            reason: 'full',
+          });
+        }
+        expect(warn.mock.calls.map(([message]) => String(message))).toEqual([
+          expect.stringMatching(/^A gauge's onRefusal hook .*; the default refusal was sent/),
+        ]);
+      } finally {
+        warn.mockRestore();
+      }
+      expect(running.gauge('bad')).toMatchObject({ inFlight: 0, admitted: 2, rejected: 2 });
+    },
+  );
 });
