@@ -15,7 +15,7 @@ import { PressureGauge } from './core/pressure-gauge';
  *
  * Written at bootstrap, not by the decorator, because only then is everything known: the method's
  * own and its class's `@Limited`, `@Unlimited()`, the user's `@ApiResponse`s (applied in any
- * order), and the gauge's store. A route's own 429 / 503 documentation always wins.
+ * order), and the gauge's store. A route's or its class's own 429 / 503 documentation always wins.
  */
 
 /** `DECORATORS.API_RESPONSE` of `@nestjs/swagger`: status → response options, on the handler. */
@@ -49,18 +49,30 @@ export function documentRefusals(
     seen.add(controller);
     const cls = controller as Class;
     const className: unknown = Reflect.getMetadata(LIMITED_GAUGE, cls);
+    // Swagger merges the class's `@ApiResponse`s (its own and inherited) under each route's: a
+    // route-level 429 written here would hide the class's.
+    const classDocs: unknown = Reflect.getMetadata(API_RESPONSE_METADATA, cls);
+    const classDocumented = isRecord(classDocs)
+      ? new Set(Object.keys(classDocs))
+      : new Set<string>();
     for (const [key, handler] of routesOf(cls)) {
       // As the interceptor decides: the method's name, or `@Unlimited()`'s false, over the class's.
       const own: unknown = Reflect.getMetadata(LIMITED_GAUGE, handler);
       const name = own !== undefined ? own : className;
       const gauge = typeof name === 'string' ? gaugeOf(name) : undefined;
-      document(cls, key, handler, gauge);
+      document(cls, key, handler, gauge, classDocumented);
     }
   }
 }
 
 /** Rewrites one handler's refusal entries: takes back this process's, adds the gauge's. */
-function document(cls: Class, key: string, handler: object, gauge: Gauge | undefined): void {
+function document(
+  cls: Class,
+  key: string,
+  handler: object,
+  gauge: Gauge | undefined,
+  classDocumented: ReadonlySet<string>,
+): void {
   const before = written.get(handler);
   const current: unknown = Reflect.getMetadata(API_RESPONSE_METADATA, handler);
   const docs: ResponseDocs = isRecord(current) ? { ...(current as ResponseDocs) } : {};
@@ -73,7 +85,8 @@ function document(cls: Class, key: string, handler: object, gauge: Gauge | undef
   const ours: ResponseDocs = {};
   if (gauge) {
     const add = (status: string, entry: ResponseDoc) => {
-      if (docs[status] !== undefined) return; // the route documents it itself
+      // The route, or its class, documents it itself.
+      if (docs[status] !== undefined || classDocumented.has(status)) return;
       docs[status] = ours[status] = entry;
     };
     add(String(HttpStatus.TOO_MANY_REQUESTS), tooManyRequests(gauge));

@@ -87,6 +87,27 @@ class ClassController {
   }
 }
 
+@Controller('class-own')
+@Limited('shared')
+@ApiResponse({ status: 429, description: 'Class words: slow down' })
+@ApiResponse({ status: 503, description: 'Class words: down' })
+class OwnRefusalsController {
+  @Get('work')
+  work() {
+    return 'work';
+  }
+
+  @Get('own-429')
+  @ApiResponse({ status: 429, description: 'Method words' })
+  own429() {
+    return 'own';
+  }
+}
+
+/** Inherits its parent's class-level `@ApiResponse`s, as swagger reads them. */
+@Controller('class-inherited')
+class InheritedRefusalsController extends OwnRefusalsController {}
+
 type Json = Record<string, unknown>;
 type Operation = { responses: Record<string, Json> };
 
@@ -137,7 +158,12 @@ describe.each(PLATFORMS)('OpenAPI documentation of refusals on %s', (platform: P
             },
           }),
         ],
-        controllers: [MethodController, ClassController],
+        controllers: [
+          MethodController,
+          ClassController,
+          OwnRefusalsController,
+          InheritedRefusalsController,
+        ],
         providers: [{ provide: Probe, useValue: probe }],
       }),
     );
@@ -222,6 +248,24 @@ describe.each(PLATFORMS)('OpenAPI documentation of refusals on %s', (platform: P
     expect(Object.keys(documented).sort()).toEqual(['200', '429']);
     expect(documented['200']).toEqual({ description: 'The report' });
   });
+
+  it.each(['memory', 'redis'] as const)(
+    'keeps a class-level @ApiResponse 429 / 503 (%s store), inherited ones too',
+    async (store) => {
+      const doc = await document(store);
+      for (const base of ['/class-own', '/class-inherited']) {
+        expect(operation(doc, `${base}/work`, 'get').responses).toEqual({
+          '200': { description: '' },
+          '429': { description: 'Class words: slow down' },
+          '503': { description: 'Class words: down' },
+        });
+        expect(operation(doc, `${base}/own-429`, 'get').responses).toEqual({
+          '429': { description: 'Method words' },
+          '503': { description: 'Class words: down' },
+        });
+      }
+    },
+  );
 
   it('documents 503 too where the gauge is counted in Redis (a store that can be down)', async () => {
     const doc = await document('redis');
