@@ -46,6 +46,12 @@ export interface GaugeHealthDetails extends Record<string, unknown> {
 const WHERE = 'GaugeHealthIndicator';
 
 /**
+ * Milliseconds since the epoch that never jump: the process's start time plus a monotonic clock,
+ * so setting the wall clock (NTP, a VM resumed) cannot lengthen or shorten a saturation spell.
+ */
+const monotonicNow = (): number => performance.timeOrigin + performance.now();
+
+/**
  * A `@nestjs/terminus` health indicator for the gauges: a gauge is down when it has been saturated
  * (at least `saturation` × its limit held, or refusing callers) for longer than `forMs`, or when
  * its shared store is down, so a readiness probe takes an overloaded or cut-off instance out of
@@ -78,7 +84,7 @@ export class GaugeHealthIndicator {
   ) {
     const valid = validateHealthModuleOptions(options);
     this.defaults = resolveHealthOptions('BackpressureHealthModule', valid, undefined, ['clock']);
-    this.watch = new SaturationWatch(valid.clock ?? Date.now);
+    this.watch = new SaturationWatch(valid.clock ?? monotonicNow);
   }
 
   /**
@@ -133,7 +139,7 @@ export class GaugeHealthIndicator {
 
   private report(key: string, gauge: Gauge, options: ResolvedHealthOptions): HealthIndicatorResult {
     const reading = this.watch.read(gauge, options.saturation);
-    const forMs = reading.since === undefined ? 0 : reading.at - reading.since;
+    const forMs = reading.since === undefined ? 0 : Math.max(0, reading.at - reading.since);
     const store = gauge.storeState ?? 'memory';
     const details: GaugeHealthDetails = {
       inFlight: gauge.inFlight,

@@ -30,7 +30,10 @@ export interface GaugeHealthCheckOptions extends GaugeHealthOptions {
 
 /** What `BackpressureHealthModule.forRoot()` takes: the defaults of every check, and the clock. */
 export interface BackpressureHealthOptions extends GaugeHealthOptions {
-  /** Milliseconds since the epoch (default `Date.now`); a test gives a fake clock. */
+  /**
+   * Milliseconds since the epoch, never going back nor jumping (default: the process's start time
+   * plus `performance.now()`, which wall-clock changes do not move); a test gives a fake clock.
+   */
   readonly clock?: (() => number) | undefined;
 }
 

@@ -12,12 +12,21 @@ export interface SaturationReading {
   readonly since: number | undefined;
 }
 
-/** The spell a gauge is in at one threshold, as the last check left it. */
+/** The spell a gauge is in at one threshold, and the check it is measured from. */
 interface Spell {
   readonly since: number | undefined;
-  /** `rejected + timedOut` at the last check. */
+  /** When the baseline check ran: the last one at least `MIN_GAP_MS` after the one before. */
+  readonly at: number;
+  /** `rejected + timedOut` at the baseline check. */
   readonly refusals: number;
 }
+
+/**
+ * The shortest interval over which a check may say that pressure ended: "no refusal since the
+ * previous check" means nothing when that check ran a millisecond earlier (a liveness and a
+ * readiness probe at once, several load balancers).
+ */
+export const MIN_GAP_MS = 1_000;
 
 /**
  * How long each gauge has been saturated, measured at the checks (a readiness probe every few
@@ -25,11 +34,16 @@ interface Spell {
  * nothing more, whether or not anything is checked.
  *
  * A check sees pressure when the gauge holds at least `threshold × limit` slots, or when it
- * refused a caller (rejected at once, or timed out in its queue) since the previous check at that
+ * refused a caller (rejected at once, or timed out in its queue) since the baseline check at that
  * threshold: a fail-fast gauge under overload frees a slot between requests, so "full at this
  * instant" alone would miss it. A spell starts at the first check that sees pressure and ends at
  * the first check that sees none, so a spell is never longer than the gauge was under pressure
  * (it may be shorter, by up to one check interval).
+ *
+ * The baseline moves only to a check at least `MIN_GAP_MS` after it: a check sooner than that
+ * (a burst of probes) can start a spell but not end one, and compares its refusals with the
+ * baseline's. The clock must be monotonic (the indicator's default is): a wall clock set back or
+ * forward would shorten or lengthen a spell by the jump.
  */
 export class SaturationWatch {
   private readonly spells = new WeakMap<GaugeStats, Map<number, Spell>>();
@@ -48,9 +62,11 @@ export class SaturationWatch {
     const refusals = gauge.rejected + gauge.timedOut;
     const { limit, inFlight } = gauge;
     const ratio = limit > 0 ? inFlight / limit : 1;
-    const saturated = ratio >= threshold || (last !== undefined && refusals > last.refusals);
-    const since = saturated ? (last?.since ?? at) : undefined;
-    byThreshold.set(threshold, { since, refusals });
-    return { at, ratio, saturated, since };
+    const pressed = ratio >= threshold || (last !== undefined && refusals > last.refusals);
+    // Too soon after the baseline (or before it, with a clock that went back) to say it ended.
+    const soon = last !== undefined && !(at - last.at >= MIN_GAP_MS);
+    const since = pressed ? (last?.since ?? at) : soon ? last.since : undefined;
+    byThreshold.set(threshold, soon ? { ...last, since } : { since, at, refusals });
+    return { at, ratio, saturated: since !== undefined, since };
   }
 }

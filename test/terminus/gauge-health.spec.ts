@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { HealthIndicatorService } from '@nestjs/terminus';
 import { GaugeConfigError, GaugeRegistry, type Release } from '../../src';
 import {
@@ -184,6 +184,103 @@ describe('GaugeHealthIndicator: saturation over a window (fake clock)', () => {
       'tenant-7',
     ]);
     release();
+  });
+});
+
+describe('GaugeHealthIndicator: bursts of probes and clock jumps', () => {
+  it('a burst of probes cannot end a spell: only a check >= 1 s after the baseline can', async () => {
+    const { indicator, registry, clock } = setup({ forMs: 3_000 });
+    const pdf = registry.get('pdf');
+    const refuseOne = () => {
+      const held = [pdf.acquire() as Release, pdf.acquire() as Release];
+      expect(() => pdf.acquire()).toThrow();
+      for (const release of held) release();
+    };
+    const check = async () => entry(await indicator.isHealthy('pdf'), 'pdf');
+
+    await check(); // the baseline
+    clock.advance(1_000);
+    const start = clock.at;
+    for (let second = 0; second < 3; second++) {
+      refuseOne(); // overloaded all along: a refusal every second, none between the probes
+      // A liveness and a readiness probe at once, and a load balancer's 10 ms later.
+      for (const offset of [0, 0, 10]) {
+        clock.advance(offset);
+        expect(await check()).toMatchObject({
+          status: 'up',
+          saturatedSince: new Date(start).toISOString(),
+          saturatedForMs: clock.at - start,
+        });
+      }
+      clock.advance(990);
+    }
+    refuseOne();
+    expect(await check()).toMatchObject({ status: 'down', saturatedForMs: 3_000 });
+    clock.advance(999); // calm, but too soon after the baseline to say so
+    expect(await check()).toMatchObject({ status: 'down', saturatedForMs: 3_999 });
+    clock.advance(1); // 1 s without a refusal: the spell ends
+    expect(await check()).toMatchObject({ status: 'up', saturatedSince: null, saturatedForMs: 0 });
+    clock.advance(5); // a probe right after: still calm, not a new spell
+    expect(await check()).toMatchObject({ saturatedSince: null });
+  });
+
+  it('a probe soon after the baseline can start a spell, whose start is that probe', async () => {
+    const { indicator, registry, clock } = setup({ forMs: 1_000 });
+    const pdf = registry.get('pdf');
+    await indicator.isHealthy('pdf');
+    const held = [pdf.acquire() as Release, pdf.acquire() as Release];
+    clock.advance(100);
+    const started = clock.at;
+    expect(entry(await indicator.isHealthy('pdf'), 'pdf')).toMatchObject({
+      saturatedSince: new Date(started).toISOString(),
+    });
+    clock.advance(1_000);
+    expect(entry(await indicator.isHealthy('pdf'), 'pdf')).toMatchObject({
+      status: 'down',
+      saturatedForMs: 1_000,
+    });
+    for (const release of held) release();
+  });
+
+  it('a clock that goes back never makes a negative spell', async () => {
+    const { indicator, registry, clock } = setup({ forMs: 1_000 });
+    const pdf = registry.get('pdf');
+    const held = [pdf.acquire() as Release, pdf.acquire() as Release];
+    await indicator.isHealthy('pdf');
+    clock.advance(-60_000);
+    expect(entry(await indicator.isHealthy('pdf'), 'pdf')).toMatchObject({
+      status: 'up',
+      saturatedForMs: 0,
+    });
+    for (const release of held) release();
+  });
+
+  describe('by default, a monotonic clock: setting the wall clock moves no spell', () => {
+    afterEach(() => {
+      jest.useRealTimers();
+    });
+
+    it.each([
+      ['forward', 3_600_000],
+      ['back', -3_600_000],
+    ])('the wall clock set %s by an hour', async (_way, jump) => {
+      jest.useFakeTimers({
+        doNotFake: ['performance', 'nextTick', 'setImmediate', 'queueMicrotask'],
+      });
+      const registry = new GaugeRegistry({ gauges: { pdf: { limit: 1 } } });
+      const indicator = new GaugeHealthIndicator(registry, new HealthIndicatorService(), {
+        forMs: 60_000,
+      });
+      const release = registry.get('pdf').acquire() as Release;
+      const first = entry(await indicator.isHealthy('pdf'), 'pdf');
+      jest.setSystemTime(Date.now() + jump);
+      const second = entry(await indicator.isHealthy('pdf'), 'pdf');
+      expect(second.status).toBe('up');
+      expect(second.saturatedForMs).toBeGreaterThanOrEqual(0);
+      expect(second.saturatedForMs).toBeLessThan(60_000);
+      expect(second.saturatedSince).toBe(first.saturatedSince);
+      release();
+    });
   });
 });
 
