@@ -3,6 +3,7 @@ import {
   Injectable,
   Optional,
   type OnModuleDestroy,
+  type OnApplicationBootstrap,
   type OnModuleInit,
 } from '@nestjs/common';
 import {
@@ -109,7 +110,9 @@ export function validatePrometheusOptions(value: unknown): BackpressurePrometheu
  * together as `gauge="(dynamic)"`, so clients cannot grow the set of series.
  */
 @Injectable()
-export class BackpressurePrometheusMetrics implements OnModuleInit, OnModuleDestroy {
+export class BackpressurePrometheusMetrics
+  implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy
+{
   /** The metric names, with the prefix. */
   readonly names: PrometheusMetricNames;
   private readonly registry: PrometheusRegistry;
@@ -117,6 +120,11 @@ export class BackpressurePrometheusMetrics implements OnModuleInit, OnModuleDest
   private readonly series = new Map<string, DurationSeries>();
   private readonly tallies: GaugeTallies;
   private metrics: Metric[] = [];
+  /**
+   * `starting`: registered by `onModuleInit`, the app's bootstrap not finished (or failed);
+   * `taken`: another app took the metrics over meanwhile.
+   */
+  private state: 'idle' | 'starting' | 'running' | 'taken' = 'idle';
 
   /**
    * @param gauges the application's `GaugeRegistry` (any object with its `onGauge` and `list`)
@@ -149,7 +157,20 @@ export class BackpressurePrometheusMetrics implements OnModuleInit, OnModuleDest
 
   /** Nest calls it at start-up: registers the metrics and starts counting. */
   onModuleInit(): void {
-    this.start();
+    this.register();
+    this.state = 'starting';
+  }
+
+  /**
+   * Nest calls it once every module is initialised: the metrics are this app's from now on. Throws
+   * if another app took them over meanwhile (two apps starting at once on one registry).
+   */
+  onApplicationBootstrap(): void {
+    if (this.state === 'taken') {
+      this.state = 'idle';
+      throw this.clash(this.names.inFlight);
+    }
+    if (this.state === 'starting') this.state = 'running';
   }
 
   /** Nest calls it at shutdown: stops counting and removes the metrics from the registry. */
@@ -163,28 +184,63 @@ export class BackpressurePrometheusMetrics implements OnModuleInit, OnModuleDest
    * already registered there (two applications on one registry: give each its own, or a prefix).
    */
   start(): void {
-    if (this.metrics.length > 0) return;
-    for (const name of Object.values(this.names)) {
-      if (this.registry.getSingleMetric(name) !== undefined) {
-        throw new GaugeConfigError(
-          `${WHERE}: a metric "${name}" is already registered in this registry (another application's? give each its own registry or prefix)`,
-        );
-      }
-    }
-    this.metrics = this.create();
-    for (const metric of this.metrics) this.registry.registerMetric(metric);
-    this.tallies.watch(this.gauges);
+    this.register();
+    this.state = 'running';
   }
 
   /** Undoes `start()`: unsubscribes from the gauges and removes the metrics from the registry. */
   stop(): void {
+    this.state = 'idle';
     if (this.metrics.length === 0) return;
     this.tallies.close();
     for (const metric of this.metrics) {
-      const name = (metric as unknown as { name: string }).name;
+      const name = nameOf(metric);
       if (this.registry.getSingleMetric(name) === metric) this.registry.removeSingleMetric(name);
     }
     this.metrics = [];
+  }
+
+  /**
+   * Registers the metrics, after taking back those of an app that registered them but never
+   * finished starting (its init failed after this module's `onModuleInit`, and Nest calls no
+   * shutdown hook then); a clash with a running app's, or anything else's, throws.
+   */
+  private register(): void {
+    if (this.metrics.length > 0) return;
+    const stale = new Set<BackpressurePrometheusMetrics>();
+    for (const name of Object.values(this.names)) {
+      const found = this.registry.getSingleMetric(name);
+      if (found === undefined) continue;
+      const owner = owners.get(found);
+      if (owner === undefined || owner === this || owner.state !== 'starting') {
+        throw this.clash(name);
+      }
+      stale.add(owner);
+    }
+    for (const owner of stale) {
+      owner.stop();
+      owner.state = 'taken';
+    }
+    const metrics = this.create();
+    const registered: Metric[] = [];
+    try {
+      for (const metric of metrics) {
+        this.registry.registerMetric(metric);
+        registered.push(metric);
+        owners.set(metric, this);
+      }
+    } catch (error) {
+      for (const metric of registered) this.registry.removeSingleMetric(nameOf(metric));
+      throw error;
+    }
+    this.metrics = metrics;
+    this.tallies.watch(this.gauges);
+  }
+
+  private clash(name: string): GaugeConfigError {
+    return new GaugeConfigError(
+      `${WHERE}: a metric "${name}" is already registered in this registry (another application's? give each its own registry or prefix)`,
+    );
   }
 
   private create(): Metric[] {
@@ -274,6 +330,13 @@ export class BackpressurePrometheusMetrics implements OnModuleInit, OnModuleDest
       }
     }
   }
+}
+
+/** Which instance registered each metric: an app that never finished starting gives them up. */
+const owners = new WeakMap<Metric, BackpressurePrometheusMetrics>();
+
+function nameOf(metric: Metric): string {
+  return (metric as unknown as { name: string }).name;
 }
 
 /** What a scrape-time gauge reads of one row. */

@@ -311,6 +311,76 @@ describe('BackpressurePrometheusModule', () => {
   });
 
   it.each([
+    ['a provider whose onModuleInit throws (after the metrics registered)', 'init'],
+    ['a bad gauge config (from a factory)', 'config'],
+  ] as const)(
+    'an app whose start failed (%s) leaves the registry to the next app',
+    async (_what, failure) => {
+      const registry = new Registry();
+      class Failing {
+        onModuleInit() {
+          if (failure === 'init') throw new Error('database unreachable');
+        }
+      }
+      const root =
+        failure === 'config'
+          ? BackpressureModule.forRootAsync({
+              useFactory: () => ({ gauges: { pdf: { limit: -1 } } }),
+            })
+          : BackpressureModule.forRoot({ gauges: { pdf: { limit: 1 } } });
+      await expect(
+        compile([
+          root,
+          BackpressurePrometheusModule.forRoot({ registry }),
+          moduleOf({ providers: [Failing] }),
+        ]),
+      ).rejects.toThrow(failure === 'config' ? GaugeConfigError : Error);
+      // Nest calls no shutdown hook after a failed init: the next app must start all the same.
+      const next = await compile([
+        BackpressureModule.forRoot({ gauges: { csv: { limit: 3 } } }),
+        BackpressurePrometheusModule.forRoot({ registry }),
+      ]);
+      try {
+        await next
+          .get(GaugeRegistry)
+          .get('csv')
+          .process(() => 'ok');
+        const metrics = new Scrape(await registry.metrics());
+        expect(metrics.value('backpressure_limit', { gauge: 'csv' })).toBe(3);
+        expect(metrics.value('backpressure_admitted_total', { gauge: 'csv' })).toBe(1);
+        // Only the new app's gauges: the failed one's figures are gone with it.
+        expect(() => metrics.value('backpressure_limit', { gauge: 'pdf' })).toThrow(/no sample/);
+      } finally {
+        await next.close();
+      }
+      expect(registry.getMetricsAsArray()).toEqual([]);
+    },
+  );
+
+  it('two apps starting at once on one registry: the one that finishes second fails', async () => {
+    const registry = new Registry();
+    const build = async () =>
+      Test.createTestingModule({
+        imports: [BackpressureModule.forRoot(), BackpressurePrometheusModule.forRoot({ registry })],
+      }).compile();
+    const [first, second] = [await build(), await build()];
+    const [a, b] = [
+      first.get(BackpressurePrometheusMetrics),
+      second.get(BackpressurePrometheusMetrics),
+    ];
+    a.onModuleInit();
+    b.onModuleInit(); // takes over from a, whose bootstrap has not finished
+    b.onApplicationBootstrap();
+    expect(() => a.onApplicationBootstrap()).toThrow(
+      /"backpressure_in_flight" is already registered/,
+    );
+    expect(registry.getSingleMetric('backpressure_in_flight')).toBeDefined(); // b's, untouched
+    await first.close();
+    await second.close();
+    expect(registry.getMetricsAsArray()).toEqual([]);
+  });
+
+  it.each([
     [{ prefix: 'bad-prefix' }, /option "prefix"/],
     [{ prefix: 3 }, /option "prefix"/],
     [{ buckets: [] }, /option "buckets"/],
