@@ -2,15 +2,18 @@ import {
   Inject,
   Injectable,
   Optional,
+  type OnApplicationBootstrap,
   type OnModuleDestroy,
   type OnModuleInit,
 } from '@nestjs/common';
 import {
+  createNoopMeter,
   metrics,
   ValueType,
   type Attributes,
   type BatchObservableCallback,
   type Histogram,
+  type Meter,
   type MeterProvider,
   type Observable,
 } from '@opentelemetry/api';
@@ -113,6 +116,9 @@ export function validateOpenTelemetryOptions(value: unknown): BackpressureOpenTe
   return options as BackpressureOpenTelemetryOptions;
 }
 
+/** The app reporting on each meter (one a meter: see `claim`). */
+const meterUsers = new WeakMap<Meter, BackpressureOpenTelemetryMetrics>();
+
 /** Durations nobody records (option `histograms: false`). */
 const NO_DURATIONS: DurationSink = { waited: () => undefined, held: () => undefined };
 
@@ -137,12 +143,16 @@ interface LabelAttributes {
  * after bootstrap) share `(dynamic)`, so clients cannot grow the set of series.
  */
 @Injectable()
-export class BackpressureOpenTelemetryMetrics implements OnModuleInit, OnModuleDestroy {
+export class BackpressureOpenTelemetryMetrics
+  implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy
+{
   private readonly options: BackpressureOpenTelemetryOptions;
   private readonly buckets: readonly number[];
   private readonly attributes = new Map<string, LabelAttributes>();
   private tallies: GaugeTallies | undefined;
   private stopObserving: (() => void) | undefined;
+  /** Started by `onModuleInit`, the app's bootstrap not finished (or failed). */
+  private starting = false;
 
   /**
    * @param gauges the application's `GaugeRegistry` (any object with its `onGauge` and `list`)
@@ -159,6 +169,12 @@ export class BackpressureOpenTelemetryMetrics implements OnModuleInit, OnModuleD
   /** Nest calls it at start-up: creates the instruments and starts counting. */
   onModuleInit(): void {
     this.start();
+    this.starting = true;
+  }
+
+  /** Nest calls it once every module is initialised: the meter is this app's from now on. */
+  onApplicationBootstrap(): void {
+    this.starting = false;
   }
 
   /** Nest calls it at shutdown: stops counting and observing. */
@@ -170,7 +186,9 @@ export class BackpressureOpenTelemetryMetrics implements OnModuleInit, OnModuleD
   start(): void {
     if (this.tallies !== undefined) return;
     const provider = this.options.meterProvider ?? metrics.getMeterProvider();
-    const meter = provider.getMeter(this.options.meterName ?? 'nestjs-backpressure');
+    const meterName = this.options.meterName ?? 'nestjs-backpressure';
+    const meter = provider.getMeter(meterName);
+    this.claim(meter, meterName);
     const names = OPENTELEMETRY_INSTRUMENTS;
     const advice = { explicitBucketBoundaries: [...this.buckets] };
     const histograms = this.options.histograms ?? true;
@@ -232,17 +250,40 @@ export class BackpressureOpenTelemetryMetrics implements OnModuleInit, OnModuleD
     };
     const all: Observable[] = Object.values(observables);
     meter.addBatchObservableCallback(observe, all);
-    this.stopObserving = () => meter.removeBatchObservableCallback(observe, all);
+    this.stopObserving = () => {
+      meter.removeBatchObservableCallback(observe, all);
+      if (meterUsers.get(meter) === this) meterUsers.delete(meter);
+    };
     this.tallies = tallies;
     tallies.watch(this.gauges);
   }
 
   /** Undoes `start()`: unsubscribes from the gauges and stops observing. */
   stop(): void {
+    this.starting = false;
     this.tallies?.close();
     this.tallies = undefined;
     this.stopObserving?.();
     this.stopObserving = undefined;
+  }
+
+  /**
+   * Makes `meter` this app's. Two apps on one meter would create the same instruments with the
+   * same attributes (a gauge's name): each collection would keep one app's figures for a gauge
+   * both have and drop the other's, without a word. A meter an app registered on but whose start
+   * failed (Nest calls no shutdown hook then) is taken back; the no-op meter is anyone's.
+   */
+  private claim(meter: Meter, meterName: string): void {
+    const user = meterUsers.get(meter);
+    if (user !== undefined && user !== this) {
+      if (!user.starting) {
+        throw new GaugeConfigError(
+          `${WHERE}: meter "${meterName}" of this MeterProvider already reports another application's gauges, and one app's figures would replace the other's at each collection: give each application its own "meterName" (or "meterProvider"), or close the other first`,
+        );
+      }
+      user.stop();
+    }
+    if (meter !== createNoopMeter()) meterUsers.set(meter, this);
   }
 
   private sinkFor(

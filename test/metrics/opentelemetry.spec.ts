@@ -312,6 +312,85 @@ describe('BackpressureOpenTelemetryModule', () => {
     }
   });
 
+  describe('two applications on one meter', () => {
+    const app = async (
+      gauges: Record<string, { limit: number }>,
+      options = {},
+      extra: unknown[] = [],
+    ) => {
+      const built = await Test.createTestingModule({
+        imports: [
+          BackpressureModule.forRoot({ gauges }),
+          BackpressureOpenTelemetryModule.forRoot(options),
+          ...(extra as never[]),
+        ],
+      }).compile();
+      await built.init();
+      return built;
+    };
+
+    it('the second fails its start, naming the cause; with its own meterName both report', async () => {
+      const reader = new CollectingReader();
+      const provider = new MeterProvider({ readers: [reader] });
+      const first = await app({ pdf: { limit: 4 } }, { meterProvider: provider });
+      try {
+        await expect(app({ pdf: { limit: 9 } }, { meterProvider: provider })).rejects.toThrow(
+          /meter "nestjs-backpressure" of this MeterProvider already reports another application's gauges.*own "meterName"/,
+        );
+        const second = await app(
+          { pdf: { limit: 9 } },
+          { meterProvider: provider, meterName: 'api-2' },
+        );
+        try {
+          const { resourceMetrics } = await reader.collect();
+          const limits = Object.fromEntries(
+            resourceMetrics.scopeMetrics.map((scope) => [
+              scope.scope.name,
+              new Collected(scope.metrics).value('backpressure.limit', { [G]: 'pdf' }),
+            ]),
+          );
+          expect(limits).toEqual({ 'nestjs-backpressure': 4, 'api-2': 9 });
+        } finally {
+          await second.close();
+        }
+      } finally {
+        await first.close();
+      }
+      // Closed: the meter is free for the next app.
+      const next = await app({ pdf: { limit: 2 } }, { meterProvider: provider });
+      await next.close();
+      await provider.shutdown();
+    });
+
+    it('an app whose start failed after this module started leaves the meter to the next', async () => {
+      const reader = new CollectingReader();
+      const provider = new MeterProvider({ readers: [reader] });
+      class Failing {
+        onModuleInit() {
+          throw new Error('database unreachable');
+        }
+      }
+      await expect(
+        app({ pdf: { limit: 4 } }, { meterProvider: provider }, [
+          moduleOf({ providers: [Failing] }),
+        ]),
+      ).rejects.toThrow('database unreachable');
+      const next = await app({ pdf: { limit: 7 } }, { meterProvider: provider });
+      try {
+        expect((await reader.read()).value('backpressure.limit', { [G]: 'pdf' })).toBe(7);
+      } finally {
+        await next.close();
+        await provider.shutdown();
+      }
+    });
+
+    it('without an SDK (the no-op meter) any number of apps start', async () => {
+      const [a, b] = [await app({ pdf: { limit: 1 } }), await app({ pdf: { limit: 1 } })];
+      await a.close();
+      await b.close();
+    });
+  });
+
   it.each([
     [{ histograms: 'no' }, /option "histograms"/],
     [{ meterProvider: {} }, /option "meterProvider"/],
