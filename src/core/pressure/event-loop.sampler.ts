@@ -24,7 +24,7 @@ export interface LoopSampler {
 export const SAMPLE_INTERVAL_MS = 50;
 /**
  * The delay histogram's resolution (ms); subtracted from its mean, as @fastify/under-pressure
- * does. Fine enough to tell a 3 ms late loop from an idle one (the controller's default target).
+ * does. Fine enough to tell a loop 1.5 ms late from an idle one (the controller's default target).
  */
 export const RESOLUTION_MS = 5;
 

@@ -11,7 +11,7 @@ import { processLoopSampler, type LoopReading, type LoopSampler } from './event-
 export interface EventLoopOptions {
   /**
    * The loop's mean timer delay (ms; default 30) that counts as late. The gauge steers the delay
-   * towards `maxDelayMs × TARGET_SHARE` (3 ms by default), so that bursts stay under this.
+   * towards `maxDelayMs × TARGET_SHARE` (1.5 ms by default), so that bursts stay under this.
    */
   maxDelayMs?: number | undefined;
   /** Steer the loop's busy share of an interval under this too (0..1; default: not used). */
@@ -33,7 +33,7 @@ export const DEFAULT_MAX_DELAY_MS = 30;
 /**
  * The delay the cap steers to, as a share of `maxDelayMs`. A request that needs a few turns of the
  * loop waits for each turn, so its latency is a multiple of the loop's delay: holding the mean
- * delay at a tenth of the threshold keeps critical calls' tail well under it.
+ * delay at a twentieth of the threshold keeps critical calls' tail well under it.
  */
 export const TARGET_SHARE = 0.05;
 /** Calm readings in a row, with the cap refusing nobody, before the cap is lifted. */
