@@ -66,8 +66,9 @@ export interface GaugeOptions {
   maxHoldMs?: number | undefined;
   /**
    * Shed by event-loop pressure: while this process's event loop is late (or busy), refuse `low`
-   * calls, then `normal` ones too, at once (`shed-pressure`), so `high` and `critical` keep the
-   * loop. `true` takes the defaults. One sampler per process, however many gauges use it.
+   * calls and cap the slots `normal` ones may hold (`shed-pressure`), the cap steered to keep the
+   * loop's delay low, so `high` and `critical` keep the loop. `true` takes the defaults. One
+   * sampler per process, however many gauges use it.
    */
   eventLoop?: boolean | EventLoopOptions | undefined;
   /**

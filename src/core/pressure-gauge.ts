@@ -46,7 +46,7 @@ export class PressureGauge implements Gauge {
   private readonly holds: HoldWatch | undefined;
   /** Created by the first call with a priority on a fail-fast gauge; from then on all calls use it. */
   private headroom: PriorityHeadroom | undefined;
-  /** Present with option `eventLoop`: sheds low levels while the process's event loop is late. */
+  /** Present with option `eventLoop`: refuses `low` and caps `normal` while the process's event loop is late. */
   private readonly pressure: LoopPressure | undefined;
   /** Created by option `partition` or the first call with a key; from then on all calls use it. */
   private partitions: KeyPartitions | undefined;
@@ -79,7 +79,9 @@ export class PressureGauge implements Gauge {
         ? undefined
         : new HoldWatch(this.figures, resolved.maxHoldMs);
     this.pressure =
-      resolved.eventLoop === undefined ? undefined : new LoopPressure(resolved.eventLoop);
+      resolved.eventLoop === undefined
+        ? undefined
+        : new LoopPressure(resolved.eventLoop, () => this.active);
   }
 
   get limit(): number {
@@ -119,7 +121,7 @@ export class PressureGauge implements Gauge {
    * rejection, since the caller was turned away.
    */
   tryAcquire(): Release | undefined {
-    if (this.pressure?.sheds(NORMAL_RANK)) {
+    if (this.pressure?.sheds(NORMAL_RANK, this.active)) {
       this.figures.reject('shed-pressure');
       return undefined;
     }
@@ -139,7 +141,7 @@ export class PressureGauge implements Gauge {
       throw new GaugeAbortedError(this.name);
     }
     const priority = options?.priority;
-    if (this.pressure?.sheds(rankOf(priority) ?? NORMAL_RANK)) {
+    if (this.pressure?.sheds(rankOf(priority) ?? NORMAL_RANK, this.active)) {
       this.figures.reject('shed-pressure');
       throw GaugeExhaustedError.withoutStack(this.name, 'shed-pressure', this.retryAfterSeconds);
     }

@@ -28,9 +28,23 @@ class ScriptedLoop implements LoopSampler {
   }
 }
 
+/** Holds `GET /held` until the test opens it. */
+let gate: { open: () => void; opened: Promise<void> };
+function newGate(): typeof gate {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { open, opened };
+}
+
 @Controller()
 @Limited('api')
 class ApiController {
+  @Get('held')
+  async held() {
+    await gate.opened;
+    return 'held';
+  }
+
   @Get('critical')
   @Priority('critical')
   critical() {
@@ -78,11 +92,12 @@ describe.each(PLATFORMS)('event-loop pressure on %s', (platform: Platform) => {
     return out;
   };
 
-  it('sheds low, then normal, with 429 reason shed-pressure; critical keeps its 200', async () => {
+  it('sheds low at once and caps normal under what is held, with 429 reason shed-pressure; critical keeps its 200', async () => {
     expect(await statuses()).toEqual({ critical: 200, normal: 200, low: 200 });
-    loop.late(100);
-    expect(await statuses()).toEqual({ critical: 200, normal: 200, low: 429 });
-    loop.late(100);
+    gate = newGate();
+    const held = [send(running.url, '/held'), send(running.url, '/held')];
+    while (running.gauge('api').inFlight < 2) await new Promise((resolve) => setImmediate(resolve));
+    loop.late(100); // far over target: the cap is half the 2 held
     expect(await statuses()).toEqual({ critical: 200, normal: 429, low: 429 });
     const shed = await send(running.url, '/normal').reply;
     expect(shed.headers['retry-after']).toBe('2');
@@ -92,6 +107,12 @@ describe.each(PLATFORMS)('event-loop pressure on %s', (platform: Platform) => {
       error: 'Too Many Requests',
       reason: 'shed-pressure',
     });
+    gate.open();
+    expect((await Promise.all(held.map((call) => call.reply))).map((r) => r.status)).toEqual([
+      200, 200,
+    ]);
+    // Nothing held, under the cap of 1: normal is admitted again; low is not until the loop is calm.
+    expect(await statuses()).toEqual({ critical: 200, normal: 200, low: 429 });
     for (let i = 0; i < 10; i++) loop.late(0);
     expect(await statuses()).toEqual({ critical: 200, normal: 200, low: 200 });
     expect(running.gauge('api')).toMatchObject({ inFlight: 0, rejected: 4 });

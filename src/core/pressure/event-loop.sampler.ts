@@ -17,10 +17,16 @@ export interface LoopSampler {
   watch(watcher: LoopWatcher): () => void;
 }
 
-/** How often the process sampler reads the loop (ms): fast enough to act within a few requests' time. */
-export const SAMPLE_INTERVAL_MS = 100;
-/** The delay histogram's resolution (ms); subtracted from its mean, as @fastify/under-pressure does. */
-const RESOLUTION_MS = 10;
+/**
+ * How often the process sampler reads the loop (ms): fast enough for a gauge to settle its cap
+ * within a few hundred milliseconds, slow enough for each reading to average ~10 histogram samples.
+ */
+export const SAMPLE_INTERVAL_MS = 50;
+/**
+ * The delay histogram's resolution (ms); subtracted from its mean, as @fastify/under-pressure
+ * does. Fine enough to tell a loop 1.5 ms late from an idle one (the controller's default target).
+ */
+export const RESOLUTION_MS = 5;
 
 /**
  * The one event-loop sampler of this process (after @fastify/under-pressure): a delay histogram

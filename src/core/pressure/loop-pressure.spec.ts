@@ -1,8 +1,18 @@
+import fc from 'fast-check';
 import { GaugeConfigError, GaugeExhaustedError } from '../gauge.errors';
 import type { GaugeEvent } from '../gauge-events';
 import { PressureGauge } from '../pressure-gauge';
+import type { PriorityRank } from '../priority/priority.level';
 import type { LoopReading, LoopSampler, LoopWatcher } from './event-loop.sampler';
-import { CALM_READINGS_TO_RECOVER, LoopPressure, resolveEventLoop } from './loop-pressure';
+import {
+  CALM_READINGS_TO_RECOVER,
+  LoopPressure,
+  MAX_CUT,
+  MAX_RAISE,
+  MIN_CAP,
+  resolveEventLoop,
+  TARGET_SHARE,
+} from './loop-pressure';
 
 /** A sampler the test drives: each `read` is one interval's reading. */
 class ScriptedSampler implements LoopSampler {
@@ -19,8 +29,168 @@ class ScriptedSampler implements LoopSampler {
   }
 }
 
+const MAX_DELAY = 30;
+/** The delay the controller steers to with `maxDelayMs: 30`. */
+const TARGET = MAX_DELAY * TARGET_SHARE;
+const [CRITICAL, HIGH, NORMAL, LOW] = [0, 1, 2, 3] as const;
+
+describe('LoopPressure', () => {
+  let sampler: ScriptedSampler;
+  let held: number;
+  let pressure: LoopPressure;
+  beforeEach(() => {
+    sampler = new ScriptedSampler();
+    held = 0;
+    pressure = new LoopPressure({ maxDelayMs: MAX_DELAY, sampler }, () => held);
+  });
+
+  it('caps nothing while the loop is on or under its target', () => {
+    sampler.read(TARGET, 0.99, 20);
+    expect(pressure.inFlightCap).toBeUndefined();
+    for (const rank of [CRITICAL, HIGH, NORMAL, LOW]) expect(pressure.sheds(rank, 1e6)).toBe(false);
+  });
+
+  it('on a reading over target refuses low and caps normal below what is held, cut in proportion to the excess', () => {
+    held = 40;
+    sampler.read(TARGET * 1.4); // 40 % over: a cut of 10 %
+    expect(pressure.inFlightCap).toBeCloseTo(36);
+    expect(pressure.sheds(LOW, 0)).toBe(true);
+    expect(pressure.sheds(NORMAL, 35)).toBe(false);
+    expect(pressure.sheds(NORMAL, 37)).toBe(true);
+    expect(pressure.sheds(HIGH, 1e6)).toBe(false);
+    expect(pressure.sheds(CRITICAL, 1e6)).toBe(false);
+  });
+
+  it('cuts at most half of what is held per reading, however late, and never below MIN_CAP', () => {
+    held = 40;
+    sampler.read(10_000);
+    expect(pressure.inFlightCap).toBe(40 * (1 - MAX_CUT));
+    sampler.read(10_000);
+    expect(pressure.inFlightCap).toBe(10);
+    held = 3; // fewer held than the cap: the cut is from what is held
+    sampler.read(10_000);
+    expect(pressure.inFlightCap).toBe(1.5);
+    sampler.read(10_000, 0.5, 10);
+    expect(pressure.inFlightCap).toBe(MIN_CAP);
+    expect(pressure.sheds(NORMAL, 0)).toBe(false);
+  });
+
+  it('raises a refusing cap by at most 1/8 per reading under target, and a cap refusing nobody not at all', () => {
+    held = 8;
+    sampler.read(TARGET * 3); // cap 4
+    expect(pressure.inFlightCap).toBe(4);
+    sampler.read(0);
+    expect(pressure.inFlightCap).toBe(4); // refused nobody since the last reading
+    expect(pressure.sheds(NORMAL, 4)).toBe(true);
+    sampler.read(0);
+    expect(pressure.inFlightCap).toBe(4 * (1 + MAX_RAISE));
+    expect(pressure.sheds(NORMAL, 4.4)).toBe(false);
+    expect(pressure.sheds(NORMAL, 5)).toBe(true);
+    sampler.read(TARGET * 0.5);
+    expect(pressure.inFlightCap).toBeCloseTo(4.5 * (1 + 0.5 / 8));
+  });
+
+  it('lifts the cap (low back in) after calm readings in a row that refused nobody; a refusal or a busier reading starts the count again', () => {
+    held = 8;
+    sampler.read(TARGET * 3);
+    sampler.read(0, 0.5, CALM_READINGS_TO_RECOVER - 1);
+    expect(pressure.sheds(NORMAL, 100)).toBe(true); // refused: this calm reading does not count
+    sampler.read(0);
+    sampler.read(0, 0.5, CALM_READINGS_TO_RECOVER - 1);
+    sampler.read(TARGET * 0.75); // under target but not calm
+    sampler.read(0, 0.5, CALM_READINGS_TO_RECOVER - 1);
+    expect(pressure.inFlightCap).toBeDefined();
+    expect(pressure.sheds(LOW, 0)).toBe(true);
+    sampler.read(0);
+    expect(pressure.inFlightCap).toBeUndefined();
+    expect(pressure.sheds(LOW, 1e6)).toBe(false);
+    expect(pressure.sheds(NORMAL, 1e6)).toBe(false);
+  });
+
+  it('settles where the loop is on target instead of oscillating, with demand above what the process serves', () => {
+    // A CPU-bound process: each slot held makes every turn 1 ms longer, so the loop is late by
+    // about TARGET / 5 ms per slot (on target at 5 held); callers keep 70 slots' worth coming.
+    const demand = 70;
+    const caps: number[] = [];
+    const inFlight: number[] = [];
+    held = demand;
+    for (let reading = 0; reading < 200; reading++) {
+      let admitted = 0;
+      while (admitted < demand && !pressure.sheds(NORMAL, admitted)) admitted++;
+      held = admitted;
+      sampler.read((held * TARGET) / 5);
+      caps.push(pressure.inFlightCap ?? Infinity);
+      inFlight.push(held);
+    }
+    expect(caps.every(Number.isFinite)).toBe(true); // never lifted into the flood again
+    for (let i = 1; i < caps.length; i++) {
+      expect(caps[i]!).toBeGreaterThanOrEqual(caps[i - 1]! * (1 - MAX_CUT) - 1e-9);
+      expect(caps[i]!).toBeLessThanOrEqual(caps[i - 1]! * (1 + MAX_RAISE) + 1e-9);
+    }
+    const settled = inFlight.slice(50);
+    expect(Math.min(...settled)).toBeGreaterThanOrEqual(4);
+    expect(Math.max(...settled)).toBeLessThanOrEqual(6);
+  });
+
+  it('never refuses high or critical, and refuses low whenever it refuses normal (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            delayMs: fc.double({ min: 0, max: 1000, noNaN: true }),
+            utilization: fc.double({ min: 0, max: 1, noNaN: true }),
+            held: fc.nat(200),
+          }),
+          { maxLength: 60 },
+        ),
+        fc.nat(300),
+        (readings, asked) => {
+          const scripted = new ScriptedSampler();
+          let now = 0;
+          const under = new LoopPressure(
+            { maxDelayMs: MAX_DELAY, maxUtilization: 0.9, sampler: scripted },
+            () => now,
+          );
+          for (const reading of readings) {
+            now = reading.held;
+            scripted.read(reading.delayMs, reading.utilization);
+            for (const rank of [CRITICAL, HIGH] as PriorityRank[]) {
+              if (under.sheds(rank, asked)) return false;
+            }
+            if (under.sheds(NORMAL, asked) && !under.sheds(LOW, asked)) return false;
+            const cap = under.inFlightCap;
+            if (cap !== undefined && !(cap >= MIN_CAP)) return false;
+          }
+          return true;
+        },
+      ),
+    );
+  });
+
+  it('takes utilization as a signal only when asked to', () => {
+    held = 10;
+    sampler.read(0, 1, 3);
+    expect(pressure.inFlightCap).toBeUndefined();
+    const busy = new LoopPressure(
+      { maxDelayMs: MAX_DELAY, maxUtilization: 0.8, sampler },
+      () => 10,
+    );
+    sampler.read(0, 0.96); // 20 % over: a cut of 5 %
+    expect(busy.inFlightCap).toBeCloseTo(9.5);
+    sampler.read(0, 0.3, CALM_READINGS_TO_RECOVER);
+    expect(busy.inFlightCap).toBeUndefined();
+  });
+
+  it('stops watching when closed', () => {
+    expect(sampler.watchers).toHaveLength(1);
+    pressure.close();
+    expect(sampler.watchers).toHaveLength(0);
+  });
+});
+
 const LEVELS = ['critical', 'high', 'normal', 'low'] as const;
 
+/** Which levels `gauge` refuses for pressure now (each admitted call released at once). */
 function refused(gauge: PressureGauge): string[] {
   return LEVELS.filter((priority) => {
     try {
@@ -35,94 +205,47 @@ function refused(gauge: PressureGauge): string[] {
   });
 }
 
-describe('LoopPressure', () => {
-  let sampler: ScriptedSampler;
-  let pressure: LoopPressure;
-  beforeEach(() => {
-    sampler = new ScriptedSampler();
-    pressure = new LoopPressure({ maxDelayMs: 30, sampler });
-  });
-
-  it('sheds low on the first late reading, normal on the next, never high or critical', () => {
-    expect(pressure.shedding).toBeUndefined();
-    sampler.read(31);
-    expect(pressure.shedding).toBe('low');
-    expect([pressure.sheds(0), pressure.sheds(1), pressure.sheds(2), pressure.sheds(3)]).toEqual([
-      false,
-      false,
-      false,
-      true,
-    ]);
-    sampler.read(500, 0.5, 10);
-    expect(pressure.shedding).toBe('normal');
-    expect([pressure.sheds(0), pressure.sheds(1), pressure.sheds(2)]).toEqual([false, false, true]);
-  });
-
-  it('lets one level back in after enough calm readings in a row, not before', () => {
-    sampler.read(100, 0.5, 2);
-    sampler.read(5, 0.5, CALM_READINGS_TO_RECOVER - 1);
-    expect(pressure.shedding).toBe('normal');
-    sampler.read(5);
-    expect(pressure.shedding).toBe('low');
-    sampler.read(5, 0.5, CALM_READINGS_TO_RECOVER);
-    expect(pressure.shedding).toBeUndefined();
-  });
-
-  it('holds its level between half the threshold and the threshold, and a late reading resets the calm', () => {
-    sampler.read(100);
-    sampler.read(20, 0.5, 50); // under 30, above 15: neither worse nor calm
-    expect(pressure.shedding).toBe('low');
-    sampler.read(5, 0.5, CALM_READINGS_TO_RECOVER - 1);
-    sampler.read(31);
-    expect(pressure.shedding).toBe('normal');
-    sampler.read(5, 0.5, CALM_READINGS_TO_RECOVER - 1);
-    expect(pressure.shedding).toBe('normal');
-  });
-
-  it('takes utilization as a signal only when asked to', () => {
-    sampler.read(0, 1, 3);
-    expect(pressure.shedding).toBeUndefined();
-    const busy = new LoopPressure({ maxDelayMs: 30, maxUtilization: 0.9, sampler });
-    sampler.read(0, 0.95);
-    expect(busy.shedding).toBe('low');
-    sampler.read(0, 0.85, 20); // under 0.9 but over 90 % of it: not calm
-    expect(busy.shedding).toBe('low');
-    sampler.read(0, 0.5, CALM_READINGS_TO_RECOVER);
-    expect(busy.shedding).toBeUndefined();
-  });
-
-  it('stops watching when closed', () => {
-    expect(sampler.watchers).toHaveLength(1);
-    pressure.close();
-    expect(sampler.watchers).toHaveLength(0);
-  });
-});
-
 describe('a gauge with eventLoop', () => {
-  it('refuses the shed levels at once with shed-pressure, counted and reported', () => {
+  it('refuses low, and normal over the cap, with shed-pressure, counted and reported', () => {
     const sampler = new ScriptedSampler();
-    const gauge = new PressureGauge({ name: 'g', limit: 5, eventLoop: { sampler } });
+    const gauge = new PressureGauge({ name: 'g', limit: 10, eventLoop: { sampler } });
     const events: GaugeEvent[] = [];
     gauge.subscribe((event) => events.push(event));
     expect(refused(gauge)).toEqual([]);
-    sampler.read(1000);
-    expect(refused(gauge)).toEqual(['low']);
-    const normal = gauge.tryAcquire();
-    expect(normal).toBeDefined();
-    normal?.();
-    sampler.read(1000);
+    const held = [
+      gauge.tryAcquire()!,
+      gauge.tryAcquire()!,
+      gauge.tryAcquire()!,
+      gauge.tryAcquire()!,
+    ];
+    sampler.read(1000); // cap: half the 4 held
     expect(refused(gauge)).toEqual(['normal', 'low']);
     expect(gauge.tryAcquire()).toBeUndefined();
     expect(() => gauge.acquire()).toThrow(
       /sheds this priority while the event loop is under pressure/,
     );
+    held.splice(0, 3).forEach((release) => release());
+    expect(refused(gauge)).toEqual(['low']); // 1 held, under the cap of 2
     expect(gauge.rejected).toBe(5);
     expect(events.filter((e) => e.type === 'rejected')).toEqual(
       new Array(5).fill({ type: 'rejected', gauge: 'g', reason: 'shed-pressure' }),
     );
+    held[0]!();
     expect(gauge.inFlight).toBe(0);
     gauge.close();
     expect(sampler.watchers).toHaveLength(0);
+  });
+
+  it('admits critical and high up to its own limit under pressure, then refuses them as full', () => {
+    const sampler = new ScriptedSampler();
+    const gauge = new PressureGauge({ name: 'g', limit: 4, eventLoop: { sampler } });
+    sampler.read(1000);
+    const slots = [0, 1, 2, 3].map(() => gauge.acquire({ priority: 'critical' }));
+    expect(slots.every((slot) => typeof slot === 'function')).toBe(true);
+    expect(() => gauge.acquire({ priority: 'high' })).toThrow(
+      expect.objectContaining({ reason: 'full' }),
+    );
+    gauge.close();
   });
 
   it("sheds a queue gauge's callers before they queue", async () => {
@@ -136,6 +259,7 @@ describe('a gauge with eventLoop', () => {
     const held = gauge.acquire();
     sampler.read(1000);
     expect(() => gauge.acquire({ priority: 'low' })).toThrow(GaugeExhaustedError);
+    expect(() => gauge.acquire()).toThrow(GaugeExhaustedError); // 1 held, cap 1
     expect(gauge.queued).toBe(0);
     const waiting = gauge.acquire({ priority: 'high' });
     expect(gauge.queued).toBe(1);

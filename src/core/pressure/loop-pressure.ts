@@ -1,16 +1,20 @@
 import { describeValue as show } from '../config-value.util';
 import { GaugeConfigError } from '../gauge.errors';
-import type { PriorityRank } from '../priority/priority.level';
+import { NORMAL_RANK, type PriorityRank } from '../priority/priority.level';
 import { processLoopSampler, type LoopReading, type LoopSampler } from './event-loop.sampler';
 
 /**
  * Shed by event-loop pressure: when this process itself is the bottleneck (its event loop late or
- * busy), refuse `low` and then `normal` calls at once, keeping the loop for `high` and `critical`.
+ * busy), refuse `low` calls and cap how many slots `normal` calls may hold, keeping the loop for
+ * `high` and `critical`.
  */
 export interface EventLoopOptions {
-  /** Pressure when the loop's mean delay over a sampling interval (100 ms) exceeds this (ms; default 30). */
+  /**
+   * The loop's mean timer delay (ms; default 30) that counts as late. The gauge steers the delay
+   * towards `maxDelayMs × TARGET_SHARE` (1.5 ms by default), so that bursts stay under this.
+   */
   maxDelayMs?: number | undefined;
-  /** Pressure when the loop is busy more than this share of an interval (0..1; default: not used). */
+  /** Steer the loop's busy share of an interval under this too (0..1; default: not used). */
   maxUtilization?: number | undefined;
   /** Where readings come from (default: the one sampler of this process); for tests or another signal. */
   sampler?: LoopSampler | undefined;
@@ -26,37 +30,66 @@ export interface ResolvedEventLoop {
 
 /** The default delay threshold: 30 ms late is already most of a fast request's budget. */
 export const DEFAULT_MAX_DELAY_MS = 30;
-/** Calm readings in a row before one level is let back in (a cut is at once, a recovery slow). */
+/**
+ * The delay the cap steers to, as a share of `maxDelayMs`. A request that needs a few turns of the
+ * loop waits for each turn, so its latency is a multiple of the loop's delay: holding the mean
+ * delay at a twentieth of the threshold keeps critical calls' tail well under it.
+ */
+export const TARGET_SHARE = 0.05;
+/** Calm readings in a row, with the cap refusing nobody, before the cap is lifted. */
 export const CALM_READINGS_TO_RECOVER = 5;
-/** No shedding: no rank is this high. */
-const NONE = 4;
-/** The most it sheds: `normal` and `low`; `high` and `critical` are never shed for pressure. */
-const MOST = 2;
+/** The most one reading cuts the cap by (a share of what is held). */
+export const MAX_CUT = 0.5;
+/** The most one calm reading raises the cap by (a share of it). */
+export const MAX_RAISE = 0.125;
+/** The cap never goes under this many slots: `normal` calls are throttled, never starved. */
+export const MIN_CAP = 1;
 
 /**
- * One gauge's view of the loop: a step controller over the sampler's readings. Each reading over a
- * threshold sheds one level more (`low`, then `normal` too); after `CALM_READINGS_TO_RECOVER`
- * readings well under them (half the delay, 90 % of the utilization), one level is let back in.
- * The hot path reads one number.
+ * One gauge's view of the loop: an integral controller over the sampler's readings that sets a cap
+ * on the slots held (by all levels) under which a `normal` call is admitted. `pressure` is the
+ * reading over its target (delay ÷ `maxDelayMs × TARGET_SHARE`, or utilization ÷ `maxUtilization`,
+ * the larger): 1 is on target.
+ *
+ * - Over target (> 1), with no cap yet: the cap starts under what is held; `low` is refused from
+ *   now on. Each such reading cuts the cap to `min(cap, held) × (1 − cut)`, the cut proportional to
+ *   the excess (`(pressure − 1) / 4`) and at most `MAX_CUT`.
+ * - Under target, while the cap is refusing calls: it rises by `(1 − pressure) / 8` of itself
+ *   (at most `MAX_RAISE`), so it settles where the loop is on target instead of see-sawing.
+ * - After `CALM_READINGS_TO_RECOVER` readings in a row at most half the target with the cap refusing
+ *   no `normal` call, the cap is lifted and `low` is let back in.
+ *
+ * `high` and `critical` are never refused for pressure (only by the gauge's own limit). The hot
+ * path compares two numbers; no timer or clock read per call.
  */
 export class LoopPressure {
-  /** Calls of this rank or lower (a greater rank number) are refused: 4 none, 3 `low`, 2 `normal` too. */
-  private shedFrom: number = NONE;
+  /** `normal` is admitted while fewer than this many slots are held; `Infinity`: no pressure. */
+  private cap = Infinity;
   private calm = 0;
+  /** Whether the cap refused a `normal` call since the last reading. */
+  private binding = false;
   private readonly stop: () => void;
 
-  constructor(private readonly options: ResolvedEventLoop) {
+  /** `held` says how many slots the gauge holds now (every level). */
+  constructor(
+    private readonly options: ResolvedEventLoop,
+    private readonly held: () => number,
+  ) {
     this.stop = options.sampler.watch((reading) => this.observe(reading));
   }
 
-  /** True if a call of `rank` is refused now. */
-  sheds(rank: PriorityRank): boolean {
-    return rank >= this.shedFrom;
+  /** True if a call of `rank` is refused now, `held` being the slots held (every level). */
+  sheds(rank: PriorityRank, held: number): boolean {
+    if (rank < NORMAL_RANK || this.cap === Infinity) return false;
+    if (rank > NORMAL_RANK) return true;
+    if (held < this.cap) return false;
+    this.binding = true;
+    return true;
   }
 
-  /** The highest level shed now, for tests and logs: `undefined`, `'low'` or `'normal'`. */
-  get shedding(): 'low' | 'normal' | undefined {
-    return this.shedFrom === NONE ? undefined : this.shedFrom === MOST ? 'normal' : 'low';
+  /** The cap on slots held under which `normal` is admitted now; `undefined`: none (no pressure). */
+  get inFlightCap(): number | undefined {
+    return this.cap === Infinity ? undefined : this.cap;
   }
 
   /** Stops watching the loop (the gauge closed). */
@@ -66,22 +99,25 @@ export class LoopPressure {
 
   private observe({ delayMs, utilization }: LoopReading): void {
     const { maxDelayMs, maxUtilization } = this.options;
-    const busy = maxUtilization !== undefined && utilization > maxUtilization;
-    if (delayMs > maxDelayMs || busy) {
+    const pressure = Math.max(
+      delayMs / (maxDelayMs * TARGET_SHARE),
+      maxUtilization === undefined ? 0 : utilization / maxUtilization,
+    );
+    const binding = this.binding;
+    this.binding = false;
+    if (pressure > 1) {
       this.calm = 0;
-      if (this.shedFrom > MOST) this.shedFrom--;
+      const cut = Math.min(MAX_CUT, (pressure - 1) / 4);
+      this.cap = Math.max(MIN_CAP, Math.min(this.cap, this.held()) * (1 - cut));
       return;
     }
-    const quiet =
-      delayMs <= maxDelayMs / 2 &&
-      (maxUtilization === undefined || utilization <= maxUtilization * 0.9);
-    if (!quiet) {
+    if (this.cap === Infinity) return;
+    if (binding) this.cap *= 1 + Math.min(MAX_RAISE, (1 - pressure) / 8);
+    if (pressure > 0.5 || binding) {
       this.calm = 0;
-      return;
-    }
-    if (this.shedFrom < NONE && ++this.calm >= CALM_READINGS_TO_RECOVER) {
+    } else if (++this.calm >= CALM_READINGS_TO_RECOVER) {
       this.calm = 0;
-      this.shedFrom++;
+      this.cap = Infinity;
     }
   }
 }

@@ -104,7 +104,9 @@ export class SharedGauge implements Gauge, LeaseHolder {
     this.holds =
       options.maxHoldMs === undefined ? undefined : new HoldWatch(this.figures, options.maxHoldMs);
     this.pressure =
-      options.eventLoop === undefined ? undefined : new LoopPressure(options.eventLoop);
+      options.eventLoop === undefined
+        ? undefined
+        : new LoopPressure(options.eventLoop, () => this.inFlight);
     // A fail-fast gauge waits only for the first connection, and at most as long as it may take.
     const timeoutMs = this.queueSize > 0 ? options.queueTimeoutMs : backend.connectTimeoutMs;
     this.waiters = new WaitList(this.figures, this.retryAfterSeconds, timeoutMs, {
@@ -202,7 +204,7 @@ export class SharedGauge implements Gauge, LeaseHolder {
     // Priorities order this instance's own waiters; slots are counted in the store, where no
     // room is kept for them (see docs/redis.md).
     const rank = rankOf(options?.priority) ?? NORMAL_RANK;
-    if (this.pressure?.sheds(rank)) throw this.exhausted('shed-pressure');
+    if (this.pressure?.sheds(rank, this.inFlight)) throw this.exhausted('shed-pressure');
     if (this.closed) {
       this.figures.reject('unavailable');
       throw new GaugeUnavailableError(
