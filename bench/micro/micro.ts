@@ -14,6 +14,8 @@ import { SEAM } from './seam-names';
  * slot pays for.
  */
 type Bench = () => Promise<number>;
+/** What the check that a policy learned reads of it (AdaptiveLimit's getters). */
+type AdaptiveLike = LimitPolicy & { readonly baseline: number; readonly probing: boolean };
 const noop = () => 1;
 
 /** A policy that learns nothing but asks for samples, so the gauge times every slot for it. */
@@ -126,12 +128,42 @@ async function main(): Promise<void> {
 
   const gauge = new lib.PressureGauge({ name: 'micro', limit: 10 });
   // Issue 10: adaptive gauges (defaults, max ample so the loop never refuses). Every
-  // acquire()+release reads the clock twice and feeds the policy one sample.
+  // acquire()+release reads the clock twice and feeds the policy one sample. Each policy is kept
+  // (`learning`) to check after the run that it learned: a gauge that skipped its samples would
+  // look fast and learn nothing.
+  const policies: Record<string, AdaptiveLike> = {};
+  const learning = (name: string, factory: LimitPolicyFactory): LimitPolicyFactory => ({
+    policy: factory.policy,
+    create: (where) => (policies[name] = factory.create(where) as AdaptiveLike),
+  });
   const adaptive = {
-    gradient2: new lib.PressureGauge({ name: 'gradient2', limit: lib.gradient2({ max: 1000 }) }),
-    vegas: new lib.PressureGauge({ name: 'vegas', limit: lib.vegas({ max: 1000 }) }),
-    aimd: new lib.PressureGauge({ name: 'aimd', limit: lib.aimd({ max: 1000 }) }),
+    gradient2: new lib.PressureGauge({
+      name: 'gradient2',
+      limit: learning('gradient2', lib.gradient2({ max: 1000 })),
+    }),
+    vegas: new lib.PressureGauge({
+      name: 'vegas',
+      limit: learning('vegas', lib.vegas({ max: 1000 })),
+    }),
+    aimd: new lib.PressureGauge({ name: 'aimd', limit: learning('aimd', lib.aimd({ max: 1000 })) }),
   };
+  const initialLimits = Object.values(adaptive).map((g) => g.limit);
+  // One sample each: the first starts the baseline probe, so the limit must drop to `min`.
+  for (const g of Object.values(adaptive)) (g.acquire() as () => void)();
+  if (Object.values(adaptive).some((g, i) => g.limit >= initialLimits[i]!))
+    throw new Error('micro: an adaptive gauge did not start probing at its first sample');
+  // The same loops on the build named by BENCH_BASE_LIB (before a change), side by side.
+  const base = baseBuild();
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const baseLib = (base ? require(base.path) : lib) as typeof lib;
+  const baseAdaptive = new baseLib.PressureGauge({
+    name: 'base-gradient2',
+    limit: baseLib.gradient2({ max: 1000 }),
+  });
+  const ranked = new lib.PressureGauge({ name: 'ranked', limit: 10 });
+  const baseRanked = new baseLib.PressureGauge({ name: 'base-ranked', limit: 10 });
+  const baseFixed = new baseLib.PressureGauge({ name: 'base-fixed', limit: 10 });
+  const high = { priority: 'high' } as const;
   const limit10 = pLimit(10);
   const bulkhead10 = bulkhead(10, 0);
 
@@ -150,6 +182,30 @@ async function main(): Promise<void> {
       const g = adaptive.gradient2;
       const t0 = process.hrtime.bigint();
       for (let i = 0; i < syncOps; i++) (g.acquire() as () => void)();
+      return perOp(t0, syncOps);
+    },
+    'base build: adaptive gradient2: acquire()+release+sample': async () => {
+      const g = baseAdaptive;
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < syncOps; i++) (g.acquire() as () => void)();
+      return perOp(t0, syncOps);
+    },
+    'base build: gauge acquire()+release (fail fast)': async () => {
+      const g = baseFixed;
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < syncOps; i++) (g.acquire() as () => void)();
+      return perOp(t0, syncOps);
+    },
+    'gauge acquire({ priority })+release (fail fast)': async () => {
+      const g = ranked;
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < syncOps; i++) (g.acquire(high) as () => void)();
+      return perOp(t0, syncOps);
+    },
+    'base build: gauge acquire({ priority })+release (fail fast)': async () => {
+      const g = baseRanked;
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < syncOps; i++) (g.acquire(high) as () => void)();
       return perOp(t0, syncOps);
     },
     'adaptive vegas: acquire()+release+sample': async () => {
@@ -270,13 +326,24 @@ async function main(): Promise<void> {
   }
   if (Object.values(adaptive).some((g) => g.inFlight !== 0 || g.limit < 10))
     throw new Error('micro: an adaptive gauge not idle (or refusing) after the run');
+  // Learned: each probe ended with a measured baseline and the limit back up from `min`.
+  for (const [name, policy] of Object.entries(policies)) {
+    if (!Number.isFinite(policy.baseline) || policy.probing)
+      throw new Error(`micro: ${name} learned nothing (baseline ${policy.baseline})`);
+  }
   if (gauge.inFlight !== 0 || gauge.queued !== 0 || !seamsIdle())
     throw new Error('micro: gauge not idle after the run');
   if (events.count !== 2 * 2 * syncOps * (reps + 1))
     throw new Error(`micro: listeners heard ${events.count} events`);
-  const base = baseBuild()?.label ?? 'current build (BENCH_BASE_LIB unset)';
+  const baseLabel = base?.label ?? 'current build (BENCH_BASE_LIB unset)';
   process.stdout.write(
-    JSON.stringify({ settings: { syncOps, asyncOps, waiters, reps, base }, nsPerOp: out }),
+    JSON.stringify({
+      settings: { syncOps, asyncOps, waiters, reps, base: baseLabel },
+      learned: Object.fromEntries(
+        Object.entries(policies).map(([name, p]) => [name, { baselineMs: p.baseline }]),
+      ),
+      nsPerOp: out,
+    }),
   );
 }
 

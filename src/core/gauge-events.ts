@@ -50,7 +50,12 @@ export type GaugeEvent =
   | { readonly type: 'store-down'; readonly gauge: string; readonly reason: string }
   | { readonly type: 'store-up'; readonly gauge: string };
 
-/** Called synchronously for every event of the gauges it subscribed to; must be quick and not throw. */
+/**
+ * Called synchronously for every event of the gauges it subscribed to; must be quick and not throw.
+ * Events that carry nothing but their gauge and type or reason (`queued`, `rejected`
+ * and `admitted` with `waitedMs` 0) are one frozen object per gauge, handed to listeners again and
+ * again: a listener reads an event when called and must not keep it or rely on its identity.
+ */
 export type GaugeListener = (event: GaugeEvent) => void;
 
 /** What a gauge offers its observers. */
@@ -85,8 +90,15 @@ export class GaugeFigures implements GaugeEvents {
   aborted = 0;
   released = 0;
   private listeners: readonly GaugeListener[] = NONE;
+  /** The events that carry no figure, built once: a gauge with listeners allocates none for them. */
+  private readonly admittedAtOnce: GaugeEvent;
+  private readonly queued: GaugeEvent;
+  private readonly rejections = new Map<RejectionReason, GaugeEvent>();
 
-  constructor(readonly gauge: string) {}
+  constructor(readonly gauge: string) {
+    this.admittedAtOnce = Object.freeze({ type: 'admitted', gauge, waitedMs: 0 });
+    this.queued = Object.freeze({ type: 'queued', gauge });
+  }
 
   /** True while someone listens: callers skip measuring what only a listener would read. */
   get listening(): boolean {
@@ -103,16 +115,25 @@ export class GaugeFigures implements GaugeEvents {
 
   admit(waitedMs: number): void {
     this.admitted++;
-    if (this.listeners !== NONE) this.emit({ type: 'admitted', gauge: this.gauge, waitedMs });
+    if (this.listeners === NONE) return;
+    this.emit(
+      waitedMs === 0 ? this.admittedAtOnce : { type: 'admitted', gauge: this.gauge, waitedMs },
+    );
   }
 
   reject(reason: RejectionReason): void {
     this.rejected++;
-    if (this.listeners !== NONE) this.emit({ type: 'rejected', gauge: this.gauge, reason });
+    if (this.listeners === NONE) return;
+    let event = this.rejections.get(reason);
+    if (event === undefined) {
+      event = Object.freeze({ type: 'rejected', gauge: this.gauge, reason });
+      this.rejections.set(reason, event);
+    }
+    this.emit(event);
   }
 
   queue(): void {
-    if (this.listeners !== NONE) this.emit({ type: 'queued', gauge: this.gauge });
+    if (this.listeners !== NONE) this.emit(this.queued);
   }
 
   timeOut(waitedMs: number, reason: TimeoutReason = 'queue-timeout'): void {

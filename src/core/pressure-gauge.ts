@@ -51,6 +51,15 @@ export class PressureGauge implements Gauge {
   /** Created by option `partition` or the first call with a key; from then on all calls use it. */
   private partitions: KeyPartitions | undefined;
   private readonly partitionSettings: ResolvedGaugeOptions['partition'];
+  /** Whether the policy learns from samples: read once, as the policy's `samples` is fixed. */
+  private readonly samples: boolean;
+  /**
+   * No priority headroom, partitions, event-loop pressure or hold watch: `acquire()` without
+   * options is a count and a comparison, its release a count (and a sample when `timed`).
+   */
+  private plain: boolean;
+  /** Whether a plain slot reads the clock: the policy samples or someone listens. */
+  private timed: boolean;
 
   /** Takes either raw options (validated here) or options the module already resolved. */
   constructor(options: ResolvedGaugeOptions | (GaugeOptions & { name: string })) {
@@ -82,6 +91,20 @@ export class PressureGauge implements Gauge {
       resolved.eventLoop === undefined
         ? undefined
         : new LoopPressure(resolved.eventLoop, () => this.active);
+    this.samples = this.policy.samples;
+    this.timed = this.samples;
+    this.plain = this.holds === undefined && this.pressure === undefined;
+    this.refresh();
+  }
+
+  /** Decides again, after a change of listeners or the first priority or key, what a slot costs. */
+  private refresh(): void {
+    this.timed = this.samples || this.figures.listening;
+    this.plain =
+      this.holds === undefined &&
+      this.pressure === undefined &&
+      this.headroom === undefined &&
+      this.partitions === undefined;
   }
 
   get limit(): number {
@@ -113,7 +136,12 @@ export class PressureGauge implements Gauge {
   }
 
   subscribe(listener: GaugeListener): () => void {
-    return this.figures.subscribe(listener);
+    const unsubscribe = this.figures.subscribe(listener);
+    this.refresh();
+    return () => {
+      unsubscribe();
+      this.refresh();
+    };
   }
 
   /**
@@ -135,6 +163,14 @@ export class PressureGauge implements Gauge {
   }
 
   acquire(options?: AcquireOptions): Release | Promise<Release> {
+    if (options === undefined && this.plain) {
+      if (this.active < this.capacity && this.waiters.length === 0) {
+        this.active++;
+        this.figures.admit(0);
+        return this.timed ? this.timedLease(performance.now()) : this.countedLease();
+      }
+      return this.wait(undefined, NORMAL_RANK);
+    }
     const signal = options?.signal;
     if (signal?.aborted) {
       this.figures.abort(0);
@@ -197,7 +233,11 @@ export class PressureGauge implements Gauge {
     prioritized: boolean,
     entry: KeyEntry | undefined,
   ): Release | 'full' | 'shed-priority' | 'key-over-share' {
-    const headroom = prioritized ? (this.headroom ??= new PriorityHeadroom()) : this.headroom;
+    let headroom = this.headroom;
+    if (headroom === undefined && prioritized) {
+      headroom = this.headroom = new PriorityHeadroom();
+      this.refresh();
+    }
     const now = performance.now();
     headroom?.arrive(rank, now);
     const free = this.capacity - this.active;
@@ -210,7 +250,7 @@ export class PressureGauge implements Gauge {
       reason = 'key-over-share';
     } else if (free > 0 && this.waiters.length === 0) {
       if (headroom === undefined || rank === 0 || free > headroom.reserveFor(rank, this.capacity)) {
-        return this.grant(entry);
+        return this.grant(entry, now);
       }
       reason = 'shed-priority';
     }
@@ -241,7 +281,10 @@ export class PressureGauge implements Gauge {
 
   /** The partitioning a gauge without option `partition` gets at its first key. */
   private defaultPartitions(): KeyPartitions {
-    return new KeyPartitions(this.partitionSettings ?? { maxKeys: DEFAULT_MAX_KEYS });
+    const partitions = new KeyPartitions(this.partitionSettings ?? { maxKeys: DEFAULT_MAX_KEYS });
+    this.partitions = partitions;
+    this.refresh();
+    return partitions;
   }
 
   process<T>(fn: Work<T>, options?: AcquireOptions): Promise<T> {
@@ -285,76 +328,108 @@ export class PressureGauge implements Gauge {
   }
 
   /** A new limit, at once: a raise serves waiters now; a cut takes effect as slots come back. */
-  private apply(limit: number): void {
+  private apply(limit: number, at?: number): void {
     const from = this.current;
     if (limit === from) return;
     this.current = limit;
     if (this.closed) return;
     this.capacity = limit;
     this.figures.limitChanged(from, limit);
+    const now = this.waiters.length === 0 ? 0 : (at ?? performance.now());
     while (this.active < this.capacity) {
       const waiter = this.waiters.shift();
       if (waiter === undefined) break;
       this.active++;
-      this.figures.admit(this.figures.listening ? this.waiters.waitedMs(waiter) : 0);
-      waiter.resolve(this.lease(waiter.entry));
+      this.figures.admit(this.figures.listening ? this.waiters.waitedMs(waiter, now) : 0);
+      waiter.resolve(this.lease(waiter.entry, now));
     }
   }
 
-  /** A slot at once; for a key, counted as its. */
-  private grant(entry?: KeyEntry): Release {
+  /** A slot at once; for a key, counted as its. `now`: a clock reading already taken, if any. */
+  private grant(entry?: KeyEntry, now?: number): Release {
     this.active++;
     if (entry !== undefined) this.partitions!.hold(entry);
     this.figures.admit(0);
-    return this.lease(entry);
+    return this.lease(entry, now);
   }
 
   /**
    * A release handle that frees its slot once, however often it is called. It reads the clock
-   * only when the policy learns from samples or someone listens.
+   * only when the policy learns from samples, someone listens, or priorities or keys need hold
+   * times; `now` is a reading the caller already took (a hand-off reuses its release's).
    */
-  private lease(entry?: KeyEntry): Release {
+  private lease(entry: KeyEntry | undefined, now?: number): Release {
+    if (this.plain) {
+      return this.timed ? this.timedLease(now ?? performance.now()) : this.countedLease();
+    }
     let held = true;
-    const timed =
-      this.policy.samples ||
-      this.figures.listening ||
-      this.headroom !== undefined ||
-      entry !== undefined;
-    const since = timed ? performance.now() : 0;
+    const timed = this.timed || this.headroom !== undefined || entry !== undefined;
+    const since = timed ? (now ?? performance.now()) : 0;
     const watched = this.holds?.start();
     const release = (outcome: Outcome = 'succeeded') => {
       if (!held) return;
       held = false;
       if (watched !== undefined) this.holds!.end(watched);
       if (entry !== undefined) this.partitions!.unhold(entry);
-      if (timed) this.sample(since, outcome, entry !== undefined);
-      else this.figures.released++;
-      this.handOff();
+      if (timed) this.handOff(this.sample(since, outcome, entry !== undefined));
+      else {
+        this.figures.released++;
+        this.handOff(undefined);
+      }
     };
     return watched === undefined ? release : attachSlot(release, watched);
   }
 
-  /** Reports one finished slot; a learning policy may move the limit. */
-  private sample(since: number, outcome: Outcome, keyed: boolean): void {
+  /**
+   * The release of a plain slot (see `plain`) that nothing times: a count. Whether a slot is timed
+   * is decided when it is granted, so a listener subscribing meanwhile hears no release without
+   * its grant.
+   */
+  private countedLease(): Release {
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.figures.released++;
+      this.handOff(undefined);
+    };
+  }
+
+  /** The release of a plain slot held since `since`: a sample for the policy and listeners. */
+  private timedLease(since: number): Release {
+    let held = true;
+    return (outcome: Outcome = 'succeeded') => {
+      if (!held) return;
+      held = false;
+      this.handOff(this.sample(since, outcome, false));
+    };
+  }
+
+  /** Reports one finished slot (a learning policy may move the limit); returns the clock reading. */
+  private sample(since: number, outcome: Outcome, keyed: boolean): number {
     const at = performance.now();
     const heldMs = at - since;
     this.figures.release(heldMs, outcome);
     this.headroom?.held(heldMs);
     if (keyed) this.partitions?.headroom.held(heldMs);
-    if (!this.policy.samples) return;
+    if (!this.samples) return at;
     const limit = this.policy.update({ heldMs, outcome, inFlight: this.active, at });
-    if (limit !== this.current) this.apply(limit);
+    if (limit !== this.current) this.apply(limit, at);
+    return at;
   }
 
-  /** A freed slot goes to the oldest waiter if the limit allows; only otherwise does `inFlight` drop. */
-  private handOff(): void {
+  /**
+   * A freed slot goes to the oldest waiter if the limit allows; only otherwise does `inFlight`
+   * drop. `now`: the release's clock reading, reused as the new holder's start.
+   */
+  private handOff(now: number | undefined): void {
     const waiter = this.active > this.capacity ? undefined : this.waiters.shift();
     if (waiter === undefined) {
       this.active--;
       return;
     }
-    this.figures.admit(this.figures.listening ? this.waiters.waitedMs(waiter) : 0);
-    waiter.resolve(this.lease(waiter.entry));
+    this.figures.admit(this.figures.listening ? this.waiters.waitedMs(waiter, now) : 0);
+    waiter.resolve(this.lease(waiter.entry, now));
   }
 }
 
