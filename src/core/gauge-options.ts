@@ -78,6 +78,14 @@ export interface GaugeOptions {
    * from the start. In-memory gauges only: a shared (Redis) gauge ignores keys.
    */
   partition?: PartitionOptions | undefined;
+  /**
+   * Fail-fast gauges with priorities: how long (ms) a caller may wait for the next freed slot when
+   * it finds none it may take while a lower level fills the gauge (that slot goes to it before
+   * anyone else). It lets the gauge keep fewer slots free for higher levels. Default: half the
+   * measured mean hold time; `0`: never wait (refuse at once, keeping more slots free). Not with
+   * `queue` (a queue already serves higher levels first). In-memory gauges only.
+   */
+  priorityWaitMs?: number | undefined;
 }
 
 /**
@@ -116,6 +124,8 @@ export interface ResolvedGaugeOptions {
   readonly eventLoop?: ResolvedEventLoop;
   /** Absent: keys get the default partitioning when the first one arrives. */
   readonly partition?: PartitionSettings;
+  /** Absent: half the measured mean hold time (fail fast only). */
+  readonly priorityWaitMs?: number;
 }
 
 /** The keys `GaugeOptions` accepts; anything else is a typo and fails the bootstrap. */
@@ -128,6 +138,7 @@ export const GAUGE_OPTION_KEYS: readonly string[] = [
   'maxHoldMs',
   'eventLoop',
   'partition',
+  'priorityWaitMs',
 ];
 const GAUGE_KEYS = new Set(GAUGE_OPTION_KEYS);
 const QUEUE_KEYS = new Set(['size', 'timeoutMs', 'discipline', 'targetMs', 'intervalMs']);
@@ -200,6 +211,15 @@ export function resolveGaugeOptions(
   const eventLoop = resolveEventLoop(where, options.eventLoop);
   const partition =
     options.partition === undefined ? undefined : resolvePartition(where, options.partition);
+  const { priorityWaitMs } = options;
+  if (priorityWaitMs !== undefined) {
+    assertNumber(where, 'priorityWaitMs', priorityWaitMs, 0, MAX_TIMEOUT_MS);
+    if (options.queue !== undefined) {
+      throw new GaugeConfigError(
+        `${where}: option "priorityWaitMs" is for a fail-fast gauge (no "queue"; a queue already serves higher levels first), got ${show(priorityWaitMs)}`,
+      );
+    }
+  }
   return {
     name,
     limit,
@@ -212,6 +232,7 @@ export function resolveGaugeOptions(
     ...(whenStoreDown === undefined ? {} : { whenStoreDown }),
     ...(eventLoop === undefined ? {} : { eventLoop }),
     ...(partition === undefined ? {} : { partition }),
+    ...(priorityWaitMs === undefined ? {} : { priorityWaitMs }),
     ...codel,
   };
 }

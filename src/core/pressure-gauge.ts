@@ -7,6 +7,7 @@ import { assertLimit, FixedLimit, type LimitPolicy } from './limit-policy';
 import { classifyError, type OutcomeClassifier } from './outcome';
 import { LoopPressure } from './pressure/loop-pressure';
 import { DEFAULT_MAX_KEYS, KeyPartitions, type KeyEntry } from './partition/key-partitions';
+import { PriorityGrace } from './priority/priority-grace';
 import { PriorityHeadroom } from './priority/priority-headroom';
 import { NORMAL_RANK, rankOf, type PriorityRank } from './priority/priority.level';
 import { WaitList } from './wait-list';
@@ -19,8 +20,9 @@ import { runInSlot, type Work } from './work';
  * A freed slot goes straight to a waiter (hand-off: the highest priority waiting, then as the
  * queue discipline says), so a newcomer can never barge past the queue, and a waiter that timed
  * out, aborted or was shed has already left the queue and is never served. A fail-fast gauge that
- * sees priorities keeps room for higher levels (`PriorityHeadroom`); until the first call with a
- * priority, it does exactly what it did without.
+ * sees priorities keeps room for higher levels (`PriorityHeadroom`) and lets them wait briefly for
+ * the next freed slot (`PriorityGrace`); until the first call with a priority, it does exactly
+ * what it did without.
  * Everything is synchronous on the happy path: no promise, timer or signal unless a caller waits,
  * and no clock read unless the limit policy learns from samples or someone listens.
  *
@@ -46,6 +48,10 @@ export class PressureGauge implements Gauge {
   private readonly holds: HoldWatch | undefined;
   /** Created by the first call with a priority on a fail-fast gauge; from then on all calls use it. */
   private headroom: PriorityHeadroom | undefined;
+  /** Created with `headroom`: the higher-level callers waiting briefly for a freed slot. */
+  private grace: PriorityGrace | undefined;
+  /** Option `priorityWaitMs`; absent: half the mean hold time. */
+  private readonly priorityWaitMs: number | undefined;
   /** Present with option `eventLoop`: refuses `low` and caps `normal` while the process's event loop is late. */
   private readonly pressure: LoopPressure | undefined;
   /** Created by option `partition` or the first call with a key; from then on all calls use it. */
@@ -82,6 +88,7 @@ export class PressureGauge implements Gauge {
       onLeft: (entry, served) => this.partitions?.dequeue(entry, served),
     });
     this.partitionSettings = resolved.partition;
+    this.priorityWaitMs = resolved.priorityWaitMs;
     if (resolved.partition !== undefined) this.partitions = new KeyPartitions(resolved.partition);
     this.holds =
       resolved.maxHoldMs === undefined
@@ -116,7 +123,7 @@ export class PressureGauge implements Gauge {
   }
 
   get queued(): number {
-    return this.waiters.length;
+    return this.waiters.length + (this.grace?.length ?? 0);
   }
 
   get admitted(): number {
@@ -207,8 +214,8 @@ export class PressureGauge implements Gauge {
     entry: KeyEntry | undefined,
   ): Release | Promise<Release> {
     if (this.queueSize === 0) {
-      const slot = this.tryRanked(rank, prioritized, entry);
-      if (typeof slot === 'function') return slot;
+      const slot = this.tryRanked(rank, prioritized, entry, signal, true);
+      if (typeof slot !== 'string') return slot;
       throw GaugeExhaustedError.withoutStack(this.name, slot, this.retryAfterSeconds);
     }
     if (entry === undefined) {
@@ -226,16 +233,19 @@ export class PressureGauge implements Gauge {
 
   /**
    * Fail fast with priorities or keys: a slot only if more are free than higher levels need kept
-   * and, for a key at or over its share, than keys under theirs need kept.
+   * and, for a key at or over its share, than keys under theirs need kept; else, for `acquire`
+   * (`mayWait`) above a level that fills the gauge, a brief wait for the next freed slot.
    */
   private tryRanked(
     rank: PriorityRank,
     prioritized: boolean,
     entry: KeyEntry | undefined,
-  ): Release | 'full' | 'shed-priority' | 'key-over-share' {
+    signal?: AbortSignal,
+    mayWait = false,
+  ): Release | Promise<Release> | 'full' | 'shed-priority' | 'key-over-share' {
     let headroom = this.headroom;
     if (headroom === undefined && prioritized) {
-      headroom = this.headroom = new PriorityHeadroom();
+      headroom = this.headroom = this.createHeadroom();
       this.refresh();
     }
     const now = performance.now();
@@ -249,13 +259,44 @@ export class PressureGauge implements Gauge {
     ) {
       reason = 'key-over-share';
     } else if (free > 0 && this.waiters.length === 0) {
-      if (headroom === undefined || rank === 0 || free > headroom.reserveFor(rank, this.capacity)) {
+      if (
+        headroom === undefined ||
+        rank === 0 ||
+        free > headroom.reserveFor(rank, this.capacity, headroom.waitMs(this.priorityWaitMs))
+      ) {
         return this.grant(entry, now);
       }
       reason = 'shed-priority';
     }
+    if (mayWait && reason !== 'key-over-share' && headroom !== undefined && !this.closed) {
+      const waitMs = headroom.waitFor(rank, this.priorityWaitMs);
+      const grace = this.grace!;
+      if (waitMs > 0 && grace.length < headroom.maxWaiting(this.capacity, waitMs)) {
+        if (entry !== undefined) this.partitions!.queue(entry);
+        return grace.add(rank, waitMs, now, signal, entry);
+      }
+    }
     this.figures.reject(reason);
     return reason;
+  }
+
+  /** The headroom, and the brief wait that goes with it, at the first call with a priority. */
+  private createHeadroom(): PriorityHeadroom {
+    this.grace = new PriorityGrace(this.figures, this.retryAfterSeconds, {
+      refusal: () => (this.capacity - this.active > 0 ? 'shed-priority' : 'full'),
+      onLeft: (entry, served) => this.partitions?.dequeue(entry, served),
+    });
+    return new PriorityHeadroom();
+  }
+
+  /** Hands a slot that is not `inFlight`'s to drop to the first brief waiter, if any. */
+  private serveGrace(now?: number): boolean {
+    const waiter = this.grace?.shift();
+    if (waiter === undefined) return false;
+    if (this.figures.listening) this.figures.admit((now ?? performance.now()) - waiter.since);
+    else this.figures.admit(0);
+    waiter.resolve(this.lease(waiter.entry, now));
+    return true;
   }
 
   /**
@@ -325,6 +366,10 @@ export class PressureGauge implements Gauge {
         GaugeExhaustedError.withoutStack(this.name, 'queue-full', this.retryAfterSeconds),
       );
     }
+    for (const waiter of this.grace?.takeAll() ?? []) {
+      this.figures.reject('full');
+      waiter.reject(GaugeExhaustedError.withoutStack(this.name, 'full', this.retryAfterSeconds));
+    }
   }
 
   /** A new limit, at once: a raise serves waiters now; a cut takes effect as slots come back. */
@@ -342,6 +387,10 @@ export class PressureGauge implements Gauge {
       this.active++;
       this.figures.admit(this.figures.listening ? this.waiters.waitedMs(waiter, now) : 0);
       waiter.resolve(this.lease(waiter.entry, now));
+    }
+    while (this.active < this.capacity && this.grace?.length) {
+      this.active++;
+      this.serveGrace(at);
     }
   }
 
@@ -425,7 +474,9 @@ export class PressureGauge implements Gauge {
   private handOff(now: number | undefined): void {
     const waiter = this.active > this.capacity ? undefined : this.waiters.shift();
     if (waiter === undefined) {
-      this.active--;
+      if (this.grace === undefined || this.active > this.capacity || !this.serveGrace(now)) {
+        this.active--;
+      }
       return;
     }
     this.figures.admit(this.figures.listening ? this.waiters.waitedMs(waiter, now) : 0);

@@ -68,4 +68,46 @@ describe('PriorityHeadroom', () => {
     h.arrive(3, 10_000 + 12_000);
     expect(h.reserveFor(3, 10)).toBe(0);
   });
+
+  it('keeps less when higher levels wait briefly: ρ^r · e^{-(μ-λ)W} ≤ 0.01', () => {
+    const h = new PriorityHeadroom();
+    h.held(50);
+    feed(h, 0, 60, 10); // ρ ≈ 0.3, μ = 0.2/ms
+    expect(h.reserveFor(3, 10, 0)).toBe(4);
+    // W = 25 ms: (μ - λ) W ≈ 0.14 · 25 = 3.5 → ⌈(ln .01 + 3.5) / ln .3⌉ = 1
+    expect(h.reserveFor(3, 10, 25)).toBe(1);
+    // W = 10 ms: 1.4 → ⌈(-4.6 + 1.4) / -1.2⌉ = 3
+    expect(h.reserveFor(3, 10, 10)).toBe(3);
+    // a long wait needs nothing kept; the top level never has anything kept for it
+    expect(h.reserveFor(3, 10, 100)).toBe(0);
+    expect(h.reserveFor(0, 10, 25)).toBe(0);
+    // higher levels wanting more than the gauge serves: the wait does not help
+    const heavy = new PriorityHeadroom();
+    heavy.held(50);
+    feed(heavy, 0, 250, 10);
+    expect(heavy.reserveFor(3, 10, 25)).toBe(10);
+  });
+
+  it('waits only above a level with recent arrivals: half the mean hold, or the configured wait', () => {
+    const h = new PriorityHeadroom();
+    feed(h, 0, 60, 2);
+    expect(h.waitFor(0, undefined)).toBe(0); // no level below critical arrived
+    feed(h, 3, 100, 1, 2000);
+    expect(h.waitFor(0, undefined)).toBe(0); // no hold time known yet
+    expect(h.waitFor(0, 7)).toBe(7);
+    h.held(50);
+    expect(h.waitFor(0, undefined)).toBe(25);
+    expect(h.waitFor(2, undefined)).toBe(25);
+    expect(h.waitFor(3, undefined)).toBe(0); // nothing below low
+    expect(h.waitFor(0, 0)).toBe(0);
+  });
+
+  it('lets as many wait as slots a full gauge frees within the wait, at least one', () => {
+    const h = new PriorityHeadroom();
+    expect(h.maxWaiting(10, 25)).toBe(1);
+    h.held(50);
+    expect(h.maxWaiting(10, 25)).toBe(5);
+    expect(h.maxWaiting(10, 1)).toBe(1);
+    expect(h.maxWaiting(3, 40)).toBe(3);
+  });
 });

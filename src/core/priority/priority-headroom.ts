@@ -14,6 +14,8 @@ const LOG_TARGET = Math.log(REFUSAL_TARGET);
 const RATE_PER_COUNT = Math.LN2 / HALF_LIFE_MS;
 /** Weight of each new hold time in the moving mean. */
 const HOLD_WEIGHT = 0.05;
+/** By default a higher level waits for the next freed slot at most this share of the mean hold time. */
+export const DEFAULT_WAIT_SHARE = 0.5;
 
 /**
  * The room a fail-fast gauge keeps free for higher priorities, calibrated to their recent demand.
@@ -29,6 +31,14 @@ const HOLD_WEIGHT = 0.05;
  * and one `Math.pow` per acquire, no timer, no allocation. Nothing is kept for levels with no
  * recent arrivals, so a gauge without higher-priority traffic behaves as before; until the first
  * hold time is known, one slot.
+ *
+ * With a brief wait (`waitFor`: a higher-level caller that finds no slot it may take waits up to
+ * `W` ms for the next freed slot, served before anyone else), the reserve shrinks: the releases,
+ * at rate μ, serve the waiting higher levels like one queue, whose wait exceeds `W` with
+ * probability about `e^{-(μ - λ) W}` (M/M/1). A higher-level caller is then refused only if all
+ * `r` slots are taken and its wait runs out: `ρ^r · e^{-(μ - λ) W} ≤ 0.01`, so
+ * `r = ⌈(ln 0.01 + (μ - λ) W) / ln ρ⌉`, at least 0. A 10-slot gauge of 50 ms holds with `critical`
+ * at 0.3× its throughput keeps 4 slots without a wait and 1 with the default 25 ms.
  */
 export class PriorityHeadroom {
   /** Decayed arrivals per level (admitted or not): demand, not what was served. */
@@ -48,8 +58,11 @@ export class PriorityHeadroom {
       this.meanHeldMs === 0 ? heldMs : this.meanHeldMs + HOLD_WEIGHT * (heldMs - this.meanHeldMs);
   }
 
-  /** Slots to keep free for levels above `rank`, out of `capacity`. */
-  reserveFor(rank: PriorityRank, capacity: number): number {
+  /**
+   * Slots to keep free for levels above `rank`, out of `capacity`, when those levels wait up to
+   * `waitMs` for a freed slot (0: they are refused at once).
+   */
+  reserveFor(rank: PriorityRank, capacity: number, waitMs = 0): number {
     let above = 0;
     for (let level = 0; level < rank; level++) above += this.arrivals[level] ?? 0;
     if (above < MIN_DEMAND) return 0;
@@ -57,7 +70,32 @@ export class PriorityHeadroom {
     // ρ = λ / μ = (above · ln 2 / half-life) / (capacity / mean hold)
     const rho = (above * RATE_PER_COUNT * this.meanHeldMs) / capacity;
     if (rho >= 1) return capacity;
-    return Math.min(capacity, Math.ceil(LOG_TARGET / Math.log(rho)));
+    // (μ - λ) · W, with μ = capacity / mean hold (per ms)
+    const slack = ((capacity * (1 - rho)) / this.meanHeldMs) * waitMs;
+    return Math.max(0, Math.min(capacity, Math.ceil((LOG_TARGET + slack) / Math.log(rho))));
+  }
+
+  /**
+   * How long a caller of `rank` that finds no slot it may take waits for the next freed one: 0
+   * (refused at once) unless a lower level arrived recently (it is what fills the gauge, and its
+   * releases will come); then `configuredMs`, or by default half the mean hold time (0 until one
+   * is known).
+   */
+  waitFor(rank: PriorityRank, configuredMs: number | undefined): number {
+    let below = 0;
+    for (let level = rank + 1; level < LEVEL_COUNT; level++) below += this.arrivals[level] ?? 0;
+    return below < MIN_DEMAND ? 0 : this.waitMs(configuredMs);
+  }
+
+  /** The wait a higher level gets: `configuredMs`, or half the mean hold time (0 until known). */
+  waitMs(configuredMs: number | undefined): number {
+    return configuredMs ?? this.meanHeldMs * DEFAULT_WAIT_SHARE;
+  }
+
+  /** Most callers waiting at once for `waitMs`: the releases a full gauge gives in that time, at least 1. */
+  maxWaiting(capacity: number, waitMs: number): number {
+    if (this.meanHeldMs <= 0) return 1;
+    return Math.max(1, Math.ceil((capacity * waitMs) / this.meanHeldMs));
   }
 
   private decay(now: number): void {
