@@ -33,7 +33,6 @@ import { runInSlot, type Work } from './work';
 export class PressureGauge implements Gauge {
   readonly name: string;
   readonly retryAfterSeconds: number;
-  readonly mayWait: boolean;
   readonly classify: OutcomeClassifier;
 
   private active = 0;
@@ -78,7 +77,6 @@ export class PressureGauge implements Gauge {
     this.capacity = this.current;
     this.retryAfterSeconds = resolved.retryAfterSeconds;
     this.queueSize = resolved.queueSize;
-    this.mayWait = resolved.queueSize > 0;
     this.classify = resolved.classify ?? classifyError;
     this.figures = new GaugeFigures(this.name);
     this.waiters = new WaitList(this.figures, this.retryAfterSeconds, resolved.queueTimeoutMs, {
@@ -112,6 +110,17 @@ export class PressureGauge implements Gauge {
       this.pressure === undefined &&
       this.headroom === undefined &&
       this.partitions === undefined;
+  }
+
+  /**
+   * A queue, or a fail-fast gauge whose higher levels and keys under their share may wait briefly
+   * (`priorityWaitMs`) once priorities or keys are in use: `acquire()` may return a promise.
+   */
+  get mayWait(): boolean {
+    return (
+      this.queueSize > 0 ||
+      (this.priorityWaitMs !== 0 && (this.headroom !== undefined || this.partitions !== undefined))
+    );
   }
 
   get limit(): number {
@@ -255,7 +264,7 @@ export class PressureGauge implements Gauge {
     if (
       entry !== undefined &&
       !this.closed &&
-      !this.partitions!.admits(entry, this.capacity, free, now)
+      !this.partitions!.admits(entry, this.capacity, free, now, this.priorityWaitMs)
     ) {
       reason = 'key-over-share';
     } else if (free > 0 && this.waiters.length === 0) {
@@ -268,12 +277,20 @@ export class PressureGauge implements Gauge {
       }
       reason = 'shed-priority';
     }
-    if (mayWait && reason !== 'key-over-share' && headroom !== undefined && !this.closed) {
-      const waitMs = headroom.waitFor(rank, this.priorityWaitMs);
-      const grace = this.grace!;
-      if (waitMs > 0 && grace.length < headroom.maxWaiting(this.capacity, waitMs)) {
-        if (entry !== undefined) this.partitions!.queue(entry);
-        return grace.add(rank, waitMs, now, signal, entry);
+    if (mayWait && reason !== 'key-over-share' && !this.closed) {
+      // Above a level that fills the gauge, or a key under its share while another key fills it.
+      let basis = headroom;
+      let waitMs = headroom === undefined ? 0 : headroom.waitFor(rank, this.priorityWaitMs);
+      if (waitMs === 0 && reason === 'full' && entry !== undefined) {
+        basis = this.partitions!.headroom;
+        waitMs = this.partitions!.graceFor(entry, this.priorityWaitMs);
+      }
+      if (basis !== undefined && waitMs > 0) {
+        const grace = (this.grace ??= this.createGrace());
+        if (grace.length < basis.maxWaiting(this.capacity, waitMs)) {
+          if (entry !== undefined) this.partitions!.queue(entry);
+          return grace.add(rank, waitMs, now, signal, entry);
+        }
       }
     }
     this.figures.reject(reason);
@@ -282,11 +299,16 @@ export class PressureGauge implements Gauge {
 
   /** The headroom, and the brief wait that goes with it, at the first call with a priority. */
   private createHeadroom(): PriorityHeadroom {
-    this.grace = new PriorityGrace(this.figures, this.retryAfterSeconds, {
+    this.grace ??= this.createGrace();
+    return new PriorityHeadroom();
+  }
+
+  /** The brief wait of a fail-fast gauge: for higher levels and for keys under their share. */
+  private createGrace(): PriorityGrace {
+    return new PriorityGrace(this.figures, this.retryAfterSeconds, {
       refusal: () => (this.capacity - this.active > 0 ? 'shed-priority' : 'full'),
       onLeft: (entry, served) => this.partitions?.dequeue(entry, served),
     });
-    return new PriorityHeadroom();
   }
 
   /** Hands a slot that is not `inFlight`'s to drop to the first brief waiter, if any. */

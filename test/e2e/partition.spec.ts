@@ -34,6 +34,18 @@ class FailFastController {
   }
 }
 
+@Controller('brief')
+@Limited('brief')
+class BriefController {
+  constructor(private readonly probe: Probe) {}
+
+  @Get(':id')
+  async hold(@Param('id') id: string) {
+    await this.probe.enter(id);
+    return id;
+  }
+}
+
 @Controller()
 class QueueController {
   constructor(private readonly probe: Probe) {}
@@ -66,6 +78,7 @@ describe.each(PLATFORMS)('per-key fairness on %s', (platform: Platform) => {
         BackpressureModule.forRoot({
           gauges: {
             ff: { limit: 4, partition: tenant },
+            brief: { limit: 2, partition: tenant, priorityWaitMs: 10_000 },
             q: {
               limit: 1,
               queue: { size: 10, timeoutMs: 10_000 },
@@ -80,7 +93,7 @@ describe.each(PLATFORMS)('per-key fairness on %s', (platform: Platform) => {
           },
         }),
       ],
-      controllers: [FailFastController, QueueController],
+      controllers: [FailFastController, BriefController, QueueController],
       providers: [{ provide: Probe, useValue: probe }],
     });
     running = await startApp(platform, module);
@@ -136,6 +149,51 @@ describe.each(PLATFORMS)('per-key fairness on %s', (platform: Platform) => {
     for (let i = 0; i < held.length; i++) probe.pass(`n${i}`);
     for (const call of held) expect((await call.reply).status).toBe(200);
     expect(running.gauge('ff')).toMatchObject({ inFlight: 0 });
+  });
+
+  /** Fills gauge `brief` (2 slots): the noisy key beyond its share, the last slot another key's. */
+  async function fillBrief(): Promise<Call[]> {
+    const first = await runs('/brief/q0', 'q0', 'quiet');
+    probe.pass('q0');
+    expect((await first.reply).status).toBe(200);
+    const held = [await runs('/brief/n1', 'n1', 'noisy')];
+    // Beyond its share (1 of 2): it gets the last slot only if no room need be kept (here, with
+    // a 10 s wait for keys under their share, none is); else another key takes it.
+    const n2 = await runs('/brief/n2', 'n2', 'noisy');
+    if (probe.entered.includes('n2')) held.push(n2);
+    else {
+      expect(json(await n2.reply)).toMatchObject({ reason: 'key-over-share' });
+      held.push(await runs('/brief/b1', 'b1', 'b'));
+    }
+    expect(running.gauge('brief')).toMatchObject({ inFlight: 2, queued: 0 });
+    return held;
+  }
+
+  it('fail fast: a key under its share that finds the gauge full gets the next freed slot', async () => {
+    const held = await fillBrief();
+    const waiting = send(running.url, '/brief/c1', as('c'));
+    await until(() => running.gauge('brief').queued === 1, 'c1 waits briefly');
+    // The noisy key asking again does not overtake it.
+    const noisy = await send(running.url, '/brief/n3', as('noisy')).reply;
+    expect(noisy.status).toBe(429);
+    probe.pass('n1');
+    await until(() => probe.entered.includes('c1'), 'c1 runs in the freed slot');
+    probe.openAll();
+    for (const call of [...held, waiting]) expect((await call.reply).status).toBe(200);
+    expect(running.gauge('brief')).toMatchObject({ inFlight: 0, queued: 0 });
+  });
+
+  it('fail fast: a client that leaves during its brief wait leaks no slot and nobody runs for it', async () => {
+    const held = await fillBrief();
+    const waiting = send(running.url, '/brief/c1', as('c'));
+    await until(() => running.gauge('brief').queued === 1, 'c1 waits briefly');
+    waiting.abort();
+    await until(() => running.gauge('brief').queued === 0, 'c1 leaves the wait');
+    probe.openAll();
+    for (const call of held) expect((await call.reply).status).toBe(200);
+    await until(() => running.gauge('brief').inFlight === 0, 'every slot back');
+    expect(probe.entered).not.toContain('c1');
+    expect(running.gauge('brief')).toMatchObject({ inFlight: 0, queued: 0, aborted: 1 });
   });
 
   it('under a flood from one key, another key keeps getting slots', async () => {

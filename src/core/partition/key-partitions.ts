@@ -122,16 +122,37 @@ export class KeyPartitions {
    * Fail fast: may `entry` take one of `free` slots (of `capacity`) as far as fairness goes?
    * Counts the arrival. False: it is at its cap, or over its share with no room to spare.
    */
-  admits(entry: KeyEntry, capacity: number, free: number, now: number): boolean {
-    if (entry.held >= this.capOf(capacity)) {
+  admits(
+    entry: KeyEntry,
+    capacity: number,
+    free: number,
+    now: number,
+    waitMs?: number | undefined,
+  ): boolean {
+    // Its brief waiters (a fail-fast gauge's only waiters) count as held: each will be served.
+    const held = entry.held + entry.waiting;
+    if (held >= this.capOf(capacity)) {
       entry.greedy = true;
       this.headroom.arrive(OVER, now);
       return false;
     }
-    const over = entry.held >= this.shareOf(entry, capacity);
+    const over = held >= this.shareOf(entry, capacity);
     if (over) entry.greedy = true;
     this.headroom.arrive(entry.greedy ? OVER : UNDER, now);
-    return !over || free > this.headroom.reserveFor(OVER, capacity);
+    return !over || free > this.headroom.reserveFor(OVER, capacity, this.headroom.waitMs(waitMs));
+  }
+
+  /**
+   * Fail fast: how long a caller of `entry` that found the gauge full waits for the next freed
+   * slot (0: refused at once). Only a key under its share, and only while a key beyond its share
+   * is what fills the gauge (its releases will come): `configuredMs`, or one mean hold time. The
+   * room kept is sized for half that wait (as for priorities), assuming releases spread out; the
+   * whole hold time is what makes it hold when they come in clumps (every slot taken at once
+   * frees at once, a hold later), so a key under its share still gets the next one.
+   */
+  graceFor(entry: KeyEntry, configuredMs: number | undefined): number {
+    if (entry.greedy) return 0;
+    return this.headroom.waitFor(UNDER, configuredMs ?? this.headroom.meanHoldMs);
   }
 
   /** Queue mode: may `entry` queue at all (its held and waiting under its cap)? */

@@ -52,6 +52,11 @@ export class PriorityHeadroom {
     this.arrivals[rank] = (this.arrivals[rank] ?? 0) + 1;
   }
 
+  /** The moving mean of hold times (0 until the first release). */
+  get meanHoldMs(): number {
+    return this.meanHeldMs;
+  }
+
   /** Learns one slot's hold time (from a release). */
   held(heldMs: number): void {
     this.meanHeldMs =
