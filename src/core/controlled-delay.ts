@@ -4,14 +4,19 @@
  * the queue is not absorbing a burst but standing — the gauge is overloaded and serving waiters
  * in order only makes every one of them late.
  *
- * The wait observed is the oldest waiter's at each hand-off (what a FIFO would serve next), and 0
- * whenever the queue empties, so a queue that drains even once in an interval is not standing.
- * No timer: the interval is checked when the queue is used.
+ * Entering: the wait observed is the oldest waiter's at each hand-off (what a FIFO would serve
+ * next), and 0 whenever the queue empties, so a queue that drains even once in an interval is not
+ * standing. Leaving: only after a whole interval in which no waiter was late (shed, timed out, or
+ * served after more than the target). An empty queue does not end the spell: under overload the
+ * queue empties because its stale waiters were shed, not because the load went away.
+ * No timer: the state is re-evaluated (`poll`) whenever the queue is used.
  */
 export class ControlledDelay {
   private standingNow = false;
   private minWaitMs = Number.POSITIVE_INFINITY;
   private intervalEnds: number | undefined;
+  /** While standing: when a waiter was last late. */
+  private lateAt = 0;
 
   constructor(
     /** Waits up to this are fine (milliseconds). */
@@ -20,37 +25,54 @@ export class ControlledDelay {
     readonly intervalMs: number,
   ) {}
 
-  /** True while the last full interval never saw a wait at or below the target. */
+  /** True from a whole interval that never saw a wait at or below the target, until one with no late waiter. */
   get standing(): boolean {
     return this.standingNow;
   }
 
   /**
-   * A waiter that has waited longer than this in a standing queue is shed: twice the target, as in
-   * folly, so a queue that just turned standing does not shed what is nearly served.
+   * A waiter that has waited longer than this in a standing queue is stale and may be shed: twice
+   * the target, as in folly, so a queue that just turned standing does not shed what is nearly
+   * served.
    */
   get sloughMs(): number {
     return this.targetMs * 2;
   }
 
-  /** Records the oldest waiter's wait at `now`; returns whether the queue is standing. */
-  observe(waitMs: number, now: number): boolean {
-    if (this.intervalEnds === undefined) this.intervalEnds = now + this.intervalMs;
-    else if (now >= this.intervalEnds) {
-      this.standingNow = this.minWaitMs > this.targetMs;
-      this.minWaitMs = Number.POSITIVE_INFINITY;
-      this.intervalEnds = now + this.intervalMs;
+  /** Ends the interval or the standing spell if `now` is past it; returns whether standing. */
+  poll(now: number): boolean {
+    if (this.standingNow) {
+      if (now - this.lateAt >= this.intervalMs) {
+        this.standingNow = false;
+        this.open(now);
+      }
+    } else if (this.intervalEnds === undefined) {
+      this.open(now);
+    } else if (now >= this.intervalEnds) {
+      if (this.minWaitMs > this.targetMs) {
+        this.standingNow = true;
+        this.lateAt = now;
+      } else this.open(now);
     }
-    if (waitMs < this.minWaitMs) this.minWaitMs = waitMs;
     return this.standingNow;
   }
 
   /**
-   * The queue emptied: nobody waits, so the wait is 0 now. Ends a standing spell at once, since a
-   * queue that drained is absorbing its load.
+   * Records a wait seen at `now`: the oldest waiter's at a hand-off, or that of a waiter served,
+   * shed or timed out. A wait above the target keeps a standing spell going.
    */
+  observe(waitMs: number, now: number): void {
+    if (waitMs < this.minWaitMs) this.minWaitMs = waitMs;
+    if (waitMs > this.targetMs && now > this.lateAt) this.lateAt = now;
+  }
+
+  /** The queue emptied: the wait is 0 now, so the current interval does not turn it standing. */
   drained(): void {
     this.minWaitMs = 0;
-    this.standingNow = false;
+  }
+
+  private open(now: number): void {
+    this.minWaitMs = Number.POSITIVE_INFINITY;
+    this.intervalEnds = now + this.intervalMs;
   }
 }

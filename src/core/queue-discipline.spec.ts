@@ -122,7 +122,7 @@ describe('queue discipline', () => {
     expect(served).toEqual(['a', 'b', 'c']);
   });
 
-  it('codel, once standing, serves the newest and sheds waiters past twice the target', async () => {
+  it('codel, once standing, serves the newest; stale waiters are shed as newer ones join, never at a hand-off', async () => {
     const g = gauge({ size: 100, timeoutMs: 10_000, discipline: 'codel' }); // target 5, interval 100
     const log = new Log(g);
     const holder = g.acquire() as Release;
@@ -140,14 +140,43 @@ describe('queue discipline', () => {
     jest.advanceTimersByTime(4); // t = 200: the interval's shortest wait was 100 ms > 5 ms
     log.release('a');
     await flush();
-    expect(log.refused).toEqual({ b: 'shed-delay' }); // waited 199 ms > 10 ms
-    expect(log.served).toEqual(['a', 'd']); // the newest, not c
-    jest.advanceTimersByTime(1);
+    expect(log.served).toEqual(['a', 'd']); // the newest, not b or c
+    expect(log.refused).toEqual({}); // b is stale, but nobody is shed at a hand-off
+    jest.advanceTimersByTime(1); // t = 201
+    log.join('e'); // a newer waiter: b (waited 200 ms > 10 ms) is shed, c (6 ms) stays
+    await flush();
+    expect(log.refused).toEqual({ b: 'shed-delay' });
     log.release('d');
     await flush();
-    expect(log.served).toEqual(['a', 'd', 'c']);
+    expect(log.served).toEqual(['a', 'd', 'e']);
+    jest.advanceTimersByTime(1); // t = 202
+    log.release('e'); // c is late (7 ms) but the only waiter: served, no slot left idle
+    await flush();
+    expect(log.served).toEqual(['a', 'd', 'e', 'c']);
     expect(log.timedOutReasons()).toEqual(['shed-delay']);
+    expect(g.queued).toBe(0);
+    // The queue emptied, but that does not end the spell: still LIFO.
+    jest.advanceTimersByTime(50); // t = 252
+    log.join('p');
+    jest.advanceTimersByTime(1);
+    log.join('q');
     log.release('c');
+    await flush();
+    expect(log.served).toEqual(['a', 'd', 'e', 'c', 'q']);
+    log.release('q'); // p waited 1 ms: on time
+    await flush();
+    expect(log.served).toEqual(['a', 'd', 'e', 'c', 'q', 'p']);
+    // A whole interval since the last late waiter (c, at 202): FIFO again.
+    jest.advanceTimersByTime(50); // t = 303
+    log.join('x');
+    jest.advanceTimersByTime(1);
+    log.join('y');
+    log.release('p');
+    await flush();
+    expect(log.served.slice(-1)).toEqual(['x']);
+    log.release('x');
+    await flush();
+    log.release('y');
     expect(g.inFlight).toBe(0);
   });
 
@@ -167,22 +196,60 @@ describe('queue discipline', () => {
     jest.advanceTimersByTime(9); // t = 10
     holder();
     await flush();
-    jest.advanceTimersByTime(8); // t = 18
-    log.join('c');
-    jest.advanceTimersByTime(1);
+    jest.advanceTimersByTime(9); // t = 19
+    log.join('c'); // not standing yet: nobody shed on joining
     log.join('d');
     jest.advanceTimersByTime(1); // t = 20: standing
     log.release('a');
     await flush();
     expect(log.served).toEqual(['a', 'd']);
-    expect(log.refused).toEqual({ b: 'shed-delay' });
-    log.join('e');
+    expect(log.refused).toEqual({});
+    log.join('e'); // b waited 19 ms > 2 ms: shed; c (1 ms) stays
     log.join('f'); // c, e, f: full
     log.join('g'); // standing: the oldest (c) makes room
     await flush();
     expect(log.refused).toEqual({ b: 'shed-delay', c: 'shed-delay' });
     expect(g.queued).toBe(3);
     expect(g.timedOut).toBe(2);
+  });
+
+  it('a shed waiter is refused shed-delay, a timed-out one timeout, both with the Retry-After', async () => {
+    const g = new PressureGauge({
+      name: 'd',
+      limit: 1,
+      retryAfterSeconds: 7,
+      queue: { size: 10, timeoutMs: 30, discipline: 'codel', targetMs: 1, intervalMs: 5 },
+    });
+    const errors: Record<string, GaugeExhaustedError> = {};
+    const join = (label: string) =>
+      void (g.acquire() as Promise<Release>).then(
+        (release) => release,
+        (error: unknown) => {
+          if (error instanceof GaugeExhaustedError) errors[label] = error;
+        },
+      );
+    const holder = g.acquire() as Release;
+    join('a');
+    jest.advanceTimersByTime(1);
+    join('b');
+    jest.advanceTimersByTime(5); // t = 6
+    holder(); // FIFO: a; the interval [6, 11) opens
+    await flush();
+    jest.advanceTimersByTime(14); // t = 20
+    join('c');
+    jest.advanceTimersByTime(13); // t = 33: b (deadline 31) timed out
+    await flush();
+    expect(errors.b?.reason).toBe('timeout');
+    expect(errors.b?.retryAfterSeconds).toBe(7);
+    join('d');
+    g.setLimit(2); // a hand-off at t = 33: standing (the shortest wait, c's, was 13 ms > 1 ms)
+    await flush();
+    jest.advanceTimersByTime(3);
+    join('e'); // c waited 16 ms > 2 ms: shed
+    await flush();
+    expect(errors.c?.reason).toBe('shed-delay');
+    expect(errors.c?.retryAfterSeconds).toBe(7);
+    g.close();
   });
 
   it('a queue of size 0 with codel still fails fast', () => {

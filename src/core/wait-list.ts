@@ -115,20 +115,28 @@ export class WaitList {
         waiter.onAbort = () => this.abort(waiter);
         signal.addEventListener('abort', waiter.onAbort, { once: true });
       }
-      this.level(index).push(waiter);
+      const queue = this.level(index);
+      if (this.delay !== undefined) this.shedStale(queue);
+      queue.push(waiter);
       this.count++;
       this.figures.queue();
     });
   }
 
-  /** The waiter a freed slot goes to, out of the list and detached from its signal. */
+  /**
+   * The waiter a freed slot goes to, out of the list and detached from its signal. Waiters whose
+   * deadline has passed are expired first (their timer may not have fired yet), whatever the
+   * discipline: nobody is served past its own deadline.
+   */
   shift(): Waiter | undefined {
+    const now = performance.now();
+    for (const queue of this.levels) queue?.expireDue(now);
     const queue = this.highest();
     if (queue === undefined) return undefined;
     let waiter: Waiter | undefined;
     if (this.discipline === 'fifo') waiter = queue.shift();
     else if (this.discipline === 'lifo') waiter = queue.pop();
-    else waiter = this.codelTake(queue);
+    else waiter = this.codelTake(queue, now);
     if (waiter !== undefined) this.left(waiter, true);
     return waiter;
   }
@@ -152,7 +160,9 @@ export class WaitList {
         return true;
       }
       const oldest = queue.oldest;
-      if (!this.standing || oldest === undefined) return false;
+      if (oldest === undefined || !this.standing || !this.delay!.poll(performance.now())) {
+        return false;
+      }
       this.shed(queue, oldest, 'shed-delay');
       return true;
     }
@@ -167,22 +177,35 @@ export class WaitList {
     return all;
   }
 
-  /** CoDel: FIFO while the queue is not standing; newest first, late ones shed, while it is. */
-  private codelTake(queue: WaitQueue<Waiter>): Waiter | undefined {
+  /**
+   * CoDel: FIFO while the queue is not standing; the newest first while it is. Nobody is shed
+   * here: the slot goes to a waiter whenever one waits (stale ones are shed as newer ones join).
+   */
+  private codelTake(queue: WaitQueue<Waiter>, now: number): Waiter | undefined {
     const delay = this.delay!;
+    if (!delay.standing) {
+      const oldest = this.oldestWaiter();
+      if (oldest !== undefined) delay.observe(this.waitedMs(oldest, now), now);
+    }
+    const waiter = delay.poll(now) ? queue.pop() : queue.shift();
+    if (waiter !== undefined) delay.observe(this.waitedMs(waiter, now), now);
+    return waiter;
+  }
+
+  /**
+   * CoDel, a caller joins `queue`: while the queue stands, its waiters that have waited past the
+   * slough time are shed (`shed-delay`), oldest first. Served newest first, they would only be
+   * served once nobody fresher waits, late; the newcomer takes their place.
+   */
+  private shedStale(queue: WaitQueue<Waiter>): void {
+    const delay = this.delay!;
+    if (!delay.standing) return; // only hand-offs open and close intervals
     const now = performance.now();
-    const oldest = this.oldestWaiter();
-    if (!delay.observe(oldest === undefined ? 0 : this.waitedMs(oldest, now), now)) {
-      return queue.shift();
+    if (!delay.poll(now)) return;
+    for (let head = queue.oldest; head !== undefined; head = queue.oldest) {
+      if (this.waitedMs(head, now) <= delay.sloughMs) break;
+      this.shed(queue, head, 'shed-delay', now);
     }
-    for (const level of this.levels) {
-      if (level === undefined) continue;
-      for (let head = level.oldest; head !== undefined; head = level.oldest) {
-        if (this.waitedMs(head, now) <= delay.sloughMs) break;
-        this.shed(level, head, 'shed-delay');
-      }
-    }
-    return this.highest()?.pop();
   }
 
   private lastServed(queue: WaitQueue<Waiter>): Waiter | undefined {
@@ -195,11 +218,15 @@ export class WaitList {
     queue: WaitQueue<Waiter>,
     waiter: Waiter,
     why: 'shed-priority' | 'shed-delay' | 'key-over-share',
+    now: number = performance.now(),
   ): void {
     queue.remove(waiter);
     this.left(waiter, false);
-    if (why === 'shed-delay') this.figures.timeOut(this.waitedMs(waiter), 'shed-delay');
-    else this.figures.reject(why);
+    if (why === 'shed-delay') {
+      const waitedMs = this.waitedMs(waiter, now);
+      this.delay?.observe(waitedMs, now);
+      this.figures.timeOut(waitedMs, 'shed-delay');
+    } else this.figures.reject(why);
     waiter.reject(
       GaugeExhaustedError.withoutStack(this.figures.gauge, why, this.retryAfterSeconds),
     );
@@ -239,6 +266,7 @@ export class WaitList {
 
   private readonly expire = (waiter: Waiter): void => {
     this.left(waiter, false);
+    this.delay?.observe(this.timeoutMs, waiter.deadline);
     this.figures.timeOut(this.timeoutMs);
     waiter.reject(
       GaugeExhaustedError.withoutStack(this.figures.gauge, 'timeout', this.retryAfterSeconds),

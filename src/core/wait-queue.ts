@@ -107,14 +107,23 @@ export class WaitQueue<N extends QueueNode> {
     }
   }
 
-  private readonly sweep = (): void => {
-    this.timer = undefined;
-    const now = performance.now();
+  /**
+   * Expires, oldest first, every entry whose deadline is at or before `now`. The timer may fire
+   * late (it is rounded up to whole milliseconds and waits its turn in the event loop), so a
+   * hand-off calls this first: no entry is ever served past its deadline.
+   */
+  expireDue(now: number): void {
     while (this.head && this.head.deadline <= now) {
       const node = this.head;
       this.unlink(node);
       this.onExpire(node);
     }
+  }
+
+  private readonly sweep = (): void => {
+    this.timer = undefined;
+    const now = performance.now();
+    this.expireDue(now);
     if (this.head && this.timer === undefined) this.arm(this.head.deadline - now);
   };
 }
