@@ -404,7 +404,7 @@ export class PressureGauge implements Gauge {
     this.figures.limitChanged(from, limit);
     const now = this.waiters.length === 0 ? 0 : (at ?? performance.now());
     while (this.active < this.capacity) {
-      const waiter = this.waiters.shift();
+      const waiter = this.waiters.shift(now);
       if (waiter === undefined) break;
       this.active++;
       this.figures.admit(this.figures.listening ? this.waiters.waitedMs(waiter, now) : 0);
@@ -494,7 +494,7 @@ export class PressureGauge implements Gauge {
    * drop. `now`: the release's clock reading, reused as the new holder's start.
    */
   private handOff(now: number | undefined): void {
-    const waiter = this.active > this.capacity ? undefined : this.waiters.shift();
+    const waiter = this.active > this.capacity ? undefined : this.waiters.shift(now);
     if (waiter === undefined) {
       if (this.grace === undefined || this.active > this.capacity || !this.serveGrace(now)) {
         this.active--;

@@ -111,6 +111,5 @@ describe('queue disciplines at 10× overload (simulated: 10 slots × 50 ms, queu
     expect(fifo.p99).toBeGreaterThan(2 * codel.p99);
     expect(fifo.refusals['shed-delay']).toBeUndefined();
     expect(lifo.goodput).toBeGreaterThanOrEqual(0.95);
-    console.log(JSON.stringify({ codel, fifo, lifo }));
   });
 });

@@ -126,10 +126,11 @@ export class WaitList {
   /**
    * The waiter a freed slot goes to, out of the list and detached from its signal. Waiters whose
    * deadline has passed are expired first (their timer may not have fired yet), whatever the
-   * discipline: nobody is served past its own deadline.
+   * discipline: nobody is served past its own deadline. `at`: a clock reading already taken.
    */
-  shift(): Waiter | undefined {
-    const now = performance.now();
+  shift(at?: number): Waiter | undefined {
+    if (this.count === 0) return undefined; // a release with nobody waiting reads no clock
+    const now = at ?? performance.now();
     for (const queue of this.levels) queue?.expireDue(now);
     const queue = this.highest();
     if (queue === undefined) return undefined;
