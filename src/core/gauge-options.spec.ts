@@ -157,6 +157,70 @@ describe('resolveGaugeOptions', () => {
     });
   });
 
+  describe('priorityWaitMs', () => {
+    it.each<[string, unknown, string]>([
+      ['-1', -1, 'got -1'],
+      ['-0.5', -0.5, 'got -0.5'],
+      ['NaN', NaN, 'got NaN'],
+      ['Infinity', Infinity, 'got Infinity'],
+      ['-Infinity', -Infinity, 'got -Infinity'],
+      ["above setTimeout's ceiling", MAX_TIMEOUT + 1, `got ${MAX_TIMEOUT + 1}`],
+      ['a string "25"', '25', 'got "25"'],
+      ['null', null, 'got null'],
+      ['true', true, 'got true'],
+      ['an object', { ms: 5 }, 'got {"ms":5}'],
+    ])('rejects %s, naming the gauge, the option and the value', (_case, priorityWaitMs, got) => {
+      const message = configError(() =>
+        resolveGaugeOptions('orders', raw({ limit: 2, priorityWaitMs })),
+      );
+      expect(message).toBe(
+        `Gauge "orders": option "priorityWaitMs" must be a number of milliseconds from 0 to ${MAX_TIMEOUT}, ${got}`,
+      );
+    });
+
+    it.each([0, 25])('rejects %p together with a queue (a fail-fast option)', (priorityWaitMs) => {
+      const message = configError(() =>
+        resolveGaugeOptions('orders', {
+          limit: 2,
+          queue: { size: 5, timeoutMs: 100 },
+          priorityWaitMs,
+        }),
+      );
+      expect(message).toBe(
+        `Gauge "orders": option "priorityWaitMs" is for a fail-fast gauge (no "queue"; a queue already serves higher levels first), got ${priorityWaitMs}`,
+      );
+    });
+
+    it('an out-of-range value with a queue is named for its range first', () => {
+      const message = configError(() =>
+        resolveGaugeOptions(
+          'orders',
+          raw({ queue: { size: 1, timeoutMs: 1 }, priorityWaitMs: -1 }),
+        ),
+      );
+      expect(message).toContain('option "priorityWaitMs" must be a number of milliseconds');
+      expect(message.endsWith('got -1')).toBe(true);
+    });
+
+    it.each([0, 0.5, 25, MAX_TIMEOUT])('accepts %p on a fail-fast gauge and keeps it', (ms) => {
+      expect(resolveGaugeOptions('orders', { limit: 2, priorityWaitMs: ms })).toEqual({
+        name: 'orders',
+        limit: 2,
+        queueSize: 0,
+        queueTimeoutMs: 0,
+        retryAfterSeconds: 1,
+        priorityWaitMs: ms,
+      });
+    });
+
+    it('absent or undefined: nothing resolved (the default follows the hold time)', () => {
+      expect(resolveGaugeOptions('orders', { limit: 2 })).not.toHaveProperty('priorityWaitMs');
+      expect(
+        resolveGaugeOptions('orders', { limit: 2, priorityWaitMs: undefined }),
+      ).not.toHaveProperty('priorityWaitMs');
+    });
+  });
+
   describe('gauge names', () => {
     it.each(['', '   ', 5, null, undefined])('rejects the name %p', (name) => {
       configError(() => resolveGaugeOptions(name as string));

@@ -146,6 +146,39 @@ const BAD_OPTIONS: Array<[string, Declare, RegExp]> = [
     /Gauge "api": option "store" .*RedisGaugeStore.*got "redis:\/\/localhost:6379"$/,
   ],
   ['gauge store null', gauge({ store: null }), /Gauge "api": option "store" .*got null$/],
+  // priorityWaitMs, on a gauge named x
+  [
+    'priorityWaitMs -1',
+    forRoot({ gauges: { x: { limit: 2, priorityWaitMs: -1 } } }),
+    /^Gauge "x": option "priorityWaitMs" must be a number of milliseconds from 0 to 2147483647, got -1$/,
+  ],
+  [
+    'priorityWaitMs NaN',
+    forRoot({ gauges: { x: { limit: 2, priorityWaitMs: NaN } } }),
+    /^Gauge "x": option "priorityWaitMs" .*got NaN$/,
+  ],
+  [
+    'priorityWaitMs "25"',
+    forRoot({ gauges: { x: { limit: 2, priorityWaitMs: '25' } } }),
+    /^Gauge "x": option "priorityWaitMs" .*got "25"$/,
+  ],
+  [
+    'priorityWaitMs with a queue',
+    forRoot({ gauges: { x: { limit: 2, queue: { size: 1, timeoutMs: 10 }, priorityWaitMs: 5 } } }),
+    /^Gauge "x": option "priorityWaitMs" is for a fail-fast gauge .*got 5$/,
+  ],
+  [
+    'factory priorityWaitMs -1',
+    fromFactory({ gauges: { x: { limit: 2, priorityWaitMs: -1 } } }),
+    /^Gauge "x": option "priorityWaitMs" must be a number of milliseconds .*got -1$/,
+  ],
+  [
+    'async factory priorityWaitMs Infinity',
+    forRootAsync({
+      useFactory: async () => ({ gauges: { x: { limit: 2, priorityWaitMs: Infinity } } }),
+    }),
+    /^Gauge "x": option "priorityWaitMs" .*got Infinity$/,
+  ],
   // the gauges map
   ['gauges "abc"', forRoot({ gauges: 'abc' }), /option "gauges" must be an object .*got "abc"$/],
   ['gauges []', forRoot({ gauges: [] }), /option "gauges" must be an object .*got \[\]$/],
@@ -377,6 +410,13 @@ describe('good options still boot', () => {
     [
       'Object.create(null) options',
       () => BackpressureModule.forRoot(Object.assign(Object.create(null), { defaultLimit: 2 })),
+    ],
+    [
+      'priorityWaitMs 0 and a positive one',
+      () =>
+        BackpressureModule.forRoot({
+          gauges: { x: { limit: 2, priorityWaitMs: 0 }, y: { limit: 2, priorityWaitMs: 25 } },
+        }),
     ],
     [
       'a per-gauge store instance',
