@@ -313,7 +313,7 @@ export class PressureGauge implements Gauge {
 
   /** Hands a slot that is not `inFlight`'s to drop to the first brief waiter, if any. */
   private serveGrace(now?: number): boolean {
-    const waiter = this.grace?.shift();
+    const waiter = this.grace?.shift(now);
     if (waiter === undefined) return false;
     if (this.figures.listening) this.figures.admit((now ?? performance.now()) - waiter.since);
     else this.figures.admit(0);

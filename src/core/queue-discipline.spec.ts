@@ -180,6 +180,37 @@ describe('queue discipline', () => {
     expect(g.inFlight).toBe(0);
   });
 
+  it('codel sees a backlog at a lower level even while a higher level is served at once', async () => {
+    const g = gauge({ size: 100, timeoutMs: 10_000, discipline: 'codel' }); // target 5, interval 100
+    let holder = g.acquire() as Release;
+    const refused: string[] = [];
+    const lows: Promise<unknown>[] = [];
+    const low = () =>
+      lows.push(
+        (g.acquire({ priority: 'low' }) as Promise<Release>).then(
+          (release) => release,
+          (error: unknown) => refused.push((error as GaugeExhaustedError).reason),
+        ),
+      );
+    for (let i = 0; i < 20; i++) low();
+    // Every 20 ms a fresh `high` caller arrives and gets the freed slot at once (it waited 0 ms).
+    for (let t = 0; t < 400; t += 20) {
+      jest.advanceTimersByTime(20);
+      const high = g.acquire({ priority: 'high' }) as Promise<Release>;
+      holder();
+      holder = await high;
+    }
+    // The lows have waited 400 ms: the queue is standing, and a newcomer sheds the stale ones.
+    low();
+    await flush();
+    expect(refused.length).toBeGreaterThan(0);
+    expect(new Set(refused)).toEqual(new Set(['shed-delay']));
+    holder();
+    g.close(); // the rest are refused; whoever got the slot gives it back
+    for (const settled of await Promise.all(lows)) if (typeof settled === 'function') settled();
+    expect(g.inFlight).toBe(0);
+  });
+
   it('codel, standing, makes room for a newcomer by shedding the oldest when the queue is full', async () => {
     const g = gauge({
       size: 3,

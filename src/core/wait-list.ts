@@ -189,7 +189,16 @@ export class WaitList {
       if (oldest !== undefined) delay.observe(this.waitedMs(oldest, now), now);
     }
     const waiter = delay.poll(now) ? queue.pop() : queue.shift();
-    if (waiter !== undefined) delay.observe(this.waitedMs(waiter, now), now);
+    if (waiter !== undefined) {
+      // The queue's delay is its oldest waiter's, whatever the level served: a fresh `high`
+      // waiter served at once must not hide a backlog of `low` (or over-share) waiters.
+      const oldest = this.oldestWaiter();
+      const waited = this.waitedMs(waiter, now);
+      delay.observe(
+        oldest === undefined ? waited : Math.max(waited, this.waitedMs(oldest, now)),
+        now,
+      );
+    }
     return waiter;
   }
 

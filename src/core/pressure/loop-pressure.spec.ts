@@ -97,7 +97,7 @@ describe('LoopPressure', () => {
     expect(pressure.sheds(NORMAL, 100)).toBe(true); // refused: this calm reading does not count
     sampler.read(0);
     sampler.read(0, 0.5, CALM_READINGS_TO_RECOVER - 1);
-    sampler.read(TARGET * 0.75); // under target but not calm
+    sampler.read(TARGET * 1.25); // over target: the count starts again
     sampler.read(0, 0.5, CALM_READINGS_TO_RECOVER - 1);
     expect(pressure.inFlightCap).toBeDefined();
     expect(pressure.sheds(LOW, 0)).toBe(true);
@@ -105,6 +105,29 @@ describe('LoopPressure', () => {
     expect(pressure.inFlightCap).toBeUndefined();
     expect(pressure.sheds(LOW, 1e6)).toBe(false);
     expect(pressure.sheds(NORMAL, 1e6)).toBe(false);
+  });
+
+  it('a loop held just under target, with nobody refused, gets its cap lifted (low is not kept out for good)', () => {
+    held = 8;
+    sampler.read(TARGET * 3);
+    expect(pressure.sheds(LOW, 0)).toBe(true);
+    // Between half the target and the target, the cap refusing nobody: calm enough.
+    sampler.read(TARGET * 0.9, 0.5, CALM_READINGS_TO_RECOVER - 1);
+    expect(pressure.inFlightCap).toBeDefined();
+    sampler.read(TARGET * 0.9);
+    expect(pressure.inFlightCap).toBeUndefined();
+    expect(pressure.sheds(LOW, 1e6)).toBe(false);
+  });
+
+  it('a late reading while the gauge holds nothing starts no cap (its calls are not the cause)', () => {
+    held = 0;
+    sampler.read(TARGET * 3);
+    expect(pressure.inFlightCap).toBeUndefined();
+    expect(pressure.sheds(NORMAL, 0)).toBe(false);
+    expect(pressure.sheds(LOW, 0)).toBe(false);
+    held = 1;
+    sampler.read(TARGET * 3);
+    expect(pressure.inFlightCap).toBeDefined();
   });
 
   it('settles where the loop is on target instead of oscillating, with demand above what the process serves', () => {

@@ -56,8 +56,10 @@ export const MIN_CAP = 1;
  *   the excess (`(pressure − 1) / 4`) and at most `MAX_CUT`.
  * - Under target, while the cap is refusing calls: it rises by `(1 − pressure) / 8` of itself
  *   (at most `MAX_RAISE`), so it settles where the loop is on target instead of see-sawing.
- * - After `CALM_READINGS_TO_RECOVER` readings in a row at most half the target with the cap refusing
- *   no `normal` call, the cap is lifted and `low` is let back in.
+ * - After `CALM_READINGS_TO_RECOVER` readings in a row on target (≤ 1) with the cap refusing no
+ *   `normal` call, the cap is lifted and `low` is let back in: demand fits under it, so lifting
+ *   it floods nothing (a loop held just under target by the cap itself keeps it).
+ * - A late reading while the gauge holds nothing starts no cap: its calls are not the cause.
  *
  * `high` and `critical` are never refused for pressure (only by the gauge's own limit). The hot
  * path compares two numbers; no timer or clock read per call.
@@ -107,13 +109,16 @@ export class LoopPressure {
     this.binding = false;
     if (pressure > 1) {
       this.calm = 0;
+      // Late while this gauge holds nothing: its calls are not what makes the loop late.
+      if (this.cap === Infinity && this.held() === 0) return;
       const cut = Math.min(MAX_CUT, (pressure - 1) / 4);
       this.cap = Math.max(MIN_CAP, Math.min(this.cap, this.held()) * (1 - cut));
       return;
     }
     if (this.cap === Infinity) return;
     if (binding) this.cap *= 1 + Math.min(MAX_RAISE, (1 - pressure) / 8);
-    if (pressure > 0.5 || binding) {
+    // On target and nobody refused: demand fits under the cap; lifting it floods nothing.
+    if (binding) {
       this.calm = 0;
     } else if (++this.calm >= CALM_READINGS_TO_RECOVER) {
       this.calm = 0;

@@ -253,3 +253,46 @@ describe('brief wait of higher levels on a fail-fast gauge', () => {
     expect(g.inFlight).toBe(0);
   });
 });
+
+describe('brief wait, a busy loop', () => {
+  it('a waiter whose time ran out before its timer fired is refused at the hand-off, not served late', async () => {
+    const { g, held } = full(1, { priorityWaitMs: 10 });
+    const events: GaugeEvent[] = [];
+    g.subscribe((event) => events.push(event));
+    const waiting = watch(g.acquire({ priority: 'critical' }));
+    expect(g.queued).toBe(1);
+    // The loop is busy for 50 ms: the clock moves, the 10 ms timer has not run yet.
+    const now = performance.now();
+    const clock = jest.spyOn(performance, 'now').mockReturnValue(now + 50);
+    held[0]!();
+    clock.mockRestore();
+    await flush();
+    expect(waiting.state).toBe('full/1');
+    expect(g.inFlight).toBe(0);
+    expect(g.queued).toBe(0);
+    expect(events.some((e) => e.type === 'admitted')).toBe(false);
+    jest.advanceTimersByTime(20); // the late timer finds nobody
+    expect(jest.getTimerCount()).toBe(0);
+  });
+
+  it('a listener told of an expiry that makes a caller wait keeps that caller on time', async () => {
+    const { g } = full(1, { priorityWaitMs: 10 });
+    const later: { state: string }[] = [];
+    g.subscribe((event) => {
+      if (event.type === 'rejected' && later.length === 0) {
+        later.push(watch(g.acquire({ priority: 'critical' })));
+      }
+    });
+    const first = watch(g.acquire({ priority: 'critical' }));
+    jest.advanceTimersByTime(10);
+    await flush();
+    expect(first.state).toBe('full/1');
+    expect(later).toHaveLength(1);
+    expect(g.queued).toBe(1);
+    jest.advanceTimersByTime(10);
+    await flush();
+    expect(later[0]!.state).toBe('full/1');
+    expect(g.queued).toBe(0);
+    expect(jest.getTimerCount()).toBe(0);
+  });
+});

@@ -88,8 +88,14 @@ export class PriorityGrace {
     });
   }
 
-  /** The waiter a freed slot goes to (highest level, then oldest), out of the list. */
-  shift(): GraceWaiter | undefined {
+  /**
+   * The waiter a freed slot goes to (highest level, then oldest), out of the list. Waiters whose
+   * time ran out are refused first (a busy loop may not have run their timer yet): nobody is
+   * served past its deadline. `now`: a clock reading already taken.
+   */
+  shift(now?: number): GraceWaiter | undefined {
+    if (this.waiters.length === 0) return undefined;
+    this.expire(now ?? performance.now());
     const waiter = this.waiters.shift();
     if (waiter !== undefined) this.left(waiter, true);
     return waiter;
@@ -134,12 +140,22 @@ export class PriorityGrace {
     this.timer = undefined;
     this.armedFor = Infinity;
     const now = performance.now();
-    const late = this.waiters.filter((waiter) => waiter.deadline <= now);
+    this.expire(now);
+    // A listener told of a refusal may have added a waiter (and armed for it): keep the earliest.
     let next = Infinity;
-    for (const waiter of this.waiters)
-      if (waiter.deadline > now) next = Math.min(next, waiter.deadline);
-    for (const waiter of late) {
-      this.waiters.splice(this.waiters.indexOf(waiter), 1);
+    for (const waiter of this.waiters) next = Math.min(next, waiter.deadline);
+    if (next < this.armedFor) this.arm(next, now);
+  };
+
+  /** Refuses every waiter whose deadline is at or before `now`, the reason its gauge gives. */
+  private expire(now: number): void {
+    for (let at = 0; at < this.waiters.length;) {
+      const waiter = this.waiters[at]!;
+      if (waiter.deadline > now) {
+        at++;
+        continue;
+      }
+      this.waiters.splice(at, 1);
       this.left(waiter, false);
       const reason = this.hooks.refusal();
       this.figures.reject(reason);
@@ -147,6 +163,5 @@ export class PriorityGrace {
         GaugeExhaustedError.withoutStack(this.figures.gauge, reason, this.retryAfterSeconds),
       );
     }
-    if (this.waiters.length > 0 && next < Infinity) this.arm(next, now);
-  };
+  }
 }
