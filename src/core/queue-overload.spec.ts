@@ -3,6 +3,7 @@ import { GaugeExhaustedError } from './gauge.errors';
 import type { Release } from './gauge.interface';
 import { PressureGauge } from './pressure-gauge';
 import type { QueueDiscipline } from './queue-discipline';
+import { poisson, seeded as random } from '../../test/support/random';
 
 // Issue 11's queue benchmark as a deterministic simulation on Jest's fake clock: a gauge of 10
 // slots, 50 ms of work per call (10 × 50 ms = 200/s of capacity), a queue of 100 with a 1 s
@@ -16,25 +17,6 @@ const WARM_UP_MS = 1000;
 const MEASURED_MS = 2000;
 /** The client's deadline: a success is a call that completed within it. */
 const DEADLINE_MS = 1000;
-
-/** A small seeded PRNG (mulberry32), so every run sees the same arrivals. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Poisson-distributed count with mean `mean` (Knuth). */
-function poisson(next: () => number, mean: number): number {
-  const limit = Math.exp(-mean);
-  let k = 0;
-  for (let p = next(); p > limit; p *= next()) k++;
-  return k;
-}
 
 interface Result {
   goodput: number;

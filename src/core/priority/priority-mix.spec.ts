@@ -3,6 +3,7 @@ import { GaugeExhaustedError } from '../gauge.errors';
 import type { Release } from '../gauge.interface';
 import { PressureGauge } from '../pressure-gauge';
 import type { PriorityLevel } from './priority.level';
+import { poisson, seeded as random } from '../../../test/support/random';
 
 // A deterministic simulation of bench scenario 11 part 1 (fake clock, seeded arrivals): a
 // fail-fast gauge of 10 slots in front of 50 ms work (capacity 200/s), `low` at 5× capacity and
@@ -18,26 +19,6 @@ afterEach(() => {
 const LIMIT = 10;
 const SERVICE_MS = 50;
 const CAPACITY_PER_MS = LIMIT / SERVICE_MS;
-
-/** mulberry32: a small seeded generator, so every run sees the same arrivals. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** A Poisson count of mean `mean` (Knuth). */
-function poisson(next: () => number, mean: number): number {
-  const limit = Math.exp(-mean);
-  let k = 0;
-  for (let p = next(); p > limit; p *= next()) k++;
-  return k;
-}
 
 interface Mix {
   criticalSuccess: number;

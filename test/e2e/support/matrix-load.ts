@@ -33,17 +33,8 @@ export const LOAD = {
   settleWithinMs: 5_000,
 };
 
-/** A seeded PRNG (mulberry32), so a load shape can be replayed with MATRIX_SEED. */
-export function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG, so a load shape can be replayed with MATRIX_SEED. */
+export { seeded } from '../../support/random';
 
 /** What happened to one gauge's requests: answers by status, and everything that was wrong. */
 export class Findings {
