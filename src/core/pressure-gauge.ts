@@ -412,7 +412,11 @@ export class PressureGauge implements Gauge {
     }
     while (this.active < this.capacity && this.grace?.length) {
       this.active++;
-      this.serveGrace(at);
+      // Every brief waiter left may have run out of time (refused now): the slot stays free.
+      if (!this.serveGrace(at)) {
+        this.active--;
+        break;
+      }
     }
   }
 

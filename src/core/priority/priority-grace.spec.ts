@@ -275,6 +275,24 @@ describe('brief wait, a busy loop', () => {
     expect(jest.getTimerCount()).toBe(0);
   });
 
+  it('a raised limit that finds only waiters whose time ran out keeps the new slot free', async () => {
+    const { g, held } = full(1, { priorityWaitMs: 10 });
+    const waiting = watch(g.acquire({ priority: 'critical' }));
+    const now = performance.now();
+    const clock = jest.spyOn(performance, 'now').mockReturnValue(now + 50);
+    g.setLimit(2);
+    clock.mockRestore();
+    await flush();
+    expect(waiting.state).toBe('full/1');
+    expect(g.inFlight).toBe(1); // only the slot still held: no slot counted for nobody
+    held[0]!();
+    expect(g.inFlight).toBe(0);
+    const again = [g.acquire({ priority: 'critical' }), g.acquire({ priority: 'critical' })];
+    expect(again.every((slot) => typeof slot === 'function')).toBe(true);
+    for (const slot of again) (slot as Release)();
+    expect(g.inFlight).toBe(0);
+  });
+
   it('a listener told of an expiry that makes a caller wait keeps that caller on time', async () => {
     const { g } = full(1, { priorityWaitMs: 10 });
     const later: { state: string }[] = [];
