@@ -289,8 +289,9 @@ export class PressureGauge implements Gauge {
         const grace = (this.grace ??= this.createGrace());
         if (grace.length < basis.maxWaiting(this.capacity, waitMs)) {
           if (entry !== undefined) this.partitions!.queue(entry);
-          return grace.add(rank, waitMs, now, signal, entry);
+          return grace.add(rank, waitMs, now, signal, entry, basis);
         }
+        basis.waited(false, now); // as many wait as the next releases can serve: a miss too
       }
     }
     this.figures.reject(reason);

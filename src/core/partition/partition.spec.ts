@@ -179,7 +179,11 @@ describe('per-key fairness, fail fast', () => {
       jest.advanceTimersByTime(1);
     }
     await flush();
-    for (const { release } of holding) release();
+    // A release may hand its slot to a brief waiter, which then holds it: release until none holds.
+    while (holding.length > 0) {
+      for (const { release } of holding.splice(0)) release();
+      await flush();
+    }
     expect(quietAsked).toBe(800);
     expect(quietServed / quietAsked).toBeGreaterThanOrEqual(0.99);
     // Some found the gauge full and were served by the next freed slot after a brief wait.

@@ -2,6 +2,7 @@ import { GaugeAbortedError, GaugeExhaustedError } from '../gauge.errors';
 import type { GaugeFigures } from '../gauge-events';
 import type { Release } from '../gauge.interface';
 import type { KeyEntry } from '../partition/key-partitions';
+import type { PriorityHeadroom } from './priority-headroom';
 import type { PriorityRank } from './priority.level';
 
 /** A caller of a fail-fast gauge waiting briefly for the next freed slot. */
@@ -13,6 +14,8 @@ export interface GraceWaiter {
   readonly deadline: number;
   /** The key it waits for (a partitioned gauge), told when it leaves. */
   readonly entry: KeyEntry | undefined;
+  /** The headroom that let it wait, told whether it was served (it learns how often waits run out). */
+  readonly basis: PriorityHeadroom | undefined;
   readonly resolve: (release: Release) => void;
   readonly reject: (error: Error) => void;
   readonly signal: AbortSignal | undefined;
@@ -64,6 +67,7 @@ export class PriorityGrace {
     now: number,
     signal: AbortSignal | undefined,
     entry: KeyEntry | undefined,
+    basis?: PriorityHeadroom,
   ): Promise<Release> {
     return new Promise<Release>((resolve, reject) => {
       const waiter: GraceWaiter = {
@@ -71,6 +75,7 @@ export class PriorityGrace {
         since: now,
         deadline: now + waitMs,
         entry,
+        basis,
         resolve,
         reject,
         signal,
@@ -95,9 +100,13 @@ export class PriorityGrace {
    */
   shift(now?: number): GraceWaiter | undefined {
     if (this.waiters.length === 0) return undefined;
-    this.expire(now ?? performance.now());
+    const at = now ?? performance.now();
+    this.expire(at);
     const waiter = this.waiters.shift();
-    if (waiter !== undefined) this.left(waiter, true);
+    if (waiter !== undefined) {
+      this.left(waiter, true);
+      waiter.basis?.waited(true, at);
+    }
     return waiter;
   }
 
@@ -157,6 +166,7 @@ export class PriorityGrace {
       }
       this.waiters.splice(at, 1);
       this.left(waiter, false);
+      waiter.basis?.waited(false, now);
       const reason = this.hooks.refusal();
       this.figures.reject(reason);
       waiter.reject(

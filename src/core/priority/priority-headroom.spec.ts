@@ -88,6 +88,36 @@ describe('PriorityHeadroom', () => {
     expect(heavy.reserveFor(3, 10, 25)).toBe(10);
   });
 
+  it('learns how often brief waits run out: steady releases give the reserve back, misses take it again', () => {
+    const h = new PriorityHeadroom();
+    h.held(50);
+    feed(h, 0, 60, 10); // ρ ≈ 0.3; the model's guess: e^{-3.5} ≈ 3 % of waits run out → 1 slot
+    const now = 10_000;
+    expect(h.reserveFor(3, 10, 25)).toBe(1);
+    // 20 waits served, none run out: (0 + 8 · 0.03) / (20 + 8) < 1 % → nothing kept
+    for (let i = 0; i < 20; i++) h.waited(true, now);
+    expect(h.reserveFor(3, 10, 25)).toBe(0);
+    // 3 run out: m ≈ 3.24 / 31 ≈ 10 % → ⌈ln(0.01 / 0.1) / ln 0.3⌉ = 2
+    for (let i = 0; i < 3; i++) h.waited(false, now);
+    expect(h.reserveFor(3, 10, 25)).toBe(2);
+    // ... and many served since: back to nothing kept
+    for (let i = 0; i < 400; i++) h.waited(true, now + i);
+    expect(h.reserveFor(3, 10, 25)).toBe(0);
+  });
+
+  it('forgets measured waits (half-life 2 s): back to the model when waits stop', () => {
+    const h = new PriorityHeadroom();
+    h.held(50);
+    for (let i = 0; i < 100; i++) h.waited(false, 0);
+    feed(h, 0, 60, 10);
+    expect(h.reserveFor(3, 10, 25)).toBe(4); // m ≈ 100 %: the wait does not help
+    h.waited(true, 40_000); // 20 half-lives later, one served wait: the prior dominates again
+    expect(h.reserveFor(3, 10, 25)).toBe(1);
+    // no wait (priorityWaitMs 0): measured waits do not matter, ρ^r ≤ 0.01 alone
+    for (let i = 0; i < 100; i++) h.waited(true, 40_000);
+    expect(h.reserveFor(3, 10, 0)).toBe(4);
+  });
+
   it('waits only above a level with recent arrivals: half the mean hold, or the configured wait', () => {
     const h = new PriorityHeadroom();
     feed(h, 0, 60, 2);

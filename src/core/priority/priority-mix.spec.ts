@@ -26,11 +26,16 @@ interface Mix {
   goodput: number;
 }
 
-async function simulate(options: { priorityWaitMs?: number }, seed: number): Promise<Mix> {
+async function simulate(
+  options: { priorityWaitMs?: number },
+  seed: number,
+  hold: (next: () => number) => number = () => SERVICE_MS,
+  measuredMs = 5000,
+): Promise<Mix> {
   const g = new PressureGauge({ name: 'mix', limit: LIMIT, ...options });
   const next = random(seed);
   const warmMs = 3000;
-  const endMs = warmMs + 5000;
+  const endMs = warmMs + measuredMs;
   const flows: [PriorityLevel, number][] = [
     ['low', 5 * CAPACITY_PER_MS],
     ['critical', 0.3 * CAPACITY_PER_MS],
@@ -49,7 +54,7 @@ async function simulate(options: { priorityWaitMs?: number }, seed: number): Pro
         criticalOk++;
         criticalMs.push(performance.now() - since);
       }
-    }, SERVICE_MS);
+    }, hold(next));
   };
   for (let t = 0; t < endMs; t++) {
     const measured = t >= warmMs;
@@ -74,12 +79,15 @@ async function simulate(options: { priorityWaitMs?: number }, seed: number): Pro
     // hand-offs resolve promises: let their callbacks start the work in the same millisecond
     for (let i = 0; i < 3; i++) await Promise.resolve();
   }
-  jest.advanceTimersByTime(1000);
+  for (let t = 0; t < 1000; t++) {
+    jest.advanceTimersByTime(1);
+    for (let i = 0; i < 3; i++) await Promise.resolve();
+  }
   expect(g.inFlight).toBe(0);
   expect(g.queued).toBe(0);
   expect(jest.getTimerCount()).toBe(0);
   criticalMs.sort((a, b) => a - b);
-  const measuredMs = endMs - warmMs;
+
   expect(performance.now() - start).toBeGreaterThanOrEqual(endMs);
   return {
     criticalSuccess: criticalOk / critical,
@@ -89,14 +97,27 @@ async function simulate(options: { priorityWaitMs?: number }, seed: number): Pro
 }
 
 describe('the bench mix, simulated (low at 5×, critical at 0.3× capacity)', () => {
-  it('with the brief wait: critical ≥ 0.99 within 1.5× the service time, goodput ≥ 0.9', async () => {
+  it('with the brief wait: critical ≥ 0.99 within 1.5× the service time, goodput ≥ 0.93', async () => {
+    // Steady holds free a slot every 5 ms like a clock: brief waits hardly ever run out, so the
+    // learned reserve is mostly 0 (the M/M/1 guess alone keeps 1 slot: goodput 0.905–0.923).
     for (const seed of [1, 2, 3]) {
       const mix = await simulate({}, seed);
       expect(mix.criticalSuccess).toBeGreaterThanOrEqual(0.99);
       expect(mix.criticalP99Ms).toBeLessThanOrEqual(1.5 * SERVICE_MS);
-      expect(mix.goodput).toBeGreaterThanOrEqual(0.9);
+      expect(mix.goodput).toBeGreaterThanOrEqual(0.93);
     }
   }, 30_000);
+
+  it('with irregular (exponential) holds: waits run out more often, the reserve stays, critical ≥ 0.985', async () => {
+    // Releases as irregular as a Poisson stream: the M/M/1 guess holds, and the measured misses
+    // keep the reserve (no reserve at all: 0.973–0.976 on these seeds over 20 s).
+    const exponential = (next: () => number) =>
+      Math.max(1, Math.round(-Math.log(1 - next()) * SERVICE_MS));
+    for (const seed of [1, 2, 3]) {
+      const mix = await simulate({}, seed, exponential, 20_000);
+      expect(mix.criticalSuccess).toBeGreaterThanOrEqual(0.985);
+    }
+  }, 60_000);
 
   it('without it (priorityWaitMs: 0): critical is kept ≥ 0.99 by a larger reserve, at ~0.6 goodput', async () => {
     const mix = await simulate({ priorityWaitMs: 0 }, 1);
