@@ -98,6 +98,39 @@ describe.each(PLATFORMS)('Prometheus metrics scraped over HTTP on %s', (platform
     return call;
   }
 
+  it('an app whose start fails in a later onApplicationBootstrap leaves the registry to the next app', async () => {
+    const shared = new Registry();
+    class Failing {
+      async onApplicationBootstrap() {
+        await Promise.resolve();
+        throw new Error('cache unreachable');
+      }
+    }
+    const app = (providers: Array<new () => unknown>) =>
+      moduleOf({
+        imports: [
+          BackpressureModule.forRoot({ gauges: { pdf: { limit: 2 } } }),
+          BackpressurePrometheusModule.forRoot({ registry: shared }),
+        ],
+        controllers: [WorkController],
+        providers: [
+          { provide: Probe, useValue: probe },
+          { provide: REGISTRY, useValue: shared },
+          ...providers,
+        ],
+      });
+    await expect(startApp(platform, app([Failing]))).rejects.toThrow('cache unreachable');
+    const next = await startApp(platform, app([]));
+    try {
+      const reply = await send(next.url, '/metrics').reply;
+      expect(reply.status).toBe(200);
+      expect(new Scrape(reply.body).value('backpressure_limit', { gauge: 'pdf' })).toBe(2);
+    } finally {
+      await next.close();
+    }
+    expect(shared.getMetricsAsArray()).toEqual([]);
+  });
+
   it('reports every configured gauge at zero before any request', async () => {
     const metrics = await scrape(running.url);
     for (const gauge of ['work', 'brief', 'fast']) {
