@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { ModulesContainer } from '@nestjs/core';
-import { describeValue as show } from './core/config-value.util';
+import { describeValue as show, isPlainObject } from './core/config-value.util';
+import { isLimitPolicyFactory } from './core/limit-policy';
 import { GaugeConfigError } from './core/gauge.errors';
 import type {
   BackpressureModuleOptions,
@@ -108,8 +109,35 @@ function sameGauge(a: ValidatedGauge, b: ValidatedGauge): boolean {
     a.priority === b.priority &&
     a.onRefusal === b.onRefusal &&
     a.partition === b.partition &&
-    JSON.stringify(a.options) === JSON.stringify(b.options)
+    fingerprint(a.options) === fingerprint(b.options)
   );
+}
+
+/** Numbers the functions and non-plain objects seen, so a fingerprint can tell them apart. */
+const identities = new WeakMap<object, number>();
+let identified = 0;
+
+/**
+ * Resolved options as text that tells two gauges apart: data as JSON, a function or an instance
+ * (a `classify`, a sampler) by identity — JSON alone drops functions, so two gauges differing
+ * only there were taken as the same — and a limit policy factory by its policy and options.
+ */
+function fingerprint(options: object): string {
+  const identity = (value: object) => {
+    let id = identities.get(value);
+    if (id === undefined) identities.set(value, (id = ++identified));
+    return id;
+  };
+  return JSON.stringify(options, (_key, value: unknown) => {
+    if (typeof value === 'function') return `[function #${identity(value)}]`;
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+    if (isLimitPolicyFactory(value)) {
+      return 'options' in value
+        ? { policy: value.policy, options: value.options }
+        : `[${value.policy} #${identity(value)}]`;
+    }
+    return isPlainObject(value) ? value : `[object #${identity(value)}]`;
+  });
 }
 
 /** A gauge's options as given, its store (an instance, often big) only mentioned. */

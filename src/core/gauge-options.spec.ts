@@ -65,6 +65,46 @@ describe('resolveGaugeOptions', () => {
       expect(resolved).toMatchObject({ queueSize: 0, retryAfterSeconds: 1 });
     });
 
+    it('a queue of size 0 resolves exactly as no queue, whatever its discipline', () => {
+      const failFast = resolveGaugeOptions('g', { limit: 3 });
+      expect(resolveGaugeOptions('g', { limit: 3, queue: { size: 0, timeoutMs: 10_000 } })).toEqual(
+        failFast,
+      );
+      expect(
+        resolveGaugeOptions('g', {
+          limit: 3,
+          queue: { size: 0, timeoutMs: 50, discipline: 'codel', targetMs: 2, intervalMs: 20 },
+        }),
+      ).toEqual(failFast);
+      expect(
+        resolveGaugeOptions('g', {
+          limit: 3,
+          queue: { size: 0, timeoutMs: 50, discipline: 'lifo' },
+        }),
+      ).toEqual(failFast);
+    });
+
+    it('a queue of size 0 still has its options checked (a typo fails while it is off)', () => {
+      expect(
+        configError(() =>
+          resolveGaugeOptions(
+            'g',
+            raw({ queue: { size: 0, timeoutMs: 5, discipline: 'fifo', targetMs: 1 } }),
+          ),
+        ),
+      ).toBe(
+        `Gauge "g": option "queue.targetMs" is for discipline 'codel' only, but the discipline is "fifo"`,
+      );
+      expect(
+        configError(() =>
+          resolveGaugeOptions('g', raw({ queue: { size: 0, timeoutMs: 5, discipline: 'lilo' } })),
+        ),
+      ).toContain('Gauge "g": option "queue.discipline" must be one of');
+      expect(
+        configError(() => resolveGaugeOptions('g', raw({ queue: { size: 0, timeoutMs: 0 } }))),
+      ).toContain('Gauge "g": option "queue.timeoutMs"');
+    });
+
     it('accepts the largest timeout setTimeout honours', () => {
       const resolved = resolveGaugeOptions('g', { queue: { size: 1, timeoutMs: MAX_TIMEOUT } });
       expect(resolved.queueTimeoutMs).toBe(MAX_TIMEOUT);
@@ -187,9 +227,24 @@ describe('resolveGaugeOptions', () => {
         }),
       );
       expect(message).toBe(
-        `Gauge "orders": option "priorityWaitMs" is for a fail-fast gauge (no "queue"; a queue already serves higher levels first), got ${priorityWaitMs}`,
+        `Gauge "orders": option "priorityWaitMs" is for a fail-fast gauge, but "queue.size" is 5 (a queue already serves higher levels first): remove "priorityWaitMs", or the queue (or set its size to 0) to fail fast; got ${priorityWaitMs}`,
       );
     });
+
+    it.each([0, 25])(
+      'accepts %p with a queue of size 0, which is a fail-fast gauge',
+      (priorityWaitMs) => {
+        const resolved = resolveGaugeOptions('orders', {
+          limit: 2,
+          queue: { size: 0, timeoutMs: 100 },
+          priorityWaitMs,
+        });
+        expect(resolved).toEqual({
+          ...resolveGaugeOptions('orders', { limit: 2 }),
+          priorityWaitMs,
+        });
+      },
+    );
 
     it('an out-of-range value with a queue is named for its range first', () => {
       const message = configError(() =>

@@ -82,8 +82,9 @@ export interface GaugeOptions {
    * Fail-fast gauges with priorities: how long (ms) a caller may wait for the next freed slot when
    * it finds none it may take while a lower level fills the gauge (that slot goes to it before
    * anyone else). It lets the gauge keep fewer slots free for higher levels. Default: half the
-   * measured mean hold time; `0`: never wait (refuse at once, keeping more slots free). Not with
-   * `queue` (a queue already serves higher levels first). In-memory gauges only.
+   * measured mean hold time; `0`: never wait (refuse at once, keeping more slots free). Not with a
+   * `queue` of `size` > 0 (a queue already serves higher levels first; `size: 0` fails fast and
+   * takes it). In-memory gauges only.
    */
   priorityWaitMs?: number | undefined;
 }
@@ -194,9 +195,15 @@ export function resolveGaugeOptions(
     rejectUnknownKeys(where, queue, QUEUE_KEYS, 'queue.');
     assertInteger(where, 'queue.size', options.queue.size, 0, Number.MAX_SAFE_INTEGER);
     assertNumber(where, 'queue.timeoutMs', options.queue.timeoutMs, 1, MAX_TIMEOUT_MS);
-    queueSize = options.queue.size;
-    queueTimeoutMs = options.queue.timeoutMs;
-    codel = resolveDiscipline(where, options.queue);
+    // Checked whatever the size, so a typo fails even while the queue is switched off.
+    const discipline = resolveDiscipline(where, options.queue);
+    // `size: 0` is a fail-fast gauge, resolved exactly as one without `queue` (a config that
+    // turns the queue off by its size must not behave, or be validated, as a queue).
+    if (options.queue.size > 0) {
+      queueSize = options.queue.size;
+      queueTimeoutMs = options.queue.timeoutMs;
+      codel = discipline;
+    }
   }
 
   const fallbackRetry = queueSize > 0 ? Math.max(1, Math.ceil(queueTimeoutMs / 1000)) : 1;
@@ -214,9 +221,9 @@ export function resolveGaugeOptions(
   const { priorityWaitMs } = options;
   if (priorityWaitMs !== undefined) {
     assertNumber(where, 'priorityWaitMs', priorityWaitMs, 0, MAX_TIMEOUT_MS);
-    if (options.queue !== undefined) {
+    if (queueSize > 0) {
       throw new GaugeConfigError(
-        `${where}: option "priorityWaitMs" is for a fail-fast gauge (no "queue"; a queue already serves higher levels first), got ${show(priorityWaitMs)}`,
+        `${where}: option "priorityWaitMs" is for a fail-fast gauge, but "queue.size" is ${queueSize} (a queue already serves higher levels first): remove "priorityWaitMs", or the queue (or set its size to 0) to fail fast; got ${show(priorityWaitMs)}`,
       );
     }
   }

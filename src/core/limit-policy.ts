@@ -45,6 +45,12 @@ export interface LimitPolicy {
 export interface LimitPolicyFactory {
   /** Names the algorithm in messages and metrics (e.g. `fixed`, `gradient2`). */
   readonly policy: string;
+  /**
+   * The options it was built from, when it has any to show: two factories of one `policy` with
+   * equal options configure the same limit (a gauge configured in two places must agree).
+   * Absent: only the same factory object counts as the same limit.
+   */
+  readonly options?: unknown;
   /** A fresh policy; throws `GaugeConfigError` naming `where` when its options are wrong. */
   create(where: string): LimitPolicy;
 }

@@ -17,9 +17,11 @@ import {
   type MeterProvider,
   type Observable,
 } from '@opentelemetry/api';
+import { ModulesContainer } from '@nestjs/core';
 import { describeValue } from '../core/config-value.util';
 import { GaugeConfigError } from '../core/gauge.errors';
 import { GAUGE_REGISTRY_REF } from '../backpressure-core.tokens';
+import { whenBootstrapEnds } from '../bootstrap-end.hook';
 import {
   DEFAULT_BUCKETS,
   GaugeTallies,
@@ -119,6 +121,13 @@ export function validateOpenTelemetryOptions(value: unknown): BackpressureOpenTe
 /** The app reporting on each meter (one a meter: see `claim`). */
 const meterUsers = new WeakMap<Meter, BackpressureOpenTelemetryMetrics>();
 
+/** A second app on one meter: its figures and the first's would replace each other. */
+function clash(meterName: string): GaugeConfigError {
+  return new GaugeConfigError(
+    `${WHERE}: meter "${meterName}" of this MeterProvider already reports another application's gauges, and one app's figures would replace the other's at each collection: give each application its own "meterName" (or "meterProvider"), or close the other first`,
+  );
+}
+
 /** Durations nobody records (option `histograms: false`). */
 const NO_DURATIONS: DurationSink = { waited: () => undefined, held: () => undefined };
 
@@ -151,16 +160,24 @@ export class BackpressureOpenTelemetryMetrics
   private readonly attributes = new Map<string, LabelAttributes>();
   private tallies: GaugeTallies | undefined;
   private stopObserving: (() => void) | undefined;
-  /** Started by `onModuleInit`, the app's bootstrap not finished (or failed). */
-  private starting = false;
+  /**
+   * `starting`: started by `onModuleInit`, the app's bootstrap (every module's
+   * `onApplicationBootstrap`, not only this one's) not finished, or failed; `taken`: another app
+   * took the meter over meanwhile (this one's start then fails).
+   */
+  private state: 'idle' | 'starting' | 'running' | 'taken' = 'idle';
+  /** The meter and its name while started, for messages. */
+  private meterName = '';
 
   /**
    * @param gauges the application's `GaugeRegistry` (any object with its `onGauge` and `list`)
    * @param options as `BackpressureOpenTelemetryModule.forRoot()` takes them (validated here)
+   * @param modules the application's modules, to learn when its whole bootstrap succeeded
    */
   constructor(
     @Inject(GAUGE_REGISTRY_REF) private readonly gauges: GaugeSource,
     @Optional() @Inject(OPENTELEMETRY_OPTIONS) options?: BackpressureOpenTelemetryOptions,
+    @Optional() private readonly modules?: ModulesContainer,
   ) {
     this.options = validateOpenTelemetryOptions(options);
     this.buckets = validateBuckets(WHERE, this.options.buckets) ?? DEFAULT_BUCKETS;
@@ -169,12 +186,21 @@ export class BackpressureOpenTelemetryMetrics
   /** Nest calls it at start-up: creates the instruments and starts counting. */
   onModuleInit(): void {
     this.start();
-    this.starting = true;
+    this.state = 'starting';
   }
 
-  /** Nest calls it once every module is initialised: the meter is this app's from now on. */
+  /**
+   * Nest calls it once every module is initialised. Throws if another app took the meter over
+   * meanwhile (two apps starting at once on one meter: exactly one of them starts). The meter
+   * becomes this app's for good only when the whole bootstrap succeeded (the last module's
+   * `onApplicationBootstrap`): until then, an app whose start fails in a later module leaves it to
+   * the next app, as one whose init failed does.
+   */
   onApplicationBootstrap(): void {
-    this.starting = false;
+    this.confirm();
+    if (this.state === 'starting' && !whenBootstrapEnds(this.modules, () => this.confirm(true))) {
+      this.state = 'running';
+    }
   }
 
   /** Nest calls it at shutdown: stops counting and observing. */
@@ -189,6 +215,8 @@ export class BackpressureOpenTelemetryMetrics
     const meterName = this.options.meterName ?? 'nestjs-backpressure';
     const meter = provider.getMeter(meterName);
     this.claim(meter, meterName);
+    this.meterName = meterName;
+    this.state = 'running';
     const names = OPENTELEMETRY_INSTRUMENTS;
     const advice = { explicitBucketBoundaries: [...this.buckets] };
     const histograms = this.options.histograms ?? true;
@@ -260,7 +288,7 @@ export class BackpressureOpenTelemetryMetrics
 
   /** Undoes `start()`: unsubscribes from the gauges and stops observing. */
   stop(): void {
-    this.starting = false;
+    this.state = 'idle';
     this.tallies?.close();
     this.tallies = undefined;
     this.stopObserving?.();
@@ -276,14 +304,20 @@ export class BackpressureOpenTelemetryMetrics
   private claim(meter: Meter, meterName: string): void {
     const user = meterUsers.get(meter);
     if (user !== undefined && user !== this) {
-      if (!user.starting) {
-        throw new GaugeConfigError(
-          `${WHERE}: meter "${meterName}" of this MeterProvider already reports another application's gauges, and one app's figures would replace the other's at each collection: give each application its own "meterName" (or "meterProvider"), or close the other first`,
-        );
-      }
+      if (user.state !== 'starting') throw clash(meterName);
       user.stop();
+      user.state = 'taken';
     }
     if (meter !== createNoopMeter()) meterUsers.set(meter, this);
+  }
+
+  /** Fails the start if the meter was taken over; at the bootstrap's end, keeps it. */
+  private confirm(ended = false): void {
+    if (this.state === 'taken') {
+      this.state = 'idle';
+      throw clash(this.meterName);
+    }
+    if (ended && this.state === 'starting') this.state = 'running';
   }
 
   private sinkFor(

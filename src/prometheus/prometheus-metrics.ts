@@ -15,6 +15,7 @@ import {
   type PrometheusContentType,
   type Registry,
 } from 'prom-client';
+import { ModulesContainer } from '@nestjs/core';
 import { describeValue } from '../core/config-value.util';
 import { GaugeConfigError } from '../core/gauge.errors';
 import { GAUGE_REGISTRY_REF } from '../backpressure-core.tokens';
@@ -26,6 +27,7 @@ import {
   REFUSAL_REASONS,
   type GaugeSource,
 } from '../metrics/gauge-tallies';
+import { whenBootstrapEnds } from '../bootstrap-end.hook';
 import { assertOptionsObject, validateBuckets } from '../metrics/metrics-options.validation';
 import { DurationSeries, TallyHistogram, type HistogramSeries } from './tally-histogram';
 
@@ -121,18 +123,21 @@ export class BackpressurePrometheusMetrics
   private readonly tallies: GaugeTallies;
   private metrics: Metric[] = [];
   /**
-   * `starting`: registered by `onModuleInit`, the app's bootstrap not finished (or failed);
-   * `taken`: another app took the metrics over meanwhile.
+   * `starting`: registered by `onModuleInit`, the app's bootstrap (every module's
+   * `onApplicationBootstrap`, not only this one's) not finished, or failed; `taken`: another app
+   * took the metrics over meanwhile.
    */
   private state: 'idle' | 'starting' | 'running' | 'taken' = 'idle';
 
   /**
    * @param gauges the application's `GaugeRegistry` (any object with its `onGauge` and `list`)
    * @param options as `BackpressurePrometheusModule.forRoot()` takes them (validated here)
+   * @param modules the application's modules, to learn when its whole bootstrap succeeded
    */
   constructor(
     @Inject(GAUGE_REGISTRY_REF) private readonly gauges: GaugeSource,
     @Optional() @Inject(PROMETHEUS_OPTIONS) options?: BackpressurePrometheusOptions,
+    @Optional() private readonly modules?: ModulesContainer,
   ) {
     const valid = validatePrometheusOptions(options);
     this.registry = valid.registry ?? defaultRegistry;
@@ -162,15 +167,17 @@ export class BackpressurePrometheusMetrics
   }
 
   /**
-   * Nest calls it once every module is initialised: the metrics are this app's from now on. Throws
-   * if another app took them over meanwhile (two apps starting at once on one registry).
+   * Nest calls it once every module is initialised. Throws if another app took the metrics over
+   * meanwhile (two apps starting at once on one registry). The metrics become this app's for good
+   * only when the whole bootstrap succeeded (the last module's `onApplicationBootstrap`): until
+   * then, an app whose start fails in a later module leaves them to the next app, as one whose
+   * init failed does.
    */
   onApplicationBootstrap(): void {
-    if (this.state === 'taken') {
-      this.state = 'idle';
-      throw this.clash(this.names.inFlight);
+    this.confirm();
+    if (this.state === 'starting' && !whenBootstrapEnds(this.modules, () => this.confirm(true))) {
+      this.state = 'running';
     }
-    if (this.state === 'starting') this.state = 'running';
   }
 
   /** Nest calls it at shutdown: stops counting and removes the metrics from the registry. */
@@ -235,6 +242,15 @@ export class BackpressurePrometheusMetrics
     }
     this.metrics = metrics;
     this.tallies.watch(this.gauges);
+  }
+
+  /** Fails the start if the metrics were taken over; at the bootstrap's end, keeps them. */
+  private confirm(ended = false): void {
+    if (this.state === 'taken') {
+      this.state = 'idle';
+      throw this.clash(this.names.inFlight);
+    }
+    if (ended && this.state === 'starting') this.state = 'running';
   }
 
   private clash(name: string): GaugeConfigError {

@@ -1,4 +1,5 @@
 import type { RedisClient } from './redis-client.util';
+import { describeValue as show } from '../core/config-value.util';
 import { GaugeConfigError } from '../core/gauge.errors';
 import { assertStoreDownPolicy, type StoreDownPolicy } from '../core/gauge-options';
 import type { StoreLogger } from '../core/shared/store-health';
@@ -68,7 +69,9 @@ export function resolveRedisStoreOptions(
   options: RedisGaugeStoreOptions,
 ): ResolvedRedisStoreOptions {
   if (options === null || typeof options !== 'object') {
-    throw new GaugeConfigError(`${WHERE}: options must be an object with at least { redis }`);
+    throw new GaugeConfigError(
+      `${WHERE}: options must be an object with at least { redis }, got ${show(options)}`,
+    );
   }
   for (const key of Object.keys(options)) {
     if (!KNOWN.has(key)) {
@@ -82,12 +85,14 @@ export function resolveRedisStoreOptions(
   const isClient = typeof (redis as { duplicate?: unknown } | null)?.duplicate === 'function';
   if (!isUrl && !isClient) {
     throw new GaugeConfigError(
-      `${WHERE}: option "redis" must be a redis:// URL or an ioredis client, got ${typeof redis === 'string' ? JSON.stringify(redis) : String(redis)}`,
+      `${WHERE}: option "redis" must be a redis:// URL or an ioredis client, got ${show(redis)}`,
     );
   }
   const keyPrefix = options.keyPrefix ?? 'backpressure:';
   if (typeof keyPrefix !== 'string') {
-    throw new GaugeConfigError(`${WHERE}: option "keyPrefix" must be a string`);
+    throw new GaugeConfigError(
+      `${WHERE}: option "keyPrefix" must be a string, got ${show(keyPrefix)}`,
+    );
   }
   const leaseTtlMs = ms('leaseTtlMs', options.leaseTtlMs ?? 10_000, 100);
   const renewIntervalMs = ms(
@@ -106,10 +111,14 @@ export function resolveRedisStoreOptions(
   assertStoreDownPolicy(WHERE, whenStoreDown);
   const { instanceId, logger = consoleLogger } = options;
   if (instanceId !== undefined && (typeof instanceId !== 'string' || instanceId === '')) {
-    throw new GaugeConfigError(`${WHERE}: option "instanceId" must be a non-empty string`);
+    throw new GaugeConfigError(
+      `${WHERE}: option "instanceId" must be a non-empty string, got ${show(instanceId)}`,
+    );
   }
   if (typeof logger?.warn !== 'function' || typeof logger.log !== 'function') {
-    throw new GaugeConfigError(`${WHERE}: option "logger" must have warn() and log()`);
+    throw new GaugeConfigError(
+      `${WHERE}: option "logger" must have warn() and log(), got ${show(logger)}`,
+    );
   }
   return {
     redis,
@@ -132,7 +141,7 @@ function ms(option: string, value: unknown, min: number): number {
     value > MAX_TIMEOUT_MS
   ) {
     throw new GaugeConfigError(
-      `${WHERE}: option "${option}" must be an integer number of milliseconds from ${min} to ${MAX_TIMEOUT_MS}, got ${String(value)}`,
+      `${WHERE}: option "${option}" must be an integer number of milliseconds from ${min} to ${MAX_TIMEOUT_MS}, got ${show(value)}`,
     );
   }
   return value;

@@ -165,7 +165,7 @@ const BAD_OPTIONS: Array<[string, Declare, RegExp]> = [
   [
     'priorityWaitMs with a queue',
     forRoot({ gauges: { x: { limit: 2, queue: { size: 1, timeoutMs: 10 }, priorityWaitMs: 5 } } }),
-    /^Gauge "x": option "priorityWaitMs" is for a fail-fast gauge .*got 5$/,
+    /^Gauge "x": option "priorityWaitMs" is for a fail-fast gauge, but "queue.size" is 1 .*set its size to 0.*got 5$/,
   ],
   [
     'factory priorityWaitMs -1',
@@ -416,6 +416,22 @@ describe('good options still boot', () => {
       () =>
         BackpressureModule.forRoot({
           gauges: { x: { limit: 2, priorityWaitMs: 0 }, y: { limit: 2, priorityWaitMs: 25 } },
+        }),
+    ],
+    [
+      'priorityWaitMs with a queue of size 0 (a fail-fast gauge)',
+      () =>
+        BackpressureModule.forRoot({
+          gauges: { x: { limit: 2, queue: { size: 0, timeoutMs: 100 }, priorityWaitMs: 25 } },
+        }),
+    ],
+    [
+      'priorityWaitMs with a queue of size 0 from a factory',
+      () =>
+        BackpressureModule.forRootAsync({
+          useFactory: () => ({
+            gauges: { x: { limit: 2, queue: { size: 0, timeoutMs: 100 }, priorityWaitMs: 0 } },
+          }),
         }),
     ],
     [

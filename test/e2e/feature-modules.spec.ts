@@ -2,13 +2,17 @@ import 'reflect-metadata';
 import { Controller, Get, Injectable, Module, type DynamicModule, type Type } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import {
+  aimd,
   BackpressureModule,
   GaugeConfigError,
   GaugeRegistry,
+  gradient2,
   InjectGauge,
   Limited,
   getGaugeToken,
+  vegas,
   type Gauge,
+  type GaugeConfig,
 } from '../../src';
 import { PLATFORMS, startApp, type Platform, type Running } from './support/apps';
 import { send } from './support/http';
@@ -237,6 +241,42 @@ describe('forFeature() merging', () => {
     } finally {
       await app.close();
     }
+  });
+
+  it.each<[string, () => GaugeConfig, () => GaugeConfig]>([
+    [
+      'adaptive limits with different bounds',
+      () => ({ limit: gradient2({ max: 30 }) }),
+      () => ({ limit: gradient2({ max: 300 }) }),
+    ],
+    ['two adaptive algorithms', () => ({ limit: vegas() }), () => ({ limit: aimd() })],
+    [
+      'different classifiers',
+      () => ({ limit: 2, classify: () => 'failed' as const }),
+      () => ({ limit: 2, classify: () => 'ignored' as const }),
+    ],
+  ])('%s in two places fail (functions are no longer dropped)', async (_case, a, b) => {
+    const A = featureModule('BillingModule', {
+      imports: [BackpressureModule.forFeature({ gauges: { pdf: a() } })],
+    });
+    const error = await failure(compile(BackpressureModule.forRoot({ gauges: { pdf: b() } }), A));
+    expect(error.message).toMatch(/^Gauge "pdf" is configured twice with different options/);
+  });
+
+  it('the same adaptive limit built twice, or one classifier, in two places is fine', async () => {
+    const classify = () => 'failed' as const;
+    const A = featureModule('BillingModule', {
+      imports: [
+        BackpressureModule.forFeature({
+          gauges: { pdf: { limit: gradient2({ max: 30 }), classify } },
+        }),
+      ],
+    });
+    const app = await compile(
+      BackpressureModule.forRoot({ gauges: { pdf: { limit: gradient2({ max: 30 }), classify } } }),
+      A,
+    );
+    await app.close();
   });
 
   it('a conflict through forRootAsync names forRootAsync', async () => {

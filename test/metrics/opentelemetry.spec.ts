@@ -384,6 +384,81 @@ describe('BackpressureOpenTelemetryModule', () => {
       }
     });
 
+    it.each([
+      ["a later module's onApplicationBootstrap", 'later'],
+      ["the root module's provider's onApplicationBootstrap", 'root'],
+    ] as const)(
+      'an app whose start failed in %s (after this module bootstrapped) leaves the meter to the next',
+      async (_where, where) => {
+        const reader = new CollectingReader();
+        const provider = new MeterProvider({ readers: [reader] });
+        class Failing {
+          async onApplicationBootstrap() {
+            await Promise.resolve();
+            throw new Error('cache unreachable');
+          }
+        }
+        const imports = [
+          BackpressureModule.forRoot({ gauges: { pdf: { limit: 4 } } }),
+          BackpressureOpenTelemetryModule.forRoot({ meterProvider: provider }),
+        ];
+        const failing = await Test.createTestingModule(
+          where === 'root'
+            ? { imports, providers: [Failing] }
+            : { imports: [...imports, moduleOf({ providers: [Failing] })] },
+        ).compile();
+        await expect(failing.init()).rejects.toThrow('cache unreachable');
+        const next = await app({ pdf: { limit: 7 } }, { meterProvider: provider });
+        try {
+          expect((await reader.read()).value('backpressure.limit', { [G]: 'pdf' })).toBe(7);
+        } finally {
+          await next.close();
+          await provider.shutdown();
+        }
+      },
+    );
+
+    it('two apps finishing their start at once: exactly one starts, the other fails naming the meter', async () => {
+      for (let round = 0; round < 3; round++) {
+        const reader = new CollectingReader();
+        const provider = new MeterProvider({ readers: [reader] });
+        const build = (limit: number) =>
+          Test.createTestingModule({
+            imports: [
+              BackpressureModule.forRoot({ gauges: { pdf: { limit } } }),
+              BackpressureOpenTelemetryModule.forRoot({ meterProvider: provider }),
+            ],
+          }).compile();
+        const apps = [await build(4), await build(9)];
+        const ordered = round === 1 ? [...apps].reverse() : apps;
+        const results = await Promise.allSettled(ordered.map((built) => built.init()));
+        const started = results.filter((r) => r.status === 'fulfilled');
+        const failed = results.filter((r) => r.status === 'rejected');
+        expect([started.length, failed.length]).toEqual([1, 1]);
+        expect(String(failed[0]!.reason)).toMatch(
+          /meter "nestjs-backpressure" of this MeterProvider already reports another application's gauges/,
+        );
+        const winner = ordered[results.findIndex((r) => r.status === 'fulfilled')]!;
+        const limit = winner === apps[0] ? 4 : 9;
+        // The one that started reports its figures (none lost without a word).
+        await winner
+          .get(GaugeRegistry)
+          .get('pdf')
+          .process(() => 'ok');
+        const collected = await reader.read();
+        expect(collected.value('backpressure.limit', { [G]: 'pdf' })).toBe(limit);
+        expect(collected.value('backpressure.requests', { [G]: 'pdf', [RESULT]: 'admitted' })).toBe(
+          1,
+        );
+        for (const built of apps) await built.close();
+        // Both closed: the meter is free again.
+        const next = await app({ pdf: { limit: 2 } }, { meterProvider: provider });
+        expect((await reader.read()).value('backpressure.limit', { [G]: 'pdf' })).toBe(2);
+        await next.close();
+        await provider.shutdown();
+      }
+    });
+
     it('without an SDK (the no-op meter) any number of apps start', async () => {
       const [a, b] = [await app({ pdf: { limit: 1 } }), await app({ pdf: { limit: 1 } })];
       await a.close();

@@ -1,5 +1,6 @@
 import 'reflect-metadata';
-import { Controller, Get, Header, Inject, Param, Query } from '@nestjs/common';
+import { Controller, Get, Header, Inject, Module, Param, Query } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
 import { Registry, register as defaultRegistry } from 'prom-client';
 import { BackpressureModule, GaugeConfigError, GaugeRegistry, Limited } from '../../src';
@@ -96,6 +97,39 @@ describe.each(PLATFORMS)('Prometheus metrics scraped over HTTP on %s', (platform
     else await until(() => gauge.queued === queued + 1, `${id} is queued`);
     return call;
   }
+
+  it('an app whose start fails in a later onApplicationBootstrap leaves the registry to the next app', async () => {
+    const shared = new Registry();
+    class Failing {
+      async onApplicationBootstrap() {
+        await Promise.resolve();
+        throw new Error('cache unreachable');
+      }
+    }
+    const app = (providers: Array<new () => unknown>) =>
+      moduleOf({
+        imports: [
+          BackpressureModule.forRoot({ gauges: { pdf: { limit: 2 } } }),
+          BackpressurePrometheusModule.forRoot({ registry: shared }),
+        ],
+        controllers: [WorkController],
+        providers: [
+          { provide: Probe, useValue: probe },
+          { provide: REGISTRY, useValue: shared },
+          ...providers,
+        ],
+      });
+    await expect(startApp(platform, app([Failing]))).rejects.toThrow('cache unreachable');
+    const next = await startApp(platform, app([]));
+    try {
+      const reply = await send(next.url, '/metrics').reply;
+      expect(reply.status).toBe(200);
+      expect(new Scrape(reply.body).value('backpressure_limit', { gauge: 'pdf' })).toBe(2);
+    } finally {
+      await next.close();
+    }
+    expect(shared.getMetricsAsArray()).toEqual([]);
+  });
 
   it('reports every configured gauge at zero before any request', async () => {
     const metrics = await scrape(running.url);
@@ -313,6 +347,9 @@ describe('BackpressurePrometheusModule', () => {
   it.each([
     ['a provider whose onModuleInit throws (after the metrics registered)', 'init'],
     ['a bad gauge config (from a factory)', 'config'],
+    ["a later module's onApplicationBootstrap throws (after this module's)", 'bootstrap'],
+    ["the root module's provider's onApplicationBootstrap throws", 'root'],
+    ["the root module's own onApplicationBootstrap throws", 'root-class'],
   ] as const)(
     'an app whose start failed (%s) leaves the registry to the next app',
     async (_what, failure) => {
@@ -321,6 +358,10 @@ describe('BackpressurePrometheusModule', () => {
         onModuleInit() {
           if (failure === 'init') throw new Error('database unreachable');
         }
+        async onApplicationBootstrap() {
+          await Promise.resolve();
+          if (failure === 'bootstrap' || failure === 'root') throw new Error('cache unreachable');
+        }
       }
       const root =
         failure === 'config'
@@ -328,13 +369,33 @@ describe('BackpressurePrometheusModule', () => {
               useFactory: () => ({ gauges: { pdf: { limit: -1 } } }),
             })
           : BackpressureModule.forRoot({ gauges: { pdf: { limit: 1 } } });
-      await expect(
-        compile([
-          root,
-          BackpressurePrometheusModule.forRoot({ registry }),
-          moduleOf({ providers: [Failing] }),
-        ]),
-      ).rejects.toThrow(failure === 'config' ? GaugeConfigError : Error);
+      const imports = [root, BackpressurePrometheusModule.forRoot({ registry })];
+      @Module({ imports })
+      class FailingRoot {
+        onApplicationBootstrap() {
+          throw new Error('queue unreachable');
+        }
+      }
+      const start = async () => {
+        if (failure === 'root-class') {
+          // The root module's own hook, which Nest calls after every other one.
+          await NestFactory.createApplicationContext(FailingRoot, {
+            logger: false,
+            abortOnError: false,
+          });
+          return;
+        }
+        const builder =
+          failure === 'root'
+            ? Test.createTestingModule({ imports, providers: [Failing] })
+            : Test.createTestingModule({
+                imports: [...imports, moduleOf({ providers: [Failing] })],
+              });
+        await (await builder.compile()).init();
+      };
+      await expect(start()).rejects.toThrow(
+        failure === 'config' ? GaugeConfigError : /unreachable/,
+      );
       // Nest calls no shutdown hook after a failed init: the next app must start all the same.
       const next = await compile([
         BackpressureModule.forRoot({ gauges: { csv: { limit: 3 } } }),
@@ -356,6 +417,32 @@ describe('BackpressurePrometheusModule', () => {
       expect(registry.getMetricsAsArray()).toEqual([]);
     },
   );
+
+  it('two apps finishing their start at once (Promise.all of init): exactly one starts', async () => {
+    for (let round = 0; round < 2; round++) {
+      const registry = new Registry();
+      const build = (limit: number) =>
+        Test.createTestingModule({
+          imports: [
+            BackpressureModule.forRoot({ gauges: { pdf: { limit } } }),
+            BackpressurePrometheusModule.forRoot({ registry }),
+          ],
+        }).compile();
+      const apps = [await build(4), await build(9)];
+      const ordered = round === 1 ? [...apps].reverse() : apps;
+      const results = await Promise.allSettled(ordered.map((built) => built.init()));
+      expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+      const failed = results.find((r) => r.status === 'rejected')!;
+      expect(String(failed.reason)).toMatch(/"backpressure_in_flight" is already registered/);
+      const winner = ordered[results.findIndex((r) => r.status === 'fulfilled')]!;
+      const metrics = new Scrape(await registry.metrics());
+      expect(metrics.value('backpressure_limit', { gauge: 'pdf' })).toBe(
+        winner === apps[0] ? 4 : 9,
+      );
+      for (const built of apps) await built.close();
+      expect(registry.getMetricsAsArray()).toEqual([]);
+    }
+  });
 
   it('two apps starting at once on one registry: the one that finishes second fails', async () => {
     const registry = new Registry();

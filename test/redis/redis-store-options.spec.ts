@@ -7,14 +7,18 @@ describe('RedisGaugeStore options', () => {
   const build = (options: unknown) => () => new RedisGaugeStore(options as RedisGaugeStoreOptions);
 
   it.each([
-    [undefined, /options must be an object/],
+    [undefined, /options must be an object with at least \{ redis \}, got undefined$/],
     [{}, /option "redis" must be a redis:\/\/ URL or an ioredis client, got undefined/],
-    [{ redis: 'localhost:6379' }, /option "redis" must be a redis:\/\/ URL/],
+    [{ redis: 'localhost:6379' }, /option "redis" must be a redis:\/\/ URL.*got "localhost:6379"$/],
+    [
+      { redis: 'http://admin:s3cret@cache:6379' },
+      /option "redis" must be a redis:\/\/ URL.*got "http:\/\/\*\*\*@cache:6379"$/,
+    ],
     [
       { redis: 'redis://x', keyprefix: 'a' },
       /unknown option "keyprefix" \(known: redis, keyPrefix/,
     ],
-    [{ redis: 'redis://x', keyPrefix: 3 }, /"keyPrefix" must be a string/],
+    [{ redis: 'redis://x', keyPrefix: 3 }, /"keyPrefix" must be a string, got 3$/],
     [
       { redis: 'redis://x', leaseTtlMs: 50 },
       /"leaseTtlMs" must be an integer number of milliseconds from 100/,
@@ -23,7 +27,8 @@ describe('RedisGaugeStore options', () => {
       { redis: 'redis://x', leaseTtlMs: 1000, renewIntervalMs: 1000 },
       /"renewIntervalMs" \(1000\) must be shorter than "leaseTtlMs"/,
     ],
-    [{ redis: 'redis://x', commandTimeoutMs: 0 }, /"commandTimeoutMs"/],
+    [{ redis: 'redis://x', commandTimeoutMs: 0 }, /"commandTimeoutMs".*got 0$/],
+    [{ redis: 'redis://x', commandTimeoutMs: '200' }, /"commandTimeoutMs".*got "200"$/],
     [
       { redis: 'redis://x', whenStoreDown: 'fail-open' },
       /"whenStoreDown" must be 'fail-closed' or \{ localLimit \}/,
@@ -32,8 +37,8 @@ describe('RedisGaugeStore options', () => {
       { redis: 'redis://x', whenStoreDown: { localLimit: 0 } },
       /"whenStoreDown.localLimit" must be an integer from 1/,
     ],
-    [{ redis: 'redis://x', instanceId: '' }, /"instanceId" must be a non-empty string/],
-    [{ redis: 'redis://x', logger: {} }, /"logger" must have warn\(\) and log\(\)/],
+    [{ redis: 'redis://x', instanceId: '' }, /"instanceId" must be a non-empty string, got ""$/],
+    [{ redis: 'redis://x', logger: {} }, /"logger" must have warn\(\) and log\(\), got \{\}$/],
   ])('refuses %j', (options, message) => {
     expect(build(options)).toThrow(GaugeConfigError);
     expect(build(options)).toThrow(message);

@@ -56,6 +56,7 @@ export class AimdLimit extends AdaptiveLimit {
 export function aimd(options: AimdOptions = {}): LimitPolicyFactory {
   return {
     policy: 'aimd',
+    options,
     create(where) {
       const common = resolveAdaptiveOptions(where, options, OWN);
       const backoffRatio = number(where, 'backoffRatio', options.backoffRatio, 0.9, 0.5, 0.999);

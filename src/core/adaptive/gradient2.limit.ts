@@ -73,6 +73,7 @@ export class Gradient2Limit extends AdaptiveLimit {
 export function gradient2(options: Gradient2Options = {}): LimitPolicyFactory {
   return {
     policy: 'gradient2',
+    options,
     create(where) {
       const common = resolveAdaptiveOptions(where, options, OWN);
       const tolerance = number(where, 'tolerance', options.tolerance, 1.1, 1, 100);

@@ -69,6 +69,7 @@ export class VegasLimit extends AdaptiveLimit {
 export function vegas(options: VegasOptions = {}): LimitPolicyFactory {
   return {
     policy: 'vegas',
+    options,
     create(where) {
       const common = resolveAdaptiveOptions(where, options, OWN);
       const alpha = number(where, 'alpha', options.alpha, 2, 1, 1000);

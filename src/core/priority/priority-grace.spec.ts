@@ -3,6 +3,7 @@ import { flush } from '../../../test/support/wait';
 import { GaugeAbortedError, GaugeExhaustedError } from '../gauge.errors';
 import type { GaugeEvent } from '../gauge-events';
 import type { Release } from '../gauge.interface';
+import type { QueueOptions } from '../gauge-options';
 import { PressureGauge } from '../pressure-gauge';
 import type { PriorityLevel } from './priority.level';
 
@@ -48,7 +49,7 @@ function watch(slot: Release | Promise<Release>): { state: string; release?: Rel
  */
 function full(
   limit: number,
-  options: { priorityWaitMs?: number; retryAfterSeconds?: number } = {},
+  options: { priorityWaitMs?: number; retryAfterSeconds?: number; queue?: QueueOptions } = {},
 ) {
   const g = new PressureGauge({ name: 'g', limit, ...options });
   const warm = g.acquire({ priority: 'critical' }) as Release;
@@ -119,6 +120,23 @@ describe('brief wait of higher levels on a fail-fast gauge', () => {
     jest.advanceTimersByTime(1);
     await flush();
     expect(critical.state).toBe('full/3');
+  });
+
+  it('a queue of size 0 is a fail-fast gauge: priorityWaitMs is accepted and applies', async () => {
+    const { g, held } = full(1, { queue: { size: 0, timeoutMs: 1000 }, priorityWaitMs: 5 });
+    const critical = watch(g.acquire({ priority: 'critical' }));
+    jest.advanceTimersByTime(4);
+    await flush();
+    expect(critical.state).toBe('pending');
+    jest.advanceTimersByTime(1);
+    await flush();
+    expect(critical.state).toBe('full/1'); // priorityWaitMs, not queue.timeoutMs, nor its Retry-After
+    const next = watch(g.acquire({ priority: 'critical' }));
+    held.shift()!();
+    await flush();
+    expect(next.state).toBe('granted');
+    next.release!();
+    expect(g.inFlight).toBe(0);
   });
 
   it('a level refused to keep room for higher ones waits too, and is refused shed-priority', async () => {
