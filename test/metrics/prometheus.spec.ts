@@ -439,7 +439,11 @@ describe('BackpressurePrometheusModule', () => {
       expect(metrics.value('backpressure_limit', { gauge: 'pdf' })).toBe(
         winner === apps[0] ? 4 : 9,
       );
-      for (const built of apps) await built.close();
+      // Nest 11's close() of an app whose init() failed rejects with that failure; Nest 12's does not.
+      for (const built of apps) {
+        if (built === winner) await built.close();
+        else await built.close().catch(() => undefined);
+      }
       expect(registry.getMetricsAsArray()).toEqual([]);
     }
   });
