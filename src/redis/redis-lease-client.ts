@@ -4,6 +4,7 @@ import type {
   GaugeKeys,
   LeaseBatch,
   LeaseClient,
+  LeasePartition,
   LimitSync,
   RenewReply,
 } from '../core/shared/lease-client';
@@ -47,12 +48,45 @@ export class RedisLeaseClient implements LeaseClient {
     this.scripts = client as unknown as Scripts;
   }
 
-  /** One attempt at a slot: whether lease `id` now holds one, and the cap Redis applied. */
-  async acquire(keys: GaugeKeys, id: string, limit: number, ttlMs: number): Promise<AcquireReply> {
-    const [granted, cap] = pair(
-      await this.scripts[ACQUIRE](keys.leases, keys.limit, id, limit, ttlMs),
-    );
-    return { granted: granted === 1, limit: cap };
+  /**
+   * One attempt at a slot: whether lease `id` now holds one, and the cap Redis applied; for a
+   * partitioned call, also why it was refused and the id recorded (under its key or overflow).
+   */
+  async acquire(
+    keys: GaugeKeys,
+    id: string,
+    limit: number,
+    ttlMs: number,
+    partition?: LeasePartition,
+  ): Promise<AcquireReply> {
+    if (partition === undefined) {
+      const [granted, cap] = pair(
+        await this.scripts[ACQUIRE](keys.leases, keys.limit, id, limit, ttlMs),
+      );
+      return { granted: granted === 1, limit: cap };
+    }
+    const p = partition;
+    const reply = (await this.scripts[ACQUIRE](
+      keys.leases,
+      keys.limit,
+      p.id,
+      limit,
+      ttlMs,
+      p.token,
+      p.overflowId,
+      p.overflowToken,
+      p.limit,
+      p.maxKeys,
+      p.fair ? '1' : '0',
+      Math.round(p.meanHoldMs * 1000) / 1000,
+    )) as unknown[];
+    const [granted, cap, reason, overflow] = reply.map(Number) as [number, number, number, number];
+    return {
+      granted: granted === 1,
+      limit: cap,
+      reason: granted === 1 ? undefined : reason === 1 ? 'key-over-share' : 'full',
+      id: overflow === 1 ? p.overflowId : p.id,
+    };
   }
 
   /** Removes leases and wakes waiting instances if the gauge was full; resolves to the count removed. */

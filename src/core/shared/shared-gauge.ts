@@ -8,12 +8,14 @@ import { classifyError, type OutcomeClassifier } from '../outcome';
 import { runInSlot, type Work } from '../work';
 import { LoopPressure } from '../pressure/loop-pressure';
 import { NORMAL_RANK, rankOf, type PriorityRank } from '../priority/priority.level';
+import { KeyEntry } from '../partition/key-partitions';
 import { WaitList, type Waiter } from '../wait-list';
-import type { GaugeKeys } from './lease-client';
+import type { GaugeKeys, LeasePartition } from './lease-client';
 import { LeaseLedger } from './lease-ledger';
 import type { LeaseHolder } from './lease-renewer';
 import { OutageFallback } from './outage-fallback';
 import { SharedLimit, type LimitBackend } from './shared-limit';
+import { SharedPartitions } from './shared-partitions';
 import type { StoreState } from './store-health';
 
 /**
@@ -75,6 +77,8 @@ export class SharedGauge implements Gauge, LeaseHolder {
   private closed = false;
   /** Present with option `eventLoop`: this process's own pressure (the store knows nothing of it). */
   private readonly pressure: LoopPressure | undefined;
+  /** Per-key fairness: enforced by the store's acquire script, across every instance. */
+  private readonly partitions: SharedPartitions;
 
   constructor(
     options: ResolvedGaugeOptions,
@@ -123,6 +127,7 @@ export class SharedGauge implements Gauge, LeaseHolder {
       () => this.serveLocally(),
     );
     this.leases = new LeaseLedger(this, backend);
+    this.partitions = new SharedPartitions(options.partition, this.queueSize === 0);
   }
 
   /**
@@ -202,8 +207,9 @@ export class SharedGauge implements Gauge, LeaseHolder {
     const signal = options?.signal;
     if (signal?.aborted) throw this.abortedError();
     // Priorities order this instance's own waiters; slots are counted in the store, where no
-    // room is kept for them (see docs/redis.md).
+    // room is kept for them (see docs/redis.md). Keys are counted there (`SharedPartitions`).
     const rank = rankOf(options?.priority) ?? NORMAL_RANK;
+    const key = typeof options?.key === 'string' ? options.key : undefined;
     if (this.pressure?.sheds(rank, this.inFlight)) throw this.exhausted('shed-pressure');
     if (this.closed) {
       this.figures.reject('unavailable');
@@ -217,18 +223,18 @@ export class SharedGauge implements Gauge, LeaseHolder {
       case 'up':
         // Behind earlier callers; a fail-fast gauge's callers left from the first connection are
         // being served, and a newcomer may try the store meanwhile rather than be refused.
-        if (this.waiters.length > 0 && this.queueSize > 0) return this.join(signal, rank);
+        if (this.waiters.length > 0 && this.queueSize > 0) return this.join(signal, rank, key);
         // This instance's adaptive share is used up: no need to ask the store.
         if (!this.shareFree()) {
           if (this.queueSize === 0) throw this.exhausted('full');
-          return this.join(signal, rank);
+          return this.join(signal, rank, key);
         }
-        return this.attempt(signal, rank);
+        return this.attempt(signal, rank, key);
       case 'down':
-        return this.outageSlot(signal, rank);
+        return this.outageSlot(signal, rank, key);
       case 'connecting':
         // Nothing is known yet: wait in the list (bounded) until the first connection settles.
-        return this.join(signal, rank);
+        return this.join(signal, rank, key);
     }
   }
 
@@ -289,24 +295,30 @@ export class SharedGauge implements Gauge, LeaseHolder {
   }
 
   /** One `acquire` call: a slot now, a refusal, or a place in the local queue. */
-  private async attempt(signal: AbortSignal | undefined, rank: PriorityRank): Promise<Release> {
+  private async attempt(
+    signal: AbortSignal | undefined,
+    rank: PriorityRank,
+    key: string | undefined,
+  ): Promise<Release> {
     const id = this.backend.nextLeaseId();
+    const partition = this.partitions.request(key, id);
     const wakes = this.wakes;
-    let granted: boolean;
+    let granted: string | 'full' | 'key-over-share';
     try {
-      granted = await this.tryLease(id);
+      granted = await this.tryLease(id, partition);
     } catch (error) {
-      this.leases.lost(id, error);
-      return this.outageSlot(signal, rank);
+      this.lost(id, partition, error);
+      return this.outageSlot(signal, rank, key);
     }
-    if (granted) {
-      if (!signal?.aborted && !this.closed) return this.grant(id);
-      this.leases.release(id);
+    if (granted === 'key-over-share') throw this.exhausted(granted);
+    if (granted !== 'full') {
+      if (!signal?.aborted && !this.closed) return this.grant(granted, undefined, partition);
+      this.leases.release(granted);
       throw this.abortedError();
     }
     if (this.queueSize === 0) throw this.exhausted('full');
     if (signal?.aborted) throw this.abortedError();
-    const waiting = this.join(signal, rank);
+    const waiting = this.join(signal, rank, key);
     // A release notification that arrived while this attempt was on the wire was meant for it too.
     if (wakes !== this.wakes) void this.drain();
     this.serveLocally(); // the store went away meanwhile: a free local slot is for this caller
@@ -317,27 +329,33 @@ export class SharedGauge implements Gauge, LeaseHolder {
   private outageSlot(
     signal: AbortSignal | undefined,
     rank: PriorityRank,
+    key: string | undefined,
   ): Release | Promise<Release> {
     if (!this.fallback.failsOpen) throw this.fallback.refusal();
     if (this.waiters.length === 0) {
       const slot = this.fallback.take();
       if (slot) return this.watched(slot);
     }
-    return this.join(signal, rank);
+    return this.join(signal, rank, key);
   }
 
-  /** Joins the end of the wait list if there is room. */
-  private join(signal: AbortSignal | undefined, rank: PriorityRank): Promise<Release> {
+  /** Joins the end of the wait list if there is room (a waiter's key rides along, for the store). */
+  private join(
+    signal: AbortSignal | undefined,
+    rank: PriorityRank,
+    key: string | undefined,
+  ): Promise<Release> {
+    const entry = key === undefined ? undefined : new KeyEntry(key);
     if (this.queueSize > 0) {
       if (this.waiters.length >= this.queueSize && !this.waiters.makeRoom(rank)) {
         throw this.exhausted('queue-full');
       }
-      return this.waiters.add(signal, rank);
+      return this.waiters.add(signal, rank, entry);
     }
     // Fail fast: wait only for the first connection, and no more callers than could be admitted.
     const connecting = this.backend.health.state === 'connecting';
     if (!connecting || this.waiters.length >= this.limit) throw this.exhausted('full');
-    return this.waiters.add(signal, rank);
+    return this.waiters.add(signal, rank, entry);
   }
 
   /** While the store is down, hands free local slots to the oldest waiters. */
@@ -373,41 +391,71 @@ export class SharedGauge implements Gauge, LeaseHolder {
 
   private async serveWaiters(): Promise<void> {
     while (this.waiters.length > 0 && this.backend.health.state === 'up' && this.shareFree()) {
+      // The slot is asked for under the key of the waiter it would go to.
+      const next = this.waiters.peek();
+      const key = next?.entry?.key;
       const id = this.backend.nextLeaseId();
-      let granted: boolean;
+      const partition = this.partitions.request(key, id);
+      let granted: string | 'full' | 'key-over-share';
       try {
-        granted = await this.tryLease(id);
+        granted = await this.tryLease(id, partition);
       } catch (error) {
-        this.leases.lost(id, error);
+        this.lost(id, partition, error);
         return;
       }
-      if (!granted) {
+      if (granted === 'key-over-share') {
+        // Its key reached its cap (or share) across the instances while it waited: refused, as
+        // it would have been on arrival; the others are served.
+        if (next !== undefined) this.waiters.refuse(next, granted);
+        continue;
+      }
+      if (granted === 'full') {
         // Fail-fast callers left from the first connection get their answer: full.
         if (this.queueSize === 0) this.refuseWaiters('full');
         return;
       }
-      // The waiter this was for may have timed out or aborted meanwhile: the next one gets it.
-      const waiter = this.waiters.shift();
-      if (waiter === undefined) {
-        this.leases.release(id);
-        return;
+      // The waiter this was for may have timed out or aborted meanwhile: the next one gets it,
+      // if it is of the same key (else the slot goes back and is asked for under the next key).
+      const now = performance.now();
+      const first = this.waiters.peek(now);
+      if (first === undefined || (partition !== undefined && first.entry?.key !== key)) {
+        this.leases.release(granted);
+        if (first === undefined) return;
+        continue;
       }
-      waiter.resolve(this.grant(id, waiter));
+      // Taken at the same instant as peeked, so the same waiter (CoDel switching to newest first
+      // right now aside: then that one is served, the slot counted under the key peeked).
+      const waiter = this.waiters.shift(now)!;
+      waiter.resolve(this.grant(granted, waiter, partition));
     }
   }
 
-  /** One acquire call; the cap it reports is adopted (before the caller sees the answer). */
-  private async tryLease(id: string): Promise<boolean> {
+  /**
+   * One acquire call; the cap it reports is adopted (before the caller sees the answer). Resolves
+   * to the lease id now held, or why there was none.
+   */
+  private async tryLease(
+    id: string,
+    partition: LeasePartition | undefined,
+  ): Promise<string | 'full' | 'key-over-share'> {
     const client = this.backend.client()!;
     const stamp = this.cap.stamp();
     this.trying++;
     try {
-      const reply = await client.acquire(this.keys, id, this.configuredLimit, this.ttl);
+      const reply = await client.acquire(this.keys, id, this.configuredLimit, this.ttl, partition);
       this.cap.follow(reply.limit, stamp);
-      return reply.granted;
+      if (reply.granted) return reply.id ?? id;
+      return reply.reason ?? 'full';
     } finally {
       this.trying--;
     }
+  }
+
+  /** An attempt whose reply was lost: whichever id the store may have recorded is an orphan. */
+  private lost(id: string, partition: LeasePartition | undefined, error: unknown): void {
+    if (partition === undefined) return this.leases.lost(id, error);
+    this.leases.lost(partition.id, error);
+    this.leases.lost(partition.overflowId, error);
   }
 
   /** Whether this instance may try for one more lease: always, unless its adaptive share is used. */
@@ -415,12 +463,13 @@ export class SharedGauge implements Gauge, LeaseHolder {
     return this.share === undefined || this.leases.size + this.trying < this.limit;
   }
 
-  private grant(id: string, waiter?: Waiter): Release {
+  private grant(id: string, waiter?: Waiter, partition?: LeasePartition): Release {
     this.leases.hold(id);
     const listening = this.figures.listening;
     this.figures.admit(listening && waiter ? this.waiters.waitedMs(waiter) : 0);
     let held = true;
-    const since = listening || this.share !== undefined ? performance.now() : -1;
+    const keyed = partition !== undefined;
+    const since = listening || keyed || this.share !== undefined ? performance.now() : -1;
     return this.watched((outcome: Outcome = 'succeeded') => {
       if (!held) return;
       held = false;
@@ -429,6 +478,7 @@ export class SharedGauge implements Gauge, LeaseHolder {
       this.figures.release(since < 0 ? 0 : heldMs, outcome);
       const inFlight = this.leases.size;
       this.leases.release(id);
+      if (keyed) this.partitions.held(heldMs);
       if (this.share !== undefined) this.learn({ heldMs, outcome, inFlight, at });
     });
   }
@@ -466,7 +516,9 @@ export class SharedGauge implements Gauge, LeaseHolder {
     return this.backend.leaseTtlMs;
   }
 
-  private exhausted(reason: 'full' | 'queue-full' | 'shed-pressure'): GaugeExhaustedError {
+  private exhausted(
+    reason: 'full' | 'queue-full' | 'shed-pressure' | 'key-over-share',
+  ): GaugeExhaustedError {
     this.figures.reject(reason);
     return GaugeExhaustedError.withoutStack(this.name, reason, this.retryAfterSeconds);
   }
