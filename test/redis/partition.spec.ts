@@ -47,7 +47,10 @@ describeRedis('Per-key fairness on a shared (Redis) gauge', () => {
 
   it('holds partition.limit for a key across instances, while other keys get slots', async () => {
     const [a, b] = pair('cap', { limit: 10, partition: { limit: 2 } });
-    const held: Release[] = [await a.acquire({ key: 'tenant' }), await b.acquire({ key: 'tenant' })];
+    const held: Release[] = [
+      await a.acquire({ key: 'tenant' }),
+      await b.acquire({ key: 'tenant' }),
+    ];
     await expect(a.acquire({ key: 'tenant' })).rejects.toMatchObject({ reason: 'key-over-share' });
     await expect(b.acquire({ key: 'tenant' })).rejects.toMatchObject({ reason: 'key-over-share' });
     held.push(await a.acquire({ key: 'other' }), await b.acquire({ key: 'other' }));
@@ -132,9 +135,7 @@ describeRedis('Per-key fairness on a shared (Redis) gauge', () => {
     expect(spilled).toHaveLength(1);
     expect(spilled[0]).toMatch(/^o:\d+$/);
     const ids = await redis.zrange(leasesOf(name), 0, -1);
-    expect(ids.filter((id) => id.endsWith(`#${spilled[0]}#${spilled[0]!.length}`))).toHaveLength(
-      1,
-    );
+    expect(ids.filter((id) => id.endsWith(`#${spilled[0]}#${spilled[0]!.length}`))).toHaveLength(1);
     // The overflow partition has its own cap: k3 again is refused (its partition holds 1).
     await expect(b.acquire({ key: 'k3' })).rejects.toMatchObject({ reason: 'key-over-share' });
 
