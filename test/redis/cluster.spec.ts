@@ -144,7 +144,7 @@ describeCluster('RedisGaugeStore on a Redis Cluster', () => {
     const afterTwoTtls = Date.now() + 700;
     await until(() => Date.now() > afterTwoTtls, 'two lease TTLs passed');
     expect(await admin.zcard(`${tag}:leases`)).toBe(8);
-    expect(await admin.zrange(`${tag}:leases:keys`, 0, -1)).toEqual(['k:t{1}', 'k:u}']);
+    expect(await admin.zrange(`${tag}:leases:keys`, '0', '-1')).toEqual(['k:t{1}', 'k:u}']);
     await expect(b.acquire({ key: 'u}' })).rejects.toMatchObject({ reason: 'key-over-share' });
     for (const release of held) release();
     await until(

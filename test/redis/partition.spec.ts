@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, expect, it } from '@jest/globals';
-import keySlot from 'cluster-key-slot';
+
 import { Redis } from 'ioredis';
 import type { GaugeOptions, Release } from '../../src';
 import { RedisGaugeStore, type RedisGaugeStoreOptions } from '../../src/redis';
@@ -7,6 +7,7 @@ import { RedisLeaseClient } from '../../src/redis/redis-lease-client';
 import { keyedLeaseId, partitionToken } from '../../src/core/shared/shared-partitions';
 import { deleteKeys, describeWithRedis, REDIS_URL, uniquePrefix } from './support/redis-env';
 import { gaugeOf, Logs, until } from './support/helpers';
+import { keySlot } from './support/key-slot';
 
 const describeRedis = describeWithRedis();
 
@@ -111,7 +112,7 @@ describeRedis('Per-key fairness on a shared (Redis) gauge', () => {
       meanHoldMs: 0,
     });
     expect(reply).toMatchObject({ granted: true, id: 'dead:n:1#k:tenant#8' });
-    expect(await redis.zrange(`${keys.leases}:keys`, 0, -1)).toEqual(['k:tenant']);
+    expect(await redis.zrange(`${keys.leases}:keys`, '0', '-1')).toEqual(['k:tenant']);
 
     const gauge = gaugeOf(instance(), name, { limit: 5, partition: { limit: 1 } });
     await expect(gauge.acquire({ key: 'tenant' })).rejects.toMatchObject({
@@ -130,11 +131,11 @@ describeRedis('Per-key fairness on a shared (Redis) gauge', () => {
     const first = await a.acquire({ key: 'k1' });
     await b.acquire({ key: 'k2' });
     const third = await a.acquire({ key: 'k3' }); // a third key: an overflow partition
-    expect(await redis.zrange(`${leasesOf(name)}:keys`, 0, -1)).toEqual(['k:k1', 'k:k2']);
-    const spilled = await redis.zrange(`${leasesOf(name)}:fixed`, 0, -1);
+    expect(await redis.zrange(`${leasesOf(name)}:keys`, '0', '-1')).toEqual(['k:k1', 'k:k2']);
+    const spilled = await redis.zrange(`${leasesOf(name)}:fixed`, '0', '-1');
     expect(spilled).toHaveLength(1);
     expect(spilled[0]).toMatch(/^o:\d+$/);
-    const ids = await redis.zrange(leasesOf(name), 0, -1);
+    const ids = await redis.zrange(leasesOf(name), '0', '-1');
     expect(ids.filter((id) => id.endsWith(`#${spilled[0]}#${spilled[0]!.length}`))).toHaveLength(1);
     // The overflow partition has its own cap: k3 again is refused (its partition holds 1).
     await expect(b.acquire({ key: 'k3' })).rejects.toMatchObject({ reason: 'key-over-share' });
@@ -145,13 +146,13 @@ describeRedis('Per-key fairness on a shared (Redis) gauge', () => {
       'k1 leaves the live keys',
     );
     const fourth = await b.acquire({ key: 'k4' });
-    expect(await redis.zrange(`${leasesOf(name)}:keys`, 0, -1)).toEqual(['k:k2']);
+    expect(await redis.zrange(`${leasesOf(name)}:keys`, '0', '-1')).toEqual(['k:k2']);
 
     third(); // once every overflow partition is idle, new keys are tracked one by one again
     fourth();
     await until(async () => (await redis.zcard(`${leasesOf(name)}:fixed`)) === 0, 'k3, k4 leave');
     await a.acquire({ key: 'k5' });
-    expect(await redis.zrange(`${leasesOf(name)}:keys`, 0, -1)).toEqual(['k:k2', 'k:k5']);
+    expect(await redis.zrange(`${leasesOf(name)}:keys`, '0', '-1')).toEqual(['k:k2', 'k:k5']);
   });
 
   it('takes any key ({ } in it, odd bytes, lone surrogates, very long) in the gauge’s hash slot', async () => {
