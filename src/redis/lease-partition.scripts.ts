@@ -14,13 +14,20 @@
  * or the keys of a dead instance, leave nothing behind within one TTL. No timer runs in Redis.
  */
 
-/** Lua: the partition named in lease id `id` (nil for an unpartitioned lease). */
+/**
+ * Lua: the partition named in lease id `id` (nil for an unpartitioned lease); the live set a
+ * partition is in; `raise`: a member's score, only ever lengthened (`ZADD GT` needs Redis 6.2).
+ */
 export const TOKEN_OF = `
 local function token_of(id)
   local len = string.match(id, '#(%d+)$')
   if not len then return nil end
   local stop = #id - #len - 1
   return string.sub(id, stop - tonumber(len) + 1, stop)
+end
+local function raise(set, score, member)
+  local was = redis.call('ZSCORE', set, member)
+  if not was or tonumber(was) < score then redis.call('ZADD', set, score, member) end
 end
 local function set_of(token, keys, fixed)
   local head = string.sub(token, 1, 1)
@@ -97,7 +104,7 @@ end
 if count >= cap then return { 0, cap, 0, bucketed } end
 if redis.call('ZADD', KEYS[1], 'NX', now + ttl, id) == 0 then return { 0, cap, 0, bucketed } end
 redis.call('ZADD', own, now + ttl, id)
-redis.call('ZADD', set, 'GT', now + ttl, token)
+raise(set, now + ttl, token)
 keep_alive(KEYS[1], ttl)
 keep_alive(own, ttl)
 keep_alive(set, ttl)
@@ -131,7 +138,7 @@ local function renew_keyed(id, expiry, ttl)
   local own = KEYS[1] .. ':k:' .. token
   local set = set_of(token, KEYS[1] .. ':keys', KEYS[1] .. ':fixed')
   redis.call('ZADD', own, expiry, id)
-  redis.call('ZADD', set, 'GT', expiry, token)
+  raise(set, expiry, token)
   keep_alive(own, ttl)
   keep_alive(set, ttl)
 end
