@@ -125,6 +125,24 @@ describeRedis('Per-key fairness on a shared (Redis) gauge', () => {
     await until(async () => (await leftovers(name)).length === 0, 'nothing is left');
   });
 
+  it('a renewal adds keyed leases Redis lost back to their key, so the key cap holds again', async () => {
+    const name = 'lost';
+    const options = { limit: 5, partition: { limit: 1 } };
+    const a = gaugeOf(instance({ renewIntervalMs: 50 }), name, options);
+    const b = gaugeOf(instance({ renewIntervalMs: 50 }), name, options);
+    const held = await a.acquire({ key: 'tenant' });
+    await redis.del(...(await redis.keys(`${prefix}{${name}}*`))); // Redis "restarted empty"
+    await until(
+      async () => (await redis.zcard(`${leasesOf(name)}:k:k:tenant`)) === 1,
+      'the renewal re-adds the lease to its key',
+    );
+    expect(await redis.zrange(`${leasesOf(name)}:keys`, '0', '-1')).toEqual(['k:tenant']);
+    await expect(b.acquire({ key: 'tenant' })).rejects.toMatchObject({ reason: 'key-over-share' });
+    held();
+    await a.idle();
+    await until(async () => (await leftovers(name)).length === 0, 'nothing is left');
+  });
+
   it('past maxKeys, new keys share overflow partitions until those are idle again', async () => {
     const name = 'overflow';
     const [a, b] = pair(name, { limit: 20, partition: { maxKeys: 2, limit: 1 } });
