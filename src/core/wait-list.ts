@@ -161,7 +161,7 @@ export class WaitList {
   }
 
   /** Refuses `waiter` (still in the list) with `why`: its key may not have the slot it waits for. */
-  refuse(waiter: Waiter, why: 'key-over-share'): boolean {
+  refuse(waiter: Waiter, why: 'key-over-share' | 'shed-priority'): boolean {
     const queue = this.levels[waiter.index];
     if (queue === undefined || !waiter.queued) return false;
     this.shed(queue, waiter, why);

@@ -37,35 +37,21 @@ end
 `;
 
 /**
- * Lua: the slots a fail-fast gauge of `capacity` keeps free from keys at or over their share, as
- * `PriorityHeadroom.reserveFor` sizes it (no brief wait on a shared gauge): `demand` is the
- * decayed count (half-life 1 s) of arrivals of keys under their share, `hold` a mean hold time.
- */
-export const RESERVE_OF = `
-local function reserve_of(demand, capacity, hold)
-  if demand < 0.125 then return 0 end
-  if hold <= 0 then return math.min(1, capacity) end
-  local rho = demand * 0.000693147180559945 * hold / capacity
-  if rho >= 1 then return capacity end
-  return math.max(0, math.min(capacity, math.ceil(math.log(0.01) / math.log(rho))))
-end
-`;
-
-/**
  * Lua, the partitioned part of `ACQUIRE_LEASE` (after the expired leases of `L` are dropped and
- * `count`, `cap`, `ttl`, `now` are known). Picks the partition (a live key keeps its own; a new
+ * `count`, `cap`, `ttl`, `now`, `hold` and `priority_ok` are known). Picks the partition (a live key keeps its own; a new
  * one goes to its overflow partition once `maxKeys` keys are live or while any overflow
  * partition is), then refuses with reason 1 (`key-over-share`) a key at its cap, or, failing
  * fast, at or over its share `⌈cap / max(2, live partitions)⌉` while no more slots are free than
- * kept for keys under theirs; reason 0 (`full`) for a key under its share at a full gauge.
- * Arrivals under their share are counted (decayed) in the cap hash, fields `under` and `at`.
+ * kept for keys under theirs; reason 0 (`full`) for a key under its share at a full gauge,
+ * then reason 2 (`shed-priority`) if the free slots are kept for higher levels. Arrivals under
+ * their share are counted (decayed) in the cap hash, fields `under` and `at`.
  *
- * ARGV[4] partition, ARGV[5] overflow lease id, ARGV[6] overflow partition, ARGV[7] per-key
- * limit (>= 1 slots, < 1 a fraction of the cap, 0 none), ARGV[8] maxKeys, ARGV[9] '1' fail
- * fast, ARGV[10] mean hold time (ms). Returns { granted, cap, reason, 1 if overflow }.
+ * ARGV[7] partition, ARGV[8] overflow lease id, ARGV[9] overflow partition, ARGV[10] per-key
+ * limit (>= 1 slots, < 1 a fraction of the cap, 0 none), ARGV[11] maxKeys, ARGV[12] '1' fail
+ * fast. Returns { granted, cap, reason, 1 if overflow }.
  */
 export const ACQUIRE_KEYED = `
-local token = ARGV[4]
+local token = ARGV[7]
 local id = ARGV[1]
 local live_keys, fixed = KEYS[1] .. ':keys', KEYS[1] .. ':fixed'
 redis.call('ZREMRANGEBYSCORE', live_keys, '-inf', now)
@@ -73,8 +59,8 @@ redis.call('ZREMRANGEBYSCORE', fixed, '-inf', now)
 local bucketed = 0
 if token ~= 'u' and not redis.call('ZSCORE', live_keys, token) then
   local spilled = redis.call('ZCARD', fixed) - (redis.call('ZSCORE', fixed, 'u') and 1 or 0)
-  if spilled > 0 or redis.call('ZCARD', live_keys) >= tonumber(ARGV[8]) then
-    token, id, bucketed = ARGV[6], ARGV[5], 1
+  if spilled > 0 or redis.call('ZCARD', live_keys) >= tonumber(ARGV[11]) then
+    token, id, bucketed = ARGV[9], ARGV[8], 1
   end
 end
 local set = set_of(token, live_keys, fixed)
@@ -84,12 +70,12 @@ local held = redis.call('ZCARD', own)
 if held == 0 then redis.call('ZREM', set, token) end
 local live = redis.call('ZCARD', live_keys) + redis.call('ZCARD', fixed)
 if held == 0 then live = live + 1 end
-local limit = tonumber(ARGV[7])
+local limit = tonumber(ARGV[10])
 local key_cap = math.huge
 if limit >= 1 then key_cap = limit elseif limit > 0 then key_cap = math.max(1, math.ceil(cap * limit)) end
 if held >= key_cap then return { 0, cap, 1, bucketed } end
 local over = held >= math.max(1, math.ceil(cap / math.max(2, live)))
-local fail_fast = ARGV[9] == '1'
+local fail_fast = ARGV[12] == '1'
 if fail_fast then
   local stored = redis.call('HMGET', KEYS[2], 'under', 'at')
   local under, at = tonumber(stored[1]) or 0, tonumber(stored[2]) or now
@@ -97,11 +83,12 @@ if fail_fast then
   if not over then under = under + 1 end
   redis.call('HSET', KEYS[2], 'under', tostring(under), 'at', now)
   keep_alive(KEYS[2], ttl)
-  if over and cap - count <= reserve_of(under, cap, tonumber(ARGV[10])) then
+  if over and cap - count <= reserve_of(under, cap, hold) then
     return { 0, cap, 1, bucketed }
   end
 end
 if count >= cap then return { 0, cap, 0, bucketed } end
+if not priority_ok then return { 0, cap, 2, bucketed } end
 if redis.call('ZADD', KEYS[1], 'NX', now + ttl, id) == 0 then return { 0, cap, 0, bucketed } end
 redis.call('ZADD', own, now + ttl, id)
 raise(set, now + ttl, token)

@@ -7,13 +7,8 @@
  * Per-key fairness adds a few sorted sets beside them (lease-partition.scripts.ts).
  */
 
-import {
-  ACQUIRE_KEYED,
-  RELEASE_KEYED,
-  RENEW_KEYED,
-  RESERVE_OF,
-  TOKEN_OF,
-} from './lease-partition.scripts';
+import { ACQUIRE_KEYED, RELEASE_KEYED, RENEW_KEYED, TOKEN_OF } from './lease-partition.scripts';
+import { PRIORITY_ROOM, RESERVE_OF } from './lease-priority.scripts';
 
 /** Redis's clock in milliseconds; every script reads time here so clients' clocks never matter. */
 const NOW = `
@@ -52,23 +47,39 @@ end
  * random per store, so this only guards against a collision; the caller sees "full" and retries
  * with a new id.
  *
- * A partitioned call (ARGV[4] not empty) is counted in its key's partition too, and may be refused
- * for its key (`ACQUIRE_KEYED`).
+ * A call with more to say (more than 3 ARGV) may be refused for its level, failing fast
+ * (lease-priority.scripts.ts), and a partitioned one is counted in its key's partition too, and
+ * may be refused for its key (`ACQUIRE_KEYED`).
  *
- * KEYS[1] lease set, KEYS[2] cap; ARGV[1] lease id, ARGV[2] configured limit, ARGV[3] TTL in ms,
- * ARGV[4..10] the partition (see `ACQUIRE_KEYED`) or ''. Returns { 1 or 0, the cap applied }, and
- * for a partitioned call { …, reason (1: key-over-share), 1 if counted in an overflow partition }.
+ * KEYS[1] lease set, KEYS[2] cap; ARGV[1] lease id, ARGV[2] configured limit, ARGV[3] TTL in ms;
+ * then ARGV[4] the caller's rank (0 critical … 3 low) or '' (priorities not counted), ARGV[5]
+ * '1' if it named its level, ARGV[6] the instance's mean hold time (ms), ARGV[7..12] the
+ * partition (see `ACQUIRE_KEYED`) or ''. Returns { 1 or 0, the cap applied }, and for a longer
+ * call { …, reason (0 full, 1 key-over-share, 2 shed-priority), 1 if counted in an overflow
+ * partition }.
  */
-export const ACQUIRE_LEASE = `${NOW}${KEEP_ALIVE}${CAP}${TOKEN_OF}${RESERVE_OF}
+export const ACQUIRE_LEASE = `${NOW}${KEEP_ALIVE}${CAP}${TOKEN_OF}${RESERVE_OF}${PRIORITY_ROOM}
 local ttl = tonumber(ARGV[3])
 local cap = cap_of(KEYS[2], ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local count = redis.call('ZCARD', KEYS[1])
-if ARGV[4] == nil or ARGV[4] == '' then
+if #ARGV <= 3 then
   if count >= cap then return { 0, cap } end
   if redis.call('ZADD', KEYS[1], 'NX', now + ttl, ARGV[1]) == 0 then return { 0, cap } end
   keep_alive(KEYS[1], ttl)
   return { 1, cap }
+end
+local hold = tonumber(ARGV[6])
+local priority_ok = true
+if ARGV[4] ~= '' then
+  priority_ok = priority_room(tonumber(ARGV[4]), ARGV[5] == '1', hold, cap - count, cap)
+end
+if ARGV[7] == '' then
+  if count >= cap then return { 0, cap, 0, 0 } end
+  if not priority_ok then return { 0, cap, 2, 0 } end
+  if redis.call('ZADD', KEYS[1], 'NX', now + ttl, ARGV[1]) == 0 then return { 0, cap, 0, 0 } end
+  keep_alive(KEYS[1], ttl)
+  return { 1, cap, 0, 0 }
 end
 ${ACQUIRE_KEYED}`;
 

@@ -101,7 +101,7 @@ describeRedis('Per-key fairness on a shared (Redis) gauge', () => {
     // A "dead instance": one keyed lease of 300 ms, never renewed nor released.
     const dead = new RedisLeaseClient(redis);
     const token = partitionToken('tenant');
-    const reply = await dead.acquire(keys, 'dead:n:1', 5, 300, {
+    const partition = {
       token,
       id: keyedLeaseId('dead:n:1', token),
       overflowToken: 'o:1',
@@ -109,8 +109,8 @@ describeRedis('Per-key fairness on a shared (Redis) gauge', () => {
       limit: 1,
       maxKeys: 100,
       fair: true,
-      meanHoldMs: 0,
-    });
+    };
+    const reply = await dead.acquire(keys, 'dead:n:1', 5, 300, { partition, meanHoldMs: 0 });
     expect(reply).toMatchObject({ granted: true, id: 'dead:n:1#k:tenant#8' });
     expect(await redis.zrange(`${keys.leases}:keys`, '0', '-1')).toEqual(['k:tenant']);
 

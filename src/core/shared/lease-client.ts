@@ -45,7 +45,25 @@ export interface LeasePartition {
   readonly maxKeys: number;
   /** Fail fast: a key over its fair share is refused when the room left is kept for others. */
   readonly fair: boolean;
-  /** This instance's mean hold time (ms, 0 unknown): sizes the room kept for keys under share. */
+}
+
+/** A fail-fast call's priority, for the room the store keeps for higher levels. */
+export interface LeasePriority {
+  /** 0 (`critical`) to 3 (`low`). */
+  readonly rank: number;
+  /** The call named its level (what keeps the store counting levels, cluster-wide). */
+  readonly named: boolean;
+}
+
+/**
+ * What a lease attempt asks beyond a slot: its key's partition, its priority (fail fast), and
+ * this instance's mean hold time, which sizes the room kept for keys under their share and for
+ * higher levels.
+ */
+export interface LeaseRequest {
+  readonly partition?: LeasePartition | undefined;
+  readonly priority?: LeasePriority | undefined;
+  /** Ms; 0 while unknown. */
   readonly meanHoldMs: number;
 }
 
@@ -55,8 +73,11 @@ export interface AcquireReply {
   readonly granted: boolean;
   /** The cap the store applied: the stored one, or the caller's limit when none is stored. */
   readonly limit: number;
-  /** Why it was refused: the gauge is full, or the key is over its cap or share. */
-  readonly reason?: 'full' | 'key-over-share' | undefined;
+  /**
+   * Why it was refused: the gauge is full, the key is over its cap or share, or the free slots
+   * are kept for higher priorities.
+   */
+  readonly reason?: 'full' | 'key-over-share' | 'shed-priority' | undefined;
   /** The lease id the store recorded (a partitioned call: under its key or an overflow partition). */
   readonly id?: string | undefined;
 }
@@ -94,15 +115,16 @@ export interface LeaseClient {
   /**
    * One attempt at a slot: drops expired leases, and adds lease `id` (expiring in `ttlMs`) if
    * fewer leases remain than the stored cap (or `limit` when none is stored). Never re-scores an
-   * `id` already in the set. With `partition`, the lease is counted in its key's partition (and
-   * `id` is unused): see `LeasePartition`.
+   * `id` already in the set. With `request.partition`, the lease is counted in its key's
+   * partition (and `id` is unused): see `LeasePartition`; with `request.priority`, free slots may
+   * be kept for higher levels.
    */
   acquire(
     keys: GaugeKeys,
     id: string,
     limit: number,
     ttlMs: number,
-    partition?: LeasePartition,
+    request?: LeaseRequest,
   ): Promise<AcquireReply>;
   /**
    * Removes leases (ids already gone are ignored) and, when `notify` is set and the set was full

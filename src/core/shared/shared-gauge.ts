@@ -15,6 +15,7 @@ import { LeaseLedger } from './lease-ledger';
 import type { LeaseHolder } from './lease-renewer';
 import { OutageFallback } from './outage-fallback';
 import { SharedLimit, type LimitBackend } from './shared-limit';
+import { namedRank, SharedHeadroom } from './shared-headroom';
 import { SharedPartitions } from './shared-partitions';
 import type { StoreState } from './store-health';
 
@@ -79,6 +80,8 @@ export class SharedGauge implements Gauge, LeaseHolder {
   private readonly pressure: LoopPressure | undefined;
   /** Per-key fairness: enforced by the store's acquire script, across every instance. */
   private readonly partitions: SharedPartitions;
+  /** The room the store keeps for keys under their share and, failing fast, higher levels. */
+  private readonly headroom: SharedHeadroom;
 
   constructor(
     options: ResolvedGaugeOptions,
@@ -128,6 +131,7 @@ export class SharedGauge implements Gauge, LeaseHolder {
     );
     this.leases = new LeaseLedger(this, backend);
     this.partitions = new SharedPartitions(options.partition, this.queueSize === 0);
+    this.headroom = new SharedHeadroom(this.queueSize === 0);
   }
 
   /**
@@ -206,9 +210,10 @@ export class SharedGauge implements Gauge, LeaseHolder {
   acquire(options?: AcquireOptions): Release | Promise<Release> {
     const signal = options?.signal;
     if (signal?.aborted) throw this.abortedError();
-    // Priorities order this instance's own waiters; slots are counted in the store, where no
-    // room is kept for them (see docs/redis.md). Keys are counted there (`SharedPartitions`).
-    const rank = rankOf(options?.priority) ?? NORMAL_RANK;
+    // Failing fast, the store keeps room for higher levels and for keys under their share, across
+    // the instances (`SharedHeadroom`, `SharedPartitions`); a queue orders its own waiters.
+    const named = rankOf(options?.priority);
+    const rank = named ?? NORMAL_RANK;
     const key = typeof options?.key === 'string' ? options.key : undefined;
     if (this.pressure?.sheds(rank, this.inFlight)) throw this.exhausted('shed-pressure');
     if (this.closed) {
@@ -229,7 +234,7 @@ export class SharedGauge implements Gauge, LeaseHolder {
           if (this.queueSize === 0) throw this.exhausted('full');
           return this.join(signal, rank, key);
         }
-        return this.attempt(signal, rank, key);
+        return this.attempt(signal, rank, key, named !== undefined);
       case 'down':
         return this.outageSlot(signal, rank, key);
       case 'connecting':
@@ -299,18 +304,19 @@ export class SharedGauge implements Gauge, LeaseHolder {
     signal: AbortSignal | undefined,
     rank: PriorityRank,
     key: string | undefined,
+    named: boolean,
   ): Promise<Release> {
     const id = this.backend.nextLeaseId();
     const partition = this.partitions.request(key, id);
     const wakes = this.wakes;
-    let granted: string | 'full' | 'key-over-share';
+    let granted: Granted;
     try {
-      granted = await this.tryLease(id, partition);
+      granted = await this.tryLease(id, partition, rank, named);
     } catch (error) {
       this.lost(id, partition, error);
       return this.outageSlot(signal, rank, key);
     }
-    if (granted === 'key-over-share') throw this.exhausted(granted);
+    if (granted === 'key-over-share' || granted === 'shed-priority') throw this.exhausted(granted);
     if (granted !== 'full') {
       if (!signal?.aborted && !this.closed) return this.grant(granted, undefined, partition);
       this.leases.release(granted);
@@ -394,18 +400,20 @@ export class SharedGauge implements Gauge, LeaseHolder {
       // The slot is asked for under the key of the waiter it would go to.
       const next = this.waiters.peek();
       const key = next?.entry?.key;
+      const rank = next?.rank ?? NORMAL_RANK;
       const id = this.backend.nextLeaseId();
       const partition = this.partitions.request(key, id);
-      let granted: string | 'full' | 'key-over-share';
+      let granted: Granted;
       try {
-        granted = await this.tryLease(id, partition);
+        granted = await this.tryLease(id, partition, rank, namedRank(rank));
       } catch (error) {
         this.lost(id, partition, error);
         return;
       }
-      if (granted === 'key-over-share') {
-        // Its key reached its cap (or share) across the instances while it waited: refused, as
-        // it would have been on arrival; the others are served.
+      if (granted === 'key-over-share' || granted === 'shed-priority') {
+        // Its key reached its cap (or share) across the instances while it waited, or (fail
+        // fast, first connection) the free slots are kept for higher levels: refused, as it
+        // would have been on arrival; the others are served.
         if (next !== undefined) this.waiters.refuse(next, granted);
         continue;
       }
@@ -437,12 +445,15 @@ export class SharedGauge implements Gauge, LeaseHolder {
   private async tryLease(
     id: string,
     partition: LeasePartition | undefined,
-  ): Promise<string | 'full' | 'key-over-share'> {
+    rank: PriorityRank,
+    named: boolean,
+  ): Promise<Granted> {
     const client = this.backend.client()!;
     const stamp = this.cap.stamp();
+    const request = this.headroom.request(rank, named, partition);
     this.trying++;
     try {
-      const reply = await client.acquire(this.keys, id, this.configuredLimit, this.ttl, partition);
+      const reply = await client.acquire(this.keys, id, this.configuredLimit, this.ttl, request);
       this.cap.follow(reply.limit, stamp);
       if (reply.granted) return reply.id ?? id;
       return reply.reason ?? 'full';
@@ -468,8 +479,8 @@ export class SharedGauge implements Gauge, LeaseHolder {
     const listening = this.figures.listening;
     this.figures.admit(listening && waiter ? this.waiters.waitedMs(waiter) : 0);
     let held = true;
-    const keyed = partition !== undefined;
-    const since = listening || keyed || this.share !== undefined ? performance.now() : -1;
+    const timed = this.headroom.measures(partition !== undefined);
+    const since = listening || timed || this.share !== undefined ? performance.now() : -1;
     return this.watched((outcome: Outcome = 'succeeded') => {
       if (!held) return;
       held = false;
@@ -478,7 +489,7 @@ export class SharedGauge implements Gauge, LeaseHolder {
       this.figures.release(since < 0 ? 0 : heldMs, outcome);
       const inFlight = this.leases.size;
       this.leases.release(id);
-      if (keyed) this.partitions.held(heldMs);
+      if (timed) this.headroom.held(heldMs);
       if (this.share !== undefined) this.learn({ heldMs, outcome, inFlight, at });
     });
   }
@@ -517,7 +528,7 @@ export class SharedGauge implements Gauge, LeaseHolder {
   }
 
   private exhausted(
-    reason: 'full' | 'queue-full' | 'shed-pressure' | 'key-over-share',
+    reason: 'full' | 'queue-full' | 'shed-pressure' | 'key-over-share' | 'shed-priority',
   ): GaugeExhaustedError {
     this.figures.reject(reason);
     return GaugeExhaustedError.withoutStack(this.name, reason, this.retryAfterSeconds);
@@ -528,3 +539,6 @@ export class SharedGauge implements Gauge, LeaseHolder {
     return new GaugeAbortedError(this.name);
   }
 }
+
+/** An attempt's outcome: the lease id now held, or why there was none. */
+type Granted = string | 'full' | 'key-over-share' | 'shed-priority';

@@ -67,14 +67,6 @@ describe('SharedPartitions', () => {
       fair: false,
     });
   });
-
-  it('learns a moving mean of hold times for the room kept', () => {
-    const partitions = new SharedPartitions(undefined, true);
-    expect(partitions.request('t', 'i')?.meanHoldMs).toBe(0);
-    partitions.held(100);
-    partitions.held(200);
-    expect(partitions.meanHoldMs).toBeCloseTo(105);
-  });
 });
 
 describe('WaitList.peek and refuse (a shared gauge asks for a slot under its next waiter key)', () => {

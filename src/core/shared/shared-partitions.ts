@@ -7,8 +7,6 @@ import {
 import type { PartitionSettings } from '../partition/key-partitions';
 import type { LeasePartition } from './lease-client';
 
-/** Weight of each new hold time in the moving mean (as `PriorityHeadroom`). */
-const HOLD_WEIGHT = 0.05;
 /** The partition of calls without a key, on a gauge with option `partition`. */
 const UNKEYED = 'u';
 /** A lone UTF-16 surrogate: not encodable as UTF-8, so such a key is stored by its digest. */
@@ -45,12 +43,9 @@ export function keyedLeaseId(id: string, token: string): string {
  * Per-key fairness of a shared gauge (option `partition`, or calls carrying a `key`): what each
  * lease attempt tells the store so that its acquire script enforces `partition.limit` and the fair
  * share across every instance (see `ACQUIRE_LEASE`). The store keeps the per-key counts; this
- * instance keeps only the moving mean of its hold times, which sizes the room kept for keys under
- * their share.
+ * instance keeps nothing per key.
  */
 export class SharedPartitions {
-  private meanHeldMs = 0;
-
   constructor(
     private readonly settings: PartitionSettings | undefined,
     /** Fail fast: the fair share applies; in a queue only the per-key cap does. */
@@ -60,17 +55,6 @@ export class SharedPartitions {
   /** True when calls without a key share one partition (option `partition` was given). */
   get partitionsUnkeyed(): boolean {
     return this.settings !== undefined;
-  }
-
-  /** The moving mean of this instance's hold times (0 until the first release). */
-  get meanHoldMs(): number {
-    return this.meanHeldMs;
-  }
-
-  /** Learns one slot's hold time. */
-  held(heldMs: number): void {
-    this.meanHeldMs =
-      this.meanHeldMs === 0 ? heldMs : this.meanHeldMs + HOLD_WEIGHT * (heldMs - this.meanHeldMs);
   }
 
   /**
@@ -89,7 +73,6 @@ export class SharedPartitions {
       limit: this.settings?.limit ?? 0,
       maxKeys: this.settings?.maxKeys ?? DEFAULT_MAX_KEYS,
       fair: this.fair,
-      meanHoldMs: this.meanHeldMs,
     };
   }
 }
