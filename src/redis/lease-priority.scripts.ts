@@ -29,12 +29,12 @@ end
 `;
 
 /**
- * Lua: counts an arrival at `rank` (`named`: it gave its level) and says whether it may take one
- * of `free` slots as far as priorities go: `critical` always, another level only while more are
+ * Lua: counts an arrival at `rank` (`named`: it gave its level; the counts live `ttl` ms past it)
+ * and says whether it may take one of `free` slots as far as priorities go: `critical` always, another level only while more are
  * free than kept for the levels above it. Only while levels are in use (see above).
  */
 export const PRIORITY_ROOM = `
-local function priority_room(rank, named, hold, free, capacity)
+local function priority_room(rank, named, hold, free, capacity, ttl)
   local f = redis.call('HMGET', KEYS[2], 'p0', 'p1', 'p2', 'p3', 'pat', 'pseen')
   local seen = tonumber(f[6])
   if named then

@@ -72,7 +72,7 @@ end
 local hold = tonumber(ARGV[6])
 local priority_ok = true
 if ARGV[4] ~= '' then
-  priority_ok = priority_room(tonumber(ARGV[4]), ARGV[5] == '1', hold, cap - count, cap)
+  priority_ok = priority_room(tonumber(ARGV[4]), ARGV[5] == '1', hold, cap - count, cap, ttl)
 end
 if ARGV[7] == '' then
   if count >= cap then return { 0, cap, 0, 0 } end
