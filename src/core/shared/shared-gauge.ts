@@ -46,6 +46,10 @@ export interface LeaseBackend extends LimitBackend {
  * deadline across an outage and its recovery, and is served before anyone who came later. While
  * the store is unreachable the gauge follows its `whenStoreDown` policy (see `OutageFallback`).
  *
+ * Keys (`acquire({ key })`, option `partition`) and, failing fast, priorities are enforced by
+ * the store's acquire script across every instance (`SharedPartitions`, `SharedHeadroom`): a key's
+ * cap and fair share, and the room kept for higher levels, in the same one call per attempt.
+ *
  * With an adaptive limit (`gradient2()`, …) the cap in the store is the policy's `max` (or what
  * `setLimit` set), and each instance adapts its own share under it from its own samples: it holds
  * at most `min(share, cap)` leases, so `limit` here is that share. Instances whose dependency
