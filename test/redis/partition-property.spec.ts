@@ -12,8 +12,9 @@ const describeRedis = describeWithRedis();
 const LIMIT = 6;
 const PER_KEY = 2;
 const KEYS = ['a', 'b', 'c', 'd{', '}e', 'f', undefined];
+const LEVELS = [undefined, undefined, 'critical', 'high', 'low'] as const;
 
-describeRedis('Per-key fairness on Redis, random calls on two instances', () => {
+describeRedis('Per-key fairness on Redis, random calls (keys, levels) on two instances', () => {
   const prefix = uniquePrefix('partition-prop');
   const stores: RedisGaugeStore[] = [];
   let redis: Redis;
@@ -54,9 +55,10 @@ describeRedis('Per-key fairness on Redis, random calls on two instances', () => 
         // A burst of concurrent calls on both instances, some aborted while on the wire.
         const calls = Array.from({ length: 1 + Math.floor(random() * 5) }, async () => {
           const key = KEYS[Math.floor(random() * KEYS.length)];
+          const priority = LEVELS[Math.floor(random() * LEVELS.length)];
           const gauge = gauges[Math.floor(random() * 2)]!;
           const controller = new AbortController();
-          const call = gauge.acquire({ key, signal: controller.signal });
+          const call = gauge.acquire({ key, priority, signal: controller.signal });
           if (random() < 0.15) controller.abort();
           try {
             const release = await call;
@@ -68,7 +70,7 @@ describeRedis('Per-key fairness on Redis, random calls on two instances', () => 
             const { name, reason } = error as { name: string; reason?: string };
             if (reason === 'key-over-share') overShare++;
             expect(name === 'GaugeAbortedError' ? 'aborted' : reason).toMatch(
-              /^(full|key-over-share|aborted)$/,
+              /^(full|key-over-share|shed-priority|aborted)$/,
             );
           }
         });
