@@ -23,7 +23,7 @@ export interface GaugeConfig extends Omit<GaugeOptions, 'partition'> {
    * Per-key fairness: whose call each is, from its ExecutionContext (a tenant, user, API key,
    * IP), either the resolver alone or `{ key, limit?, maxKeys? }` (see `PartitionOptions`). Under
    * overload a key over its fair share is refused first (429, reason `key-over-share`) and a
-   * queue serves the others first. In-memory gauges only: a shared (Redis) gauge ignores keys.
+   * queue serves the others first. A shared (Redis) gauge enforces it across every instance.
    */
   partition?: PartitionResolver | PartitionConfig | undefined;
 }

@@ -75,7 +75,8 @@ export interface GaugeOptions {
    * Per-key fairness for calls that carry a `key` (`acquire({ key })`): a fixed cap per key and
    * how many keys are tracked (see `PartitionOptions`). A gauge partitions by key as soon as a
    * call carries one; this option tunes it, and makes calls without a key share one partition
-   * from the start. In-memory gauges only: a shared (Redis) gauge ignores keys.
+   * from the start. A shared (Redis) gauge enforces it across every instance (README, "Per-key
+   * fairness").
    */
   partition?: PartitionOptions | undefined;
   /**

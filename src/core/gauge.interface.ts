@@ -20,10 +20,10 @@ export interface AcquireOptions {
    */
   readonly priority?: PriorityLevel | undefined;
   /**
-   * Whose call this is (a tenant, a user, an API key, an IP): an in-memory gauge shares its slots
-   * fairly between keys, refusing a key over its share first (`key-over-share`) and serving the
-   * others' waiters first (see the gauge option `partition`). A value that is not a string counts
-   * as no key; a shared (Redis) gauge ignores it.
+   * Whose call this is (a tenant, a user, an API key, an IP): a gauge shares its slots fairly
+   * between keys, refusing a key over its share first (`key-over-share`) and, in memory, serving
+   * the others' waiters first (see the gauge option `partition`). A value that is not a string
+   * counts as no key. A shared (Redis) gauge counts keys in Redis, across every instance.
    */
   readonly key?: string | undefined;
 }

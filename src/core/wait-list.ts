@@ -143,6 +143,32 @@ export class WaitList {
   }
 
   /**
+   * The waiter `shift` would hand a slot to now, left in the list: a shared gauge asks the store
+   * for a slot under that waiter's key before taking it out. Waiters past their deadline are
+   * expired first, as by `shift`, so `shift(at)` at the same `at` takes this one (unless a CoDel
+   * list switches to newest first at that very hand-off).
+   */
+  peek(at?: number): Waiter | undefined {
+    if (this.count === 0) return undefined;
+    const now = at ?? performance.now();
+    for (const queue of this.levels) queue?.expireDue(now);
+    const queue = this.highest();
+    if (queue === undefined) return undefined;
+    if (this.discipline === 'fifo' || (this.discipline === 'codel' && !this.standing)) {
+      return queue.oldest;
+    }
+    return queue.newest;
+  }
+
+  /** Refuses `waiter` (still in the list) with `why`: its key may not have the slot it waits for. */
+  refuse(waiter: Waiter, why: 'key-over-share' | 'shed-priority'): boolean {
+    const queue = this.levels[waiter.index];
+    if (queue === undefined || !waiter.queued) return false;
+    this.shed(queue, waiter, why);
+    return true;
+  }
+
+  /**
    * The list is full and a caller of `rank` wants in: sheds the waiter that would be served last
    * if it is of a lower level (`shed-priority`) or, for a caller within its key's share, of a key
    * beyond its share at the same level (`key-over-share`); or, in a standing CoDel queue, the

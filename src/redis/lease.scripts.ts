@@ -4,7 +4,11 @@
  * score = the lease's expiry in Redis milliseconds (from `TIME`, never a client clock). A script
  * runs atomically, so "count the live leases, then add one" cannot race. The gauge's cap (the
  * limit every instance applies, changed at run time by `setLimit`) is a hash beside the set.
+ * Per-key fairness adds a few sorted sets beside them (lease-partition.scripts.ts).
  */
+
+import { ACQUIRE_KEYED, RELEASE_KEYED, RENEW_KEYED, TOKEN_OF } from './lease-partition.scripts';
+import { PRIORITY_ROOM, RESERVE_OF } from './lease-priority.scripts';
 
 /** Redis's clock in milliseconds; every script reads time here so clients' clocks never matter. */
 const NOW = `
@@ -43,34 +47,60 @@ end
  * random per store, so this only guards against a collision; the caller sees "full" and retries
  * with a new id.
  *
- * KEYS[1] lease set, KEYS[2] cap; ARGV[1] lease id, ARGV[2] configured limit, ARGV[3] TTL in ms.
- * Returns { 1 or 0, the cap applied }.
+ * A call with more to say (more than 3 ARGV) may be refused for its level, failing fast
+ * (lease-priority.scripts.ts), and a partitioned one is counted in its key's partition too, and
+ * may be refused for its key (`ACQUIRE_KEYED`).
+ *
+ * KEYS[1] lease set, KEYS[2] cap; ARGV[1] lease id, ARGV[2] configured limit, ARGV[3] TTL in ms;
+ * then ARGV[4] the caller's rank (0 critical … 3 low) or '' (priorities not counted), ARGV[5]
+ * '1' if it named its level, ARGV[6] the instance's mean hold time (ms), ARGV[7..12] the
+ * partition (see `ACQUIRE_KEYED`) or ''. Returns { 1 or 0, the cap applied }, and for a longer
+ * call { …, reason (0 full, 1 key-over-share, 2 shed-priority), 1 if counted in an overflow
+ * partition }.
  */
-export const ACQUIRE_LEASE = `${NOW}${KEEP_ALIVE}${CAP}
+export const ACQUIRE_LEASE = `${NOW}${KEEP_ALIVE}${CAP}${TOKEN_OF}${RESERVE_OF}${PRIORITY_ROOM}
 local ttl = tonumber(ARGV[3])
 local cap = cap_of(KEYS[2], ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) >= cap then return { 0, cap } end
-if redis.call('ZADD', KEYS[1], 'NX', now + ttl, ARGV[1]) == 0 then return { 0, cap } end
-keep_alive(KEYS[1], ttl)
-return { 1, cap }
-`;
+local count = redis.call('ZCARD', KEYS[1])
+if #ARGV <= 3 then
+  if count >= cap then return { 0, cap } end
+  if redis.call('ZADD', KEYS[1], 'NX', now + ttl, ARGV[1]) == 0 then return { 0, cap } end
+  keep_alive(KEYS[1], ttl)
+  return { 1, cap }
+end
+local hold = tonumber(ARGV[6])
+local priority_ok = true
+if ARGV[4] ~= '' then
+  priority_ok = priority_room(tonumber(ARGV[4]), ARGV[5] == '1', hold, cap - count, cap, ttl)
+end
+if ARGV[7] == '' then
+  if count >= cap then return { 0, cap, 0, 0 } end
+  if not priority_ok then return { 0, cap, 2, 0 } end
+  if redis.call('ZADD', KEYS[1], 'NX', now + ttl, ARGV[1]) == 0 then return { 0, cap, 0, 0 } end
+  keep_alive(KEYS[1], ttl)
+  return { 1, cap, 0, 0 }
+end
+${ACQUIRE_KEYED}`;
 
 /**
  * Gives leases back and, when the gauge was full before (so someone may be waiting somewhere) and
  * waiting is in use, publishes one message so waiting instances re-try at once instead of polling.
  * Release and notification are one command.
  *
+ * Partitioned leases also leave their key's partition (`RELEASE_KEYED`).
+ *
  * KEYS[1] lease set, KEYS[2] cap; ARGV[1] channel, ARGV[2] configured limit, ARGV[3] '1' to
  * notify, ARGV[4..] lease ids. Returns how many leases were removed (0 for ids already expired or
  * never added: harmless).
  */
-export const RELEASE_LEASES = `${CAP}
+export const RELEASE_LEASES = `${CAP}${TOKEN_OF}${RELEASE_KEYED}
 local before = redis.call('ZCARD', KEYS[1])
 local removed = 0
 for i = 4, #ARGV, 1000 do
   removed = removed + redis.call('ZREM', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
+for i = 4, #ARGV do release_keyed(ARGV[i]) end
 if removed > 0 and ARGV[3] == '1' and before >= cap_of(KEYS[2], ARGV[2]) then
   redis.call('PUBLISH', ARGV[1], removed)
 end
@@ -81,17 +111,19 @@ return removed
  * Pushes the expiry of every lease this instance holds on one gauge, in one call, and keeps the
  * gauge's cap alive as long (storing this instance's configured limit if the cap was lost). Plain
  * ZADD (not XX) re-adds a lease Redis lost (restarted without persistence, or expired during a
- * long pause): the slot is really in use, so counting it again errs on the safe side.
+ * long pause): the slot is really in use, so counting it again errs on the safe side. Partitioned
+ * leases are renewed (or re-added) in their key's partition as well (`RENEW_KEYED`).
  *
  * KEYS[1] lease set, KEYS[2] cap; ARGV[1] TTL in ms, ARGV[2] configured limit, ARGV[3..] lease
  * ids (maybe none). Returns { how many had to be re-added, the cap }.
  */
-export const RENEW_LEASES = `${NOW}${KEEP_ALIVE}
+export const RENEW_LEASES = `${NOW}${KEEP_ALIVE}${TOKEN_OF}${RENEW_KEYED}
 local ttl = tonumber(ARGV[1])
 local expiry = now + ttl
 local added = 0
 local args = {}
 for i = 3, #ARGV do
+  renew_keyed(ARGV[i], expiry, ttl)
   args[#args + 1] = expiry
   args[#args + 1] = ARGV[i]
   if #args >= 1000 then

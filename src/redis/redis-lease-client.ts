@@ -4,6 +4,7 @@ import type {
   GaugeKeys,
   LeaseBatch,
   LeaseClient,
+  LeaseRequest,
   LimitSync,
   RenewReply,
 } from '../core/shared/lease-client';
@@ -14,6 +15,9 @@ import {
   SET_LIMIT,
   SYNC_LIMIT,
 } from './lease.scripts';
+
+/** The acquire script's refusal codes. */
+const REASONS = ['full', 'key-over-share', 'shed-priority'] as const;
 
 const ACQUIRE = 'backpressureAcquire';
 const RELEASE = 'backpressureRelease';
@@ -47,12 +51,45 @@ export class RedisLeaseClient implements LeaseClient {
     this.scripts = client as unknown as Scripts;
   }
 
-  /** One attempt at a slot: whether lease `id` now holds one, and the cap Redis applied. */
-  async acquire(keys: GaugeKeys, id: string, limit: number, ttlMs: number): Promise<AcquireReply> {
-    const [granted, cap] = pair(
-      await this.scripts[ACQUIRE](keys.leases, keys.limit, id, limit, ttlMs),
-    );
-    return { granted: granted === 1, limit: cap };
+  /**
+   * One attempt at a slot: whether lease `id` now holds one, and the cap Redis applied; with a
+   * request (a key, a fail-fast level), also why it was refused and the id recorded (a keyed
+   * call: under its key or an overflow partition).
+   */
+  async acquire(
+    keys: GaugeKeys,
+    id: string,
+    limit: number,
+    ttlMs: number,
+    request?: LeaseRequest,
+  ): Promise<AcquireReply> {
+    if (request === undefined) {
+      const [granted, cap] = pair(
+        await this.scripts[ACQUIRE](keys.leases, keys.limit, id, limit, ttlMs),
+      );
+      return { granted: granted === 1, limit: cap };
+    }
+    const { partition: p, priority } = request;
+    const reply = (await this.scripts[ACQUIRE](
+      keys.leases,
+      keys.limit,
+      p?.id ?? id,
+      limit,
+      ttlMs,
+      priority === undefined ? '' : priority.rank,
+      priority?.named ? '1' : '0',
+      Math.round(request.meanHoldMs * 1000) / 1000,
+      ...(p === undefined
+        ? ['']
+        : [p.token, p.overflowId, p.overflowToken, p.limit, p.maxKeys, p.fair ? '1' : '0']),
+    )) as unknown[];
+    const [granted, cap, reason, overflow] = reply.map(Number) as [number, number, number, number];
+    return {
+      granted: granted === 1,
+      limit: cap,
+      reason: granted === 1 ? undefined : (REASONS[reason] ?? 'full'),
+      id: p === undefined ? id : overflow === 1 ? p.overflowId : p.id,
+    };
   }
 
   /** Removes leases and wakes waiting instances if the gauge was full; resolves to the count removed. */

@@ -122,6 +122,38 @@ describeCluster('RedisGaugeStore on a Redis Cluster', () => {
     for (const release of held) release();
   });
 
+  it('holds a per-key cap across instances on the cluster, renews and frees the per-key sets', async () => {
+    const options = { limit: 10, partition: { limit: 2, maxKeys: 2 } };
+    const a = gaugeOf(instance({ leaseTtlMs: 300, renewIntervalMs: 50 }), 'keyed', options);
+    const b = gaugeOf(instance({ leaseTtlMs: 300, renewIntervalMs: 50 }), 'keyed', options);
+    const keys = ['t{1}', 'u}', 'v', 'w']; // v and w: past maxKeys, overflow partitions
+    const held: Release[] = [];
+    for (const key of keys) {
+      held.push((await a.acquire({ key })) as Release, (await b.acquire({ key })) as Release);
+      await expect(a.acquire({ key })).rejects.toMatchObject({ reason: 'key-over-share' });
+    }
+    const tag = `bp-cluster-${prefix}:{keyed}`;
+    const slots = new Set(
+      await Promise.all(
+        [`${tag}:leases`, `${tag}:leases:keys`, `${tag}:leases:k:k:t{1}`].map((key) =>
+          admin.cluster('KEYSLOT', key),
+        ),
+      ),
+    );
+    expect(slots.size).toBe(1);
+    const afterTwoTtls = Date.now() + 700;
+    await until(() => Date.now() > afterTwoTtls, 'two lease TTLs passed');
+    expect(await admin.zcard(`${tag}:leases`)).toBe(8);
+    expect(await admin.zrange(`${tag}:leases:keys`, '0', '-1')).toEqual(['k:t{1}', 'k:u}']);
+    await expect(b.acquire({ key: 'u}' })).rejects.toMatchObject({ reason: 'key-over-share' });
+    for (const release of held) release();
+    await until(
+      async () =>
+        (await admin.exists(`${tag}:leases`, `${tag}:leases:keys`, `${tag}:leases:fixed`)) === 0,
+      'every set is gone',
+    );
+  });
+
   // Last: it stops the cluster.
   it('fails fast when the cluster goes away: refused, never hung, and at once once it counts as down', async () => {
     const store = instance({ commandTimeoutMs: 200 });

@@ -218,8 +218,11 @@ function digestOf(key: string): string {
   return `\u0000${key.length}:${hashOf(key).toString(36)}:${hashOf(key, 0x2f3c1a7b).toString(36)}`;
 }
 
-/** FNV-1a over the UTF-16 code units: cheap, and spreads keys over the overflow partitions. */
-function hashOf(key: string, seed = 0x811c9dc5): number {
+/**
+ * FNV-1a over the UTF-16 code units: cheap, and spreads keys over the overflow partitions (also
+ * those a shared gauge keeps in its store, so both pick partitions alike).
+ */
+export function hashOf(key: string, seed = 0x811c9dc5): number {
   let hash = seed;
   for (let i = 0; i < key.length; i++) {
     hash ^= key.charCodeAt(i);

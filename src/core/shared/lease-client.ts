@@ -25,12 +25,61 @@ export interface LeaseBatch {
   readonly ids: readonly string[];
 }
 
+/**
+ * A lease attempt of a partitioned call (see `SharedPartitions`): the store counts the lease in its
+ * key's partition, or past `maxKeys` live keys in an overflow partition, and refuses it beyond the
+ * key's cap or, failing fast, beyond its fair share while the room left is kept for the others.
+ */
+export interface LeasePartition {
+  /** The partition's name in the store (the key itself, or its digest; `u`: no key). */
+  readonly token: string;
+  /** The lease id if counted under `token`. */
+  readonly id: string;
+  /** The overflow partition this key falls into past `maxKeys`. */
+  readonly overflowToken: string;
+  /** The lease id if counted under `overflowToken`. */
+  readonly overflowId: string;
+  /** `partition.limit`: slots per key (>= 1), a fraction of the cap (< 1), or 0 for none. */
+  readonly limit: number;
+  /** Live keys counted one by one before new ones go to overflow partitions. */
+  readonly maxKeys: number;
+  /** Fail fast: a key over its fair share is refused when the room left is kept for others. */
+  readonly fair: boolean;
+}
+
+/** A fail-fast call's priority, for the room the store keeps for higher levels. */
+export interface LeasePriority {
+  /** 0 (`critical`) to 3 (`low`). */
+  readonly rank: number;
+  /** The call named its level (what keeps the store counting levels, cluster-wide). */
+  readonly named: boolean;
+}
+
+/**
+ * What a lease attempt asks beyond a slot: its key's partition, its priority (fail fast), and
+ * this instance's mean hold time, which sizes the room kept for keys under their share and for
+ * higher levels.
+ */
+export interface LeaseRequest {
+  readonly partition?: LeasePartition | undefined;
+  readonly priority?: LeasePriority | undefined;
+  /** Ms; 0 while unknown. */
+  readonly meanHoldMs: number;
+}
+
 /** The answer to one attempt at a slot. */
 export interface AcquireReply {
   /** True when the lease now holds a slot. */
   readonly granted: boolean;
   /** The cap the store applied: the stored one, or the caller's limit when none is stored. */
   readonly limit: number;
+  /**
+   * Why it was refused: the gauge is full, the key is over its cap or share, or the free slots
+   * are kept for higher priorities.
+   */
+  readonly reason?: 'full' | 'key-over-share' | 'shed-priority' | undefined;
+  /** The lease id the store recorded (a partitioned call: under its key or an overflow partition). */
+  readonly id?: string | undefined;
 }
 
 /** What a renewal found, per batch. */
@@ -66,9 +115,17 @@ export interface LeaseClient {
   /**
    * One attempt at a slot: drops expired leases, and adds lease `id` (expiring in `ttlMs`) if
    * fewer leases remain than the stored cap (or `limit` when none is stored). Never re-scores an
-   * `id` already in the set.
+   * `id` already in the set. With `request.partition`, the lease is counted in its key's
+   * partition (and `id` is unused): see `LeasePartition`; with `request.priority`, free slots may
+   * be kept for higher levels.
    */
-  acquire(keys: GaugeKeys, id: string, limit: number, ttlMs: number): Promise<AcquireReply>;
+  acquire(
+    keys: GaugeKeys,
+    id: string,
+    limit: number,
+    ttlMs: number,
+    request?: LeaseRequest,
+  ): Promise<AcquireReply>;
   /**
    * Removes leases (ids already gone are ignored) and, when `notify` is set and the set was full
    * before (against the stored cap, or `limit`), announces the release on the gauge's channel so

@@ -8,12 +8,15 @@ import { classifyError, type OutcomeClassifier } from '../outcome';
 import { runInSlot, type Work } from '../work';
 import { LoopPressure } from '../pressure/loop-pressure';
 import { NORMAL_RANK, rankOf, type PriorityRank } from '../priority/priority.level';
+import { KeyEntry } from '../partition/key-partitions';
 import { WaitList, type Waiter } from '../wait-list';
-import type { GaugeKeys } from './lease-client';
+import type { GaugeKeys, LeasePartition } from './lease-client';
 import { LeaseLedger } from './lease-ledger';
 import type { LeaseHolder } from './lease-renewer';
 import { OutageFallback } from './outage-fallback';
 import { SharedLimit, type LimitBackend } from './shared-limit';
+import { namedRank, SharedHeadroom } from './shared-headroom';
+import { SharedPartitions } from './shared-partitions';
 import type { StoreState } from './store-health';
 
 /**
@@ -42,6 +45,10 @@ export interface LeaseBackend extends LimitBackend {
  * while the store is down and every fail-open local slot is taken. So a caller keeps its place and
  * deadline across an outage and its recovery, and is served before anyone who came later. While
  * the store is unreachable the gauge follows its `whenStoreDown` policy (see `OutageFallback`).
+ *
+ * Keys (`acquire({ key })`, option `partition`) and, failing fast, priorities are enforced by
+ * the store's acquire script across every instance (`SharedPartitions`, `SharedHeadroom`): a key's
+ * cap and fair share, and the room kept for higher levels, in the same one call per attempt.
  *
  * With an adaptive limit (`gradient2()`, …) the cap in the store is the policy's `max` (or what
  * `setLimit` set), and each instance adapts its own share under it from its own samples: it holds
@@ -75,6 +82,10 @@ export class SharedGauge implements Gauge, LeaseHolder {
   private closed = false;
   /** Present with option `eventLoop`: this process's own pressure (the store knows nothing of it). */
   private readonly pressure: LoopPressure | undefined;
+  /** Per-key fairness: enforced by the store's acquire script, across every instance. */
+  private readonly partitions: SharedPartitions;
+  /** The room the store keeps for keys under their share and, failing fast, higher levels. */
+  private readonly headroom: SharedHeadroom;
 
   constructor(
     options: ResolvedGaugeOptions,
@@ -123,6 +134,8 @@ export class SharedGauge implements Gauge, LeaseHolder {
       () => this.serveLocally(),
     );
     this.leases = new LeaseLedger(this, backend);
+    this.partitions = new SharedPartitions(options.partition, this.queueSize === 0);
+    this.headroom = new SharedHeadroom(this.queueSize === 0);
   }
 
   /**
@@ -201,9 +214,11 @@ export class SharedGauge implements Gauge, LeaseHolder {
   acquire(options?: AcquireOptions): Release | Promise<Release> {
     const signal = options?.signal;
     if (signal?.aborted) throw this.abortedError();
-    // Priorities order this instance's own waiters; slots are counted in the store, where no
-    // room is kept for them (see docs/redis.md).
-    const rank = rankOf(options?.priority) ?? NORMAL_RANK;
+    // Failing fast, the store keeps room for higher levels and for keys under their share, across
+    // the instances (`SharedHeadroom`, `SharedPartitions`); a queue orders its own waiters.
+    const named = rankOf(options?.priority);
+    const rank = named ?? NORMAL_RANK;
+    const key = typeof options?.key === 'string' ? options.key : undefined;
     if (this.pressure?.sheds(rank, this.inFlight)) throw this.exhausted('shed-pressure');
     if (this.closed) {
       this.figures.reject('unavailable');
@@ -217,18 +232,18 @@ export class SharedGauge implements Gauge, LeaseHolder {
       case 'up':
         // Behind earlier callers; a fail-fast gauge's callers left from the first connection are
         // being served, and a newcomer may try the store meanwhile rather than be refused.
-        if (this.waiters.length > 0 && this.queueSize > 0) return this.join(signal, rank);
+        if (this.waiters.length > 0 && this.queueSize > 0) return this.join(signal, rank, key);
         // This instance's adaptive share is used up: no need to ask the store.
         if (!this.shareFree()) {
           if (this.queueSize === 0) throw this.exhausted('full');
-          return this.join(signal, rank);
+          return this.join(signal, rank, key);
         }
-        return this.attempt(signal, rank);
+        return this.attempt(signal, rank, key, named !== undefined);
       case 'down':
-        return this.outageSlot(signal, rank);
+        return this.outageSlot(signal, rank, key);
       case 'connecting':
         // Nothing is known yet: wait in the list (bounded) until the first connection settles.
-        return this.join(signal, rank);
+        return this.join(signal, rank, key);
     }
   }
 
@@ -289,24 +304,31 @@ export class SharedGauge implements Gauge, LeaseHolder {
   }
 
   /** One `acquire` call: a slot now, a refusal, or a place in the local queue. */
-  private async attempt(signal: AbortSignal | undefined, rank: PriorityRank): Promise<Release> {
+  private async attempt(
+    signal: AbortSignal | undefined,
+    rank: PriorityRank,
+    key: string | undefined,
+    named: boolean,
+  ): Promise<Release> {
     const id = this.backend.nextLeaseId();
+    const partition = this.partitions.request(key, id);
     const wakes = this.wakes;
-    let granted: boolean;
+    let granted: Granted;
     try {
-      granted = await this.tryLease(id);
+      granted = await this.tryLease(id, partition, rank, named);
     } catch (error) {
-      this.leases.lost(id, error);
-      return this.outageSlot(signal, rank);
+      this.lost(id, partition, error);
+      return this.outageSlot(signal, rank, key);
     }
-    if (granted) {
-      if (!signal?.aborted && !this.closed) return this.grant(id);
-      this.leases.release(id);
+    if (granted === 'key-over-share' || granted === 'shed-priority') throw this.exhausted(granted);
+    if (granted !== 'full') {
+      if (!signal?.aborted && !this.closed) return this.grant(granted, undefined, partition);
+      this.leases.release(granted);
       throw this.abortedError();
     }
     if (this.queueSize === 0) throw this.exhausted('full');
     if (signal?.aborted) throw this.abortedError();
-    const waiting = this.join(signal, rank);
+    const waiting = this.join(signal, rank, key);
     // A release notification that arrived while this attempt was on the wire was meant for it too.
     if (wakes !== this.wakes) void this.drain();
     this.serveLocally(); // the store went away meanwhile: a free local slot is for this caller
@@ -317,27 +339,33 @@ export class SharedGauge implements Gauge, LeaseHolder {
   private outageSlot(
     signal: AbortSignal | undefined,
     rank: PriorityRank,
+    key: string | undefined,
   ): Release | Promise<Release> {
     if (!this.fallback.failsOpen) throw this.fallback.refusal();
     if (this.waiters.length === 0) {
       const slot = this.fallback.take();
       if (slot) return this.watched(slot);
     }
-    return this.join(signal, rank);
+    return this.join(signal, rank, key);
   }
 
-  /** Joins the end of the wait list if there is room. */
-  private join(signal: AbortSignal | undefined, rank: PriorityRank): Promise<Release> {
+  /** Joins the end of the wait list if there is room (a waiter's key rides along, for the store). */
+  private join(
+    signal: AbortSignal | undefined,
+    rank: PriorityRank,
+    key: string | undefined,
+  ): Promise<Release> {
+    const entry = key === undefined ? undefined : new KeyEntry(key);
     if (this.queueSize > 0) {
       if (this.waiters.length >= this.queueSize && !this.waiters.makeRoom(rank)) {
         throw this.exhausted('queue-full');
       }
-      return this.waiters.add(signal, rank);
+      return this.waiters.add(signal, rank, entry);
     }
     // Fail fast: wait only for the first connection, and no more callers than could be admitted.
     const connecting = this.backend.health.state === 'connecting';
     if (!connecting || this.waiters.length >= this.limit) throw this.exhausted('full');
-    return this.waiters.add(signal, rank);
+    return this.waiters.add(signal, rank, entry);
   }
 
   /** While the store is down, hands free local slots to the oldest waiters. */
@@ -373,41 +401,76 @@ export class SharedGauge implements Gauge, LeaseHolder {
 
   private async serveWaiters(): Promise<void> {
     while (this.waiters.length > 0 && this.backend.health.state === 'up' && this.shareFree()) {
+      // The slot is asked for under the key of the waiter it would go to.
+      const next = this.waiters.peek();
+      const key = next?.entry?.key;
+      const rank = next?.rank ?? NORMAL_RANK;
       const id = this.backend.nextLeaseId();
-      let granted: boolean;
+      const partition = this.partitions.request(key, id);
+      let granted: Granted;
       try {
-        granted = await this.tryLease(id);
+        granted = await this.tryLease(id, partition, rank, namedRank(rank));
       } catch (error) {
-        this.leases.lost(id, error);
+        this.lost(id, partition, error);
         return;
       }
-      if (!granted) {
+      if (granted === 'key-over-share' || granted === 'shed-priority') {
+        // Its key reached its cap (or share) across the instances while it waited, or (fail
+        // fast, first connection) the free slots are kept for higher levels: refused, as it
+        // would have been on arrival; the others are served.
+        if (next !== undefined) this.waiters.refuse(next, granted);
+        continue;
+      }
+      if (granted === 'full') {
         // Fail-fast callers left from the first connection get their answer: full.
         if (this.queueSize === 0) this.refuseWaiters('full');
         return;
       }
-      // The waiter this was for may have timed out or aborted meanwhile: the next one gets it.
-      const waiter = this.waiters.shift();
-      if (waiter === undefined) {
-        this.leases.release(id);
-        return;
+      // The waiter this was for may have timed out or aborted meanwhile: the next one gets it,
+      // if it is of the same key (else the slot goes back and is asked for under the next key).
+      const now = performance.now();
+      const first = this.waiters.peek(now);
+      if (first === undefined || (partition !== undefined && first.entry?.key !== key)) {
+        this.leases.release(granted);
+        if (first === undefined) return;
+        continue;
       }
-      waiter.resolve(this.grant(id, waiter));
+      // Taken at the same instant as peeked, so the same waiter (CoDel switching to newest first
+      // right now aside: then that one is served, the slot counted under the key peeked).
+      const waiter = this.waiters.shift(now)!;
+      waiter.resolve(this.grant(granted, waiter, partition));
     }
   }
 
-  /** One acquire call; the cap it reports is adopted (before the caller sees the answer). */
-  private async tryLease(id: string): Promise<boolean> {
+  /**
+   * One acquire call; the cap it reports is adopted (before the caller sees the answer). Resolves
+   * to the lease id now held, or why there was none.
+   */
+  private async tryLease(
+    id: string,
+    partition: LeasePartition | undefined,
+    rank: PriorityRank,
+    named: boolean,
+  ): Promise<Granted> {
     const client = this.backend.client()!;
     const stamp = this.cap.stamp();
+    const request = this.headroom.request(rank, named, partition);
     this.trying++;
     try {
-      const reply = await client.acquire(this.keys, id, this.configuredLimit, this.ttl);
+      const reply = await client.acquire(this.keys, id, this.configuredLimit, this.ttl, request);
       this.cap.follow(reply.limit, stamp);
-      return reply.granted;
+      if (reply.granted) return reply.id ?? id;
+      return reply.reason ?? 'full';
     } finally {
       this.trying--;
     }
+  }
+
+  /** An attempt whose reply was lost: whichever id the store may have recorded is an orphan. */
+  private lost(id: string, partition: LeasePartition | undefined, error: unknown): void {
+    if (partition === undefined) return this.leases.lost(id, error);
+    this.leases.lost(partition.id, error);
+    this.leases.lost(partition.overflowId, error);
   }
 
   /** Whether this instance may try for one more lease: always, unless its adaptive share is used. */
@@ -415,12 +478,13 @@ export class SharedGauge implements Gauge, LeaseHolder {
     return this.share === undefined || this.leases.size + this.trying < this.limit;
   }
 
-  private grant(id: string, waiter?: Waiter): Release {
+  private grant(id: string, waiter?: Waiter, partition?: LeasePartition): Release {
     this.leases.hold(id);
     const listening = this.figures.listening;
     this.figures.admit(listening && waiter ? this.waiters.waitedMs(waiter) : 0);
     let held = true;
-    const since = listening || this.share !== undefined ? performance.now() : -1;
+    const timed = this.headroom.measures(partition !== undefined);
+    const since = listening || timed || this.share !== undefined ? performance.now() : -1;
     return this.watched((outcome: Outcome = 'succeeded') => {
       if (!held) return;
       held = false;
@@ -429,6 +493,7 @@ export class SharedGauge implements Gauge, LeaseHolder {
       this.figures.release(since < 0 ? 0 : heldMs, outcome);
       const inFlight = this.leases.size;
       this.leases.release(id);
+      if (timed) this.headroom.held(heldMs);
       if (this.share !== undefined) this.learn({ heldMs, outcome, inFlight, at });
     });
   }
@@ -466,7 +531,9 @@ export class SharedGauge implements Gauge, LeaseHolder {
     return this.backend.leaseTtlMs;
   }
 
-  private exhausted(reason: 'full' | 'queue-full' | 'shed-pressure'): GaugeExhaustedError {
+  private exhausted(
+    reason: 'full' | 'queue-full' | 'shed-pressure' | 'key-over-share' | 'shed-priority',
+  ): GaugeExhaustedError {
     this.figures.reject(reason);
     return GaugeExhaustedError.withoutStack(this.name, reason, this.retryAfterSeconds);
   }
@@ -476,3 +543,6 @@ export class SharedGauge implements Gauge, LeaseHolder {
     return new GaugeAbortedError(this.name);
   }
 }
+
+/** An attempt's outcome: the lease id now held, or why there was none. */
+type Granted = string | 'full' | 'key-over-share' | 'shed-priority';
