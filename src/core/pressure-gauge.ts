@@ -84,6 +84,7 @@ export class PressureGauge implements Gauge {
       targetMs: resolved.queueTargetMs,
       intervalMs: resolved.queueIntervalMs,
       onLeft: (entry, served) => this.partitions?.dequeue(entry, served),
+      atCap: (entry) => this.partitions?.atCap(entry, this.capacity) === true,
     });
     this.partitionSettings = resolved.partition;
     this.priorityWaitMs = resolved.priorityWaitMs;
@@ -309,6 +310,7 @@ export class PressureGauge implements Gauge {
     return new PriorityGrace(this.figures, this.retryAfterSeconds, {
       refusal: () => (this.capacity - this.active > 0 ? 'shed-priority' : 'full'),
       onLeft: (entry, served) => this.partitions?.dequeue(entry, served),
+      atCap: (entry) => this.partitions?.atCap(entry, this.capacity) === true,
     });
   }
 
