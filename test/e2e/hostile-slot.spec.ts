@@ -38,12 +38,14 @@ const header = (context: ExecutionContext, name: string): unknown =>
 const hostileKey = (context: ExecutionContext): string | undefined => {
   const which = header(context, 'x-case');
   if (which === 'throws') throw new Error('resolver bug');
+  if (which === 'unprintable') throw Object.create(null) as Error; // String() of it throws
   return KEYS[String(which)] as string | undefined;
 };
 
 const hostilePriority = (context: ExecutionContext) => {
   const which = header(context, 'x-case');
   if (which === 'throws') throw new TypeError('resolver bug');
+  if (which === 'unprintable') throw Object.create(null) as Error;
   if (which === 'promise') return Promise.resolve('critical') as unknown as 'critical';
   if (which === 'upper') return 'CRITICAL' as 'critical';
   if (which === 'object') return { level: 'critical' } as unknown as 'critical';
@@ -215,7 +217,7 @@ describe.each(PLATFORMS)('a hostile user of who gets the slot, on %s', (platform
     return call;
   }
 
-  it.each(Object.keys(KEYS).concat('throws'))(
+  it.each(Object.keys(KEYS).concat('throws', 'unprintable'))(
     'a partition key resolver giving %s answers 200 and leaks nothing',
     async (which) => {
       for (let i = 0; i < 3; i++) {
@@ -242,7 +244,7 @@ describe.each(PLATFORMS)('a hostile user of who gets the slot, on %s', (platform
     expect(running.gauge('keys').admitted).toBe(3);
   });
 
-  it.each(['throws', 'promise', 'upper', 'object', 'fine'])(
+  it.each(['throws', 'unprintable', 'promise', 'upper', 'object', 'fine'])(
     'a priority resolver giving %s answers 200 and leaks nothing',
     async (which) => {
       const reply = await send(running.url, '/odd/priority', { headers: { 'x-case': which } })
