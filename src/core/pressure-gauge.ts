@@ -288,7 +288,7 @@ export class PressureGauge implements Gauge {
       }
       if (basis !== undefined && waitMs > 0) {
         const grace = (this.grace ??= this.createGrace());
-        if (grace.length < basis.maxWaiting(this.capacity, waitMs)) {
+        if (grace.servedBefore(rank) < basis.maxWaiting(this.capacity, waitMs)) {
           if (entry !== undefined) this.partitions!.queue(entry);
           return grace.add(rank, waitMs, now, signal, entry, basis);
         }

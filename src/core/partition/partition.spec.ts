@@ -240,6 +240,34 @@ describe('per-key fairness, fail fast', () => {
     expect(partitionsOf(g)?.size).toBe(0);
   });
 
+  it('brief waiters of keys under their share do not crowd a critical caller out of its wait', async () => {
+    const g = new PressureGauge({ name: 'k', limit: 2, priorityWaitMs: 1000 });
+    const normal = { priority: 'normal' } as const;
+    // The gauge full (noisy and q), noisy asking beyond its share: keys under theirs wait briefly.
+    const held = [g.acquire({ ...normal, key: 'noisy' }), g.acquire({ ...normal, key: 'q' })];
+    expect(reasonOf(() => g.acquire({ ...normal, key: 'noisy' }))).toBe('key-over-share');
+    const served: string[] = [];
+    const note = (who: string, slot: Release | Promise<Release>) =>
+      Promise.resolve(slot).then(
+        (release) => {
+          served.push(who);
+          release();
+        },
+        (error: GaugeExhaustedError) => void served.push(`${who} ${error.reason}`),
+      );
+    const keyed = note('a', g.acquire({ ...normal, key: 'a' }));
+    expect(g.queued).toBe(1);
+    // A critical caller finding the gauge full waits too, whoever else waits, and is served first.
+    const critical = g.acquire({ priority: 'critical', key: 'c' });
+    expect(typeof critical).toBe('object');
+    const first = note('critical', critical);
+    expect(g.queued).toBe(2);
+    for (const release of held as Release[]) release();
+    await Promise.all([keyed, first]);
+    expect(served).toEqual(['critical', 'a']);
+    expect(g).toMatchObject({ inFlight: 0, queued: 0 });
+  });
+
   it('calls without a key share one partition once the gauge partitions', () => {
     const g = new PressureGauge({ name: 'k', limit: 4, partition: { limit: 1 } });
     const first = g.acquire() as Release;

@@ -62,6 +62,16 @@ export class PriorityGrace {
     return this.waiters.length;
   }
 
+  /**
+   * Waiters served before or with a newcomer of `rank` (its level and higher ones): what bounds its
+   * wait. Lower levels waiting do not count: the newcomer is served before them anyway.
+   */
+  servedBefore(rank: PriorityRank): number {
+    let count = 0;
+    while (count < this.waiters.length && this.waiters[count]!.rank <= rank) count++;
+    return count;
+  }
+
   /** Waits at `rank` for at most `waitMs` from `now`; settles on a hand-off, at the deadline or on abort. */
   add(
     rank: PriorityRank,
