@@ -96,11 +96,12 @@ export class BackpressureInterceptor implements NestInterceptor {
     let unwatch: (() => void) | undefined;
     const granted = (release: Release) => {
       unwatch?.();
-      if (!call.isOpen) return release();
+      // No work runs in such a slot: `ignored`, nothing for a limit policy or hold time to learn.
+      if (!call.isOpen) return release('ignored');
       if (waiting.signal.aborted) {
         // Granted as the client left (or by a store that ignores the signal): the handler must
         // not run, and the request must still end, or Nest would wait for it forever.
-        release();
+        release('ignored');
         return fail(new GaugeAbortedError(gauge.name));
       }
       stop = this.start(call, release, next, subscriber);
@@ -130,10 +131,10 @@ export class BackpressureInterceptor implements NestInterceptor {
     try {
       const slot = call.route.gauge.acquire({ signal: AbortSignal.abort() });
       // A gauge that grants even so: the slot goes straight back.
-      if (typeof slot === 'function') slot();
+      if (typeof slot === 'function') slot('ignored');
       else
         slot.then(
-          (release) => release(),
+          (release) => release('ignored'),
           () => undefined,
         );
     } catch (error) {

@@ -29,6 +29,20 @@ describe('partitionKeyOf', () => {
   });
 });
 
+describe('partitionKeyOf, hostile resolvers', () => {
+  it('a resolver that throws something unprintable, or returns a revoked proxy, gives no key', () => {
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    const { proxy, revoke } = Proxy.revocable({}, {});
+    revoke();
+    const unprintable = () => {
+      throw Object.create(null) as Error; // String() of it throws
+    };
+    expect(partitionKeyOf(unprintable, context)).toBeUndefined();
+    expect(partitionKeyOf(() => proxy as never, context)).toBeUndefined();
+    expect(warn).toHaveBeenCalledTimes(2);
+  });
+});
+
 describe('splitPartitionOption', () => {
   it('takes a resolver alone or { key, ...settings }', () => {
     const key = () => 'k';

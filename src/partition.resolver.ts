@@ -41,17 +41,25 @@ export function partitionKeyOf(
   try {
     key = resolver(context);
   } catch (error) {
-    warnOnce(resolver, `threw ${String(error)}`);
+    warnOnce(resolver, () => `threw ${String(error)}`);
     return undefined;
   }
   if (typeof key === 'string') return key;
-  if (key !== undefined && key !== null) warnOnce(resolver, `returned ${show(key)}, not a string`);
+  if (key !== undefined && key !== null)
+    warnOnce(resolver, () => `returned ${show(key)}, not a string`);
   return undefined;
 }
 
-function warnOnce(resolver: PartitionResolver, what: string): void {
+/** `what` is rendered only for the first warning, and never throws (a value may refuse `String()`). */
+function warnOnce(resolver: PartitionResolver, describe: () => string): void {
   if (warned.has(resolver)) return;
   warned.add(resolver);
+  let what: string;
+  try {
+    what = describe();
+  } catch {
+    what = 'threw or returned a value that cannot be shown';
+  }
   process.emitWarning(
     `A gauge's partition key resolver ${what}; the call (and any like it) counts as having no key`,
     'BackpressurePartitionWarning',

@@ -1,4 +1,5 @@
 import type { ExecutionContext } from '@nestjs/common';
+import { describeValue as show } from './core/config-value.util';
 import { GaugeConfigError } from './core/gauge.errors';
 import {
   assertPriority,
@@ -22,7 +23,8 @@ export interface TrustedPriorityHeaderOptions {
   /**
    * Whether this request comes from a caller allowed to set its priority — required, because a
    * public client can send any header: check something it cannot forge, e.g. a shared secret
-   * header your gateway adds, or a private network address your proxy setup guarantees.
+   * header your gateway adds, or a private network address your proxy setup guarantees. Only
+   * `true` trusts: a check that throws or returns anything else (a promise) gives `fallback`.
    */
   readonly trust: (request: TrustedRequest) => boolean;
   /** The level of requests that are not trusted or send no valid level (default `normal`). */
@@ -51,7 +53,13 @@ export function trustedPriorityHeader(options: TrustedPriorityHeaderOptions): Pr
       `${where}: option "trust" must be a function (request) => boolean: a public client's header is never trusted by default`,
     );
   }
-  const header = (options.header ?? 'x-priority').toLowerCase();
+  const named: unknown = options.header ?? 'x-priority';
+  if (typeof named !== 'string') {
+    throw new GaugeConfigError(
+      `${where}: option "header" must be a header name (a string), got ${show(named)}`,
+    );
+  }
+  const header = named.toLowerCase();
   if (header.trim() === '') throw new GaugeConfigError(`${where}: option "header" is empty`);
   const fallback = options.fallback ?? DEFAULT_PRIORITY;
   assertPriority(`${where}: option "fallback"`, fallback);
@@ -59,9 +67,22 @@ export function trustedPriorityHeader(options: TrustedPriorityHeaderOptions): Pr
   return (context: ExecutionContext): PriorityLevel => {
     if (context.getType() !== 'http') return fallback;
     const request = context.switchToHttp().getRequest<TrustedRequest | undefined>();
-    if (request?.headers === undefined || !trust(request)) return fallback;
+    if (request?.headers === undefined || !trusts(trust, request)) return fallback;
     const raw = request.headers[header];
     const value = typeof raw === 'string' ? raw.trim().toLowerCase() : undefined;
     return isPriority(value) ? value : fallback;
   };
+}
+
+/**
+ * Whether `trust` accepts `request`: only a plain `true` does. A check that throws (a header it
+ * reads is missing) or answers anything else (a promise from an async check) does not, so a
+ * client cannot rise above the fallback by breaking the check.
+ */
+function trusts(trust: (request: TrustedRequest) => boolean, request: TrustedRequest): boolean {
+  try {
+    return trust(request) === true;
+  } catch {
+    return false;
+  }
 }

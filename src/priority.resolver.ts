@@ -39,17 +39,24 @@ export function priorityOf(priority: RoutePriority, context: ExecutionContext): 
   try {
     level = priority(context);
   } catch (error) {
-    warnOnce(priority, `threw ${String(error)}`);
+    warnOnce(priority, () => `threw ${String(error)}`);
     return DEFAULT_PRIORITY;
   }
   if (isPriority(level)) return level;
-  warnOnce(priority, `returned ${show(level)}, not one of ${PRIORITIES.join(', ')}`);
+  warnOnce(priority, () => `returned ${show(level)}, not one of ${PRIORITIES.join(', ')}`);
   return DEFAULT_PRIORITY;
 }
 
-function warnOnce(resolver: PriorityResolver, what: string): void {
+/** `what` is rendered only for the first warning, and never throws (a value may refuse `String()`). */
+function warnOnce(resolver: PriorityResolver, describe: () => string): void {
   if (warned.has(resolver)) return;
   warned.add(resolver);
+  let what: string;
+  try {
+    what = describe();
+  } catch {
+    what = 'threw or returned a value that cannot be shown';
+  }
   process.emitWarning(
     `A gauge's priority resolver ${what}; the call (and any like it) counts as 'normal'`,
     'BackpressurePriorityWarning',

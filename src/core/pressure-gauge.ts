@@ -84,6 +84,7 @@ export class PressureGauge implements Gauge {
       targetMs: resolved.queueTargetMs,
       intervalMs: resolved.queueIntervalMs,
       onLeft: (entry, served) => this.partitions?.dequeue(entry, served),
+      atCap: (entry) => this.partitions?.atCap(entry, this.capacity) === true,
     });
     this.partitionSettings = resolved.partition;
     this.priorityWaitMs = resolved.priorityWaitMs;
@@ -287,7 +288,7 @@ export class PressureGauge implements Gauge {
       }
       if (basis !== undefined && waitMs > 0) {
         const grace = (this.grace ??= this.createGrace());
-        if (grace.length < basis.maxWaiting(this.capacity, waitMs)) {
+        if (grace.servedBefore(rank) < basis.maxWaiting(this.capacity, waitMs)) {
           if (entry !== undefined) this.partitions!.queue(entry);
           return grace.add(rank, waitMs, now, signal, entry, basis);
         }
@@ -309,6 +310,7 @@ export class PressureGauge implements Gauge {
     return new PriorityGrace(this.figures, this.retryAfterSeconds, {
       refusal: () => (this.capacity - this.active > 0 ? 'shed-priority' : 'full'),
       onLeft: (entry, served) => this.partitions?.dequeue(entry, served),
+      atCap: (entry) => this.partitions?.atCap(entry, this.capacity) === true,
     });
   }
 

@@ -46,6 +46,11 @@ export interface WaitListOptions {
   readonly intervalMs?: number | undefined;
   /** Told whenever a waiter of a key leaves the list: served (it now holds a slot) or not. */
   readonly onLeft?: ((entry: KeyEntry, served: boolean) => void) | undefined;
+  /**
+   * Whether `entry` holds its per-key cap (a fractional cap shrinks with a cut limit): its waiter
+   * is refused `key-over-share` at the hand-off instead of being served past the cap.
+   */
+  readonly atCap?: ((entry: KeyEntry) => boolean) | undefined;
 }
 
 /** Queues per level: waiters of keys within their share, then those beyond it. */
@@ -68,6 +73,7 @@ export class WaitList {
   private readonly discipline: QueueDiscipline;
   private readonly delay: ControlledDelay | undefined;
   private readonly onLeft: ((entry: KeyEntry, served: boolean) => void) | undefined;
+  private readonly atCap: ((entry: KeyEntry) => boolean) | undefined;
 
   constructor(
     /** Where timeouts, aborts and queueing are reported (and counted). */
@@ -82,6 +88,7 @@ export class WaitList {
         ? new ControlledDelay(options.targetMs ?? 5, options.intervalMs ?? 100)
         : undefined;
     this.onLeft = options.onLeft;
+    this.atCap = options.atCap;
   }
 
   /** How long `waiter` has waited, from the deadline the queue set (no extra clock read on push). */
@@ -132,14 +139,22 @@ export class WaitList {
     if (this.count === 0) return undefined; // a release with nobody waiting reads no clock
     const now = at ?? performance.now();
     for (const queue of this.levels) queue?.expireDue(now);
-    const queue = this.highest();
-    if (queue === undefined) return undefined;
-    let waiter: Waiter | undefined;
-    if (this.discipline === 'fifo') waiter = queue.shift();
-    else if (this.discipline === 'lifo') waiter = queue.pop();
-    else waiter = this.codelTake(queue, now);
-    if (waiter !== undefined) this.left(waiter, true);
-    return waiter;
+    for (;;) {
+      const queue = this.highest();
+      if (queue === undefined) return undefined;
+      let waiter: Waiter | undefined;
+      if (this.discipline === 'fifo') waiter = queue.shift();
+      else if (this.discipline === 'lifo') waiter = queue.pop();
+      else waiter = this.codelTake(queue, now);
+      if (waiter === undefined) return undefined;
+      // Its key reached its cap while it waited (the limit, and a fractional cap, were cut).
+      if (waiter.entry !== undefined && this.atCap?.(waiter.entry) === true) {
+        this.shed(queue, waiter, 'key-over-share', now);
+        continue;
+      }
+      this.left(waiter, true);
+      return waiter;
+    }
   }
 
   /**

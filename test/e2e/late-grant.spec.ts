@@ -16,6 +16,7 @@ import {
   Limited,
   type Gauge,
   type GaugeStore,
+  type Outcome,
   type Release,
   type ResolvedGaugeOptions,
   classifyError,
@@ -40,6 +41,8 @@ class ManualGauge implements Gauge {
   timedOut = 0;
   aborted = 0;
   releaseCalls = 0;
+  /** The outcome each release gave back (undefined: none given, a real gauge's `succeeded`). */
+  readonly outcomes: (Outcome | undefined)[] = [];
   private readonly waiting: Array<(release: Release) => void> = [];
 
   constructor(readonly name: string) {}
@@ -53,7 +56,8 @@ class ManualGauge implements Gauge {
     this.queued--;
     this.inFlight++;
     this.admitted++;
-    this.waiting.shift()!(() => {
+    this.waiting.shift()!((outcome?: Outcome) => {
+      this.outcomes.push(outcome);
       this.releaseCalls++;
       this.inFlight--;
     });
@@ -126,7 +130,7 @@ describe.each(PLATFORMS)('a slot granted after the client left, on %s', (platfor
 
   afterEach(() => running.close());
 
-  it('is given back at once, the handler never runs, and the request still ends', async () => {
+  it('is given back at once (ignored), the handler never runs, and the request still ends', async () => {
     const gauge = running.gauge('manual') as ManualGauge;
     const call = send(running.url, '/wait');
     await until(() => gauge.queued === 1, 'the request waits for a slot');
@@ -138,5 +142,7 @@ describe.each(PLATFORMS)('a slot granted after the client left, on %s', (platfor
     await settle();
     expect(probe.entered).toEqual(['request ended']);
     expect(gauge).toMatchObject({ inFlight: 0, releaseCalls: 1 });
+    // No work ran in it: nothing for an adaptive limit or the hold-time mean to learn.
+    expect(gauge.outcomes).toEqual(['ignored']);
   });
 });

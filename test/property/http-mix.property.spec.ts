@@ -13,22 +13,26 @@ import {
 } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import fc from 'fast-check';
-import { Observable } from 'rxjs';
+import { finalize, Observable } from 'rxjs';
 import { BackpressureModule, GaugeRegistry, Limited, type Gauge } from '../../src';
 import { flush, sleep, until } from '../support/wait';
 
 // ---------------------------------------------------------------------------------------------
 // HTTP: random mixes of outcomes and client aborts against one real app; the peak of running
 //    handlers never exceeds the limit, and after quiescence the gauges are empty and balance.
+//    Gauge `ranked` adds random priorities (garbage too), partition keys (capped per key) and
+//    brief waits, which clients may leave.
 // ---------------------------------------------------------------------------------------------
 
-type GaugeName = 'queued' | 'fast';
+type GaugeName = 'queued' | 'fast' | 'ranked';
 type HttpKind = 'ok-async' | 'sync-throw' | 'async-reject' | 'observable-error' | 'slow';
 type ClientAbort = 'none' | 'on-arrival' | 'on-start' | { afterMs: number };
 
 const LIMIT = 2;
 const QUEUE_TIMEOUT_MS = 150;
-const RETRY_AFTER: Record<GaugeName, string> = { queued: '1', fast: '2' };
+const RETRY_AFTER: Record<GaugeName, string> = { queued: '1', fast: '2', ranked: '3' };
+const PRIORITIES = ['critical', 'high', 'normal', 'low', 'bogus'] as const;
+const KEYS = ['a', 'b', 'c', ''] as const;
 
 /** What the guard and the handlers saw; the test shares the process, so it reads this directly. */
 const seen = {
@@ -36,15 +40,17 @@ const seen = {
   started: new Set<string>(),
   finished: new Set<string>(),
   /** Totals since the app started, per gauge, to balance against the gauges' own counters. */
-  arrivals: { queued: 0, fast: 0 },
-  starts: { queued: 0, fast: 0 },
-  running: { queued: 0, fast: 0 },
-  peak: { queued: 0, fast: 0 },
+  arrivals: { queued: 0, fast: 0, ranked: 0 },
+  starts: { queued: 0, fast: 0, ranked: 0 },
+  running: { queued: 0, fast: 0, ranked: 0 },
+  peak: { queued: 0, fast: 0, ranked: 0 },
   violations: [] as string[],
   /** Client-side aborts fired by the server at a precise moment (same process). */
   onArrival: new Map<string, () => void>(),
   onStart: new Map<string, () => void>(),
   gate: Promise.resolve(),
+  /** Handlers of gauge `ranked` running per partition key. */
+  byKey: new Map<string, number>(),
 };
 let registry: GaugeRegistry | undefined;
 
@@ -98,7 +104,7 @@ class ArrivalGuard implements CanActivate {
     const request = context.switchToHttp().getRequest<{ url: string; query: { id?: string } }>();
     const id = String(request.query.id);
     seen.arrived.add(id);
-    seen.arrivals[request.url.startsWith('/fast') ? 'fast' : 'queued']++;
+    seen.arrivals[request.url.split('?')[0]!.slice(1) as GaugeName]++;
     seen.onArrival.get(id)?.();
     return true;
   }
@@ -118,7 +124,30 @@ class MixController {
   fast(@Query('kind') kind: string, @Query('id') id: string): unknown {
     return behave('fast', kind, id);
   }
+
+  @Get('ranked')
+  @Limited('ranked')
+  ranked(@Query('kind') kind: string, @Query('id') id: string, @Query('key') key: string): unknown {
+    if (key === '') return behave('ranked', kind, id);
+    // partition.limit 1: never two handlers of one key at once.
+    const running = (seen.byKey.get(key) ?? 0) + 1;
+    seen.byKey.set(key, running);
+    if (running > 1) seen.violations.push(`ranked: key ${key} runs ${running} at ${id}`);
+    const done = () => seen.byKey.set(key, (seen.byKey.get(key) ?? 1) - 1);
+    let result: unknown;
+    try {
+      result = behave('ranked', kind, id);
+    } catch (error) {
+      done();
+      throw error;
+    }
+    if (result instanceof Observable) return result.pipe(finalize(done));
+    return (result as Promise<unknown>).finally(done);
+  }
 }
+
+const queryOf = (context: ExecutionContext, name: string): unknown =>
+  context.switchToHttp().getRequest<{ query: Record<string, unknown> }>().query[name];
 
 @Module({
   imports: [
@@ -126,6 +155,16 @@ class MixController {
       gauges: {
         queued: { limit: LIMIT, queue: { size: 3, timeoutMs: QUEUE_TIMEOUT_MS } },
         fast: { limit: LIMIT, retryAfterSeconds: 2 },
+        ranked: {
+          limit: LIMIT,
+          retryAfterSeconds: 3,
+          priorityWaitMs: 40,
+          priority: (context) => queryOf(context, 'p') as 'normal',
+          partition: {
+            key: (context) => (queryOf(context, 'key') as string) || undefined,
+            limit: 1,
+          },
+        },
       },
     }),
   ],
@@ -137,6 +176,9 @@ interface MixRequest {
   gauge: GaugeName;
   kind: HttpKind;
   abort: ClientAbort;
+  /** Gauge `ranked` only (default: normal, no key). */
+  priority?: (typeof PRIORITIES)[number];
+  key?: (typeof KEYS)[number];
 }
 interface Batch {
   requests: MixRequest[];
@@ -145,7 +187,7 @@ interface Batch {
 }
 
 const requestArb: fc.Arbitrary<MixRequest> = fc.record({
-  gauge: fc.constantFrom<GaugeName>('queued', 'queued', 'fast'),
+  gauge: fc.constantFrom<GaugeName>('queued', 'queued', 'fast', 'ranked', 'ranked'),
   kind: fc.constantFrom<HttpKind>(
     'ok-async',
     'sync-throw',
@@ -159,6 +201,8 @@ const requestArb: fc.Arbitrary<MixRequest> = fc.record({
     { weight: 2, arbitrary: fc.constant<ClientAbort>('on-start') },
     { weight: 2, arbitrary: fc.integer({ min: 0, max: 40 }).map((afterMs) => ({ afterMs })) },
   ),
+  priority: fc.constantFrom(...PRIORITIES),
+  key: fc.constantFrom(...KEYS),
 });
 const batchArb: fc.Arbitrary<Batch> = fc.record({
   requests: fc.array(requestArb, { minLength: 2, maxLength: 14, size: 'max' }),
@@ -189,6 +233,7 @@ describe('property: HTTP mixes against @Limited gauges (Express)', () => {
   const gauges = (): Record<GaugeName, Gauge> => ({
     queued: registry!.get('queued'),
     fast: registry!.get('fast'),
+    ranked: registry!.get('ranked'),
   });
   const snapshot = () =>
     Object.entries(gauges()).map(([name, g]) => ({
@@ -228,7 +273,7 @@ describe('property: HTTP mixes against @Limited gauges (Express)', () => {
     run++;
     let openGate!: () => void;
     seen.gate = new Promise<void>((resolve) => (openGate = resolve));
-    seen.peak = { queued: 0, fast: 0 };
+    seen.peak = { queued: 0, fast: 0, ranked: 0 };
     seen.violations = [];
     const ids = requests.map((_, i) => `${run}-${i}`);
     const settled = requests.map(() => false);
@@ -241,7 +286,7 @@ describe('property: HTTP mixes against @Limited gauges (Express)', () => {
       if (request.abort === 'on-start') seen.onStart.set(id, abort);
       if (typeof request.abort === 'object') setTimeout(abort, request.abort.afterMs);
       try {
-        const query = `kind=${request.kind}&id=${id}`;
+        const query = `kind=${request.kind}&id=${id}&p=${request.priority ?? 'normal'}&key=${request.key ?? ''}`;
         const response = await fetch(`${url}/${request.gauge}?${query}`, { signal: client.signal });
         await response.text();
         return { status: response.status, retryAfter: response.headers.get('retry-after') };
@@ -278,6 +323,7 @@ describe('property: HTTP mixes against @Limited gauges (Express)', () => {
     expect(seen.violations).toEqual([]);
     expect(seen.peak.queued).toBeLessThanOrEqual(LIMIT);
     expect(seen.peak.fast).toBeLessThanOrEqual(LIMIT);
+    expect(seen.peak.ranked).toBeLessThanOrEqual(LIMIT);
     for (const s of snapshot()) {
       expect({ inFlight: s.inFlight, queued: s.queued }).toEqual({ inFlight: 0, queued: 0 });
       expect(s.admitted).toBeGreaterThanOrEqual(s.starts);
@@ -285,6 +331,8 @@ describe('property: HTTP mixes against @Limited gauges (Express)', () => {
     }
     const fast = gauges().fast;
     expect([fast.timedOut, fast.aborted]).toEqual([0, 0]);
+    // Brief waits end in a slot, a refusal or an abort, never a queue timeout.
+    expect(gauges().ranked.timedOut).toBe(0);
 
     outcomes.forEach((outcome, i) => {
       const { gauge, kind } = requests[i]!;
@@ -333,12 +381,25 @@ describe('property: HTTP mixes against @Limited gauges (Express)', () => {
       ],
       gateAfterMs: undefined,
     };
+    const briefWaitersLeave: Batch = {
+      // Low keys hold both slots; critical and key-c callers wait briefly, some leave meanwhile.
+      requests: [
+        { gauge: 'ranked', kind: 'slow', abort: 'none', priority: 'low', key: 'a' },
+        { gauge: 'ranked', kind: 'slow', abort: 'on-start', priority: 'low', key: 'b' },
+        { gauge: 'ranked', kind: 'ok-async', abort: 'on-arrival', priority: 'critical', key: '' },
+        { gauge: 'ranked', kind: 'ok-async', abort: { afterMs: 10 }, priority: 'high', key: 'c' },
+        { gauge: 'ranked', kind: 'sync-throw', abort: 'none', priority: 'critical', key: 'a' },
+        { gauge: 'ranked', kind: 'ok-async', abort: 'none', priority: 'bogus', key: 'c' },
+      ],
+      gateAfterMs: 20,
+    };
     await fc.assert(fc.asyncProperty(batchArb, runBatch), {
-      numRuns: 25,
+      numRuns: Number(process.env.PROPERTY_RUNS ?? 25),
       // One app serves every run: after a failure (a leaked slot, say) later runs would fail for
       // the same reason, so shrinking would only burn time. The counterexample is still printed.
       endOnFailure: true,
       examples: [
+        [briefWaitersLeave],
         [slowAbortedWhileRunning],
         [{ ...slowAbortedWhileRunning, gateAfterMs: 30 }],
         [clientLeavesWhileQueued],

@@ -6,13 +6,16 @@ import {
   PressureGauge,
   type PriorityLevel,
   type QueueDiscipline,
+  type LoopReading,
+  type LoopSampler,
   type Release,
 } from '../../src';
 import { flush } from '../support/wait';
 
 // Random keyed arrivals (random keys from a small and a large pool, no key, priorities, signals),
-// releases, aborts and time steps against a partitioned gauge, fail-fast or queued. After every
-// step: the gauge limit and each key's limit hold, the counters add up, and the live-key table
+// releases, aborts, time steps, limit changes and event-loop readings against a partitioned gauge,
+// fail-fast (with each kind of brief wait) or queued. After every step: the gauge limit and each
+// key's limit hold (after a cut, what is over them only drains), the counters add up, and the live-key table
 // holds exactly the keys that hold or wait. At the end, after releasing everything and passing
 // every deadline, every call settled once, nothing is held, queued or tracked, and no timer is left.
 
@@ -25,7 +28,9 @@ type Op =
     }
   | { op: 'release'; pick: number }
   | { op: 'abort'; pick: number }
-  | { op: 'advance'; ms: number };
+  | { op: 'advance'; ms: number }
+  | { op: 'setLimit'; limit: number }
+  | { op: 'loop'; delayMs: number };
 
 const keyArb = fc.oneof(
   { weight: 4, arbitrary: fc.constantFrom('a', 'b', 'c') },
@@ -51,6 +56,20 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       ms: fc.integer({ min: 0, max: 60 }),
     }),
   },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('setLimit' as const),
+      limit: fc.integer({ min: 1, max: 6 }),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('loop' as const),
+      delayMs: fc.constantFrom(0, 0.5, 3, 40),
+    }),
+  },
 );
 const configArb = fc.record({
   limit: fc.integer({ min: 1, max: 6 }),
@@ -61,6 +80,9 @@ const configArb = fc.record({
   size: fc.integer({ min: 0, max: 5 }),
   timeoutMs: fc.integer({ min: 1, max: 100 }),
   discipline: fc.constantFrom<QueueDiscipline>('fifo', 'lifo', 'codel'),
+  // fail fast only: the brief wait (default, none, or a fixed one)
+  priorityWaitMs: fc.constantFrom<number | undefined>(undefined, 0, 5, 40),
+  eventLoop: fc.boolean(),
 });
 type Config = typeof configArb extends fc.Arbitrary<infer C> ? C : never;
 
@@ -72,6 +94,21 @@ interface Call {
   controller?: AbortController;
 }
 
+/** Event-loop readings the test makes up (fake timers would not move the real sampler). */
+class FakeLoop implements LoopSampler {
+  private watcher: ((reading: LoopReading) => void) | undefined;
+  get watchers(): number {
+    return this.watcher === undefined ? 0 : 1;
+  }
+  watch(watcher: (reading: LoopReading) => void): () => void {
+    this.watcher = watcher;
+    return () => (this.watcher = undefined);
+  }
+  read(delayMs: number): void {
+    this.watcher?.({ delayMs, utilization: 0 });
+  }
+}
+
 interface Table {
   size: number;
   tracked: number;
@@ -79,32 +116,51 @@ interface Table {
 
 async function run(config: Config, ops: Op[]) {
   const { limit, perKey, maxKeys, size, timeoutMs, discipline } = config;
+  const loop = new FakeLoop();
   const g = new PressureGauge({
     name: 'p',
     limit,
     partition: { maxKeys, ...(perKey === undefined ? {} : { limit: perKey }) },
-    ...(size === 0 ? {} : { queue: { size, timeoutMs, discipline } }),
+    ...(size === 0
+      ? { priorityWaitMs: config.priorityWaitMs }
+      : { queue: { size, timeoutMs, discipline } }),
+    ...(config.eventLoop ? { eventLoop: { sampler: loop } } : {}),
   });
   const table = (g as unknown as { partitions: Table }).partitions;
-  const keyCap = perKey === undefined ? Infinity : perKey >= 1 ? perKey : Math.ceil(limit * perKey);
+  const keyCapAt = (gaugeLimit: number) =>
+    perKey === undefined ? Infinity : perKey >= 1 ? perKey : Math.ceil(gaugeLimit * perKey);
   const calls: Call[] = [];
   let released = 0;
+  // A cut limit lets held slots drain: nothing may be granted while at or over the new limit.
+  let inFlightBefore = 0;
+  let heldBefore = new Map<string | undefined, number>();
+  let mostLimit = limit;
   const check = () => {
-    expect(g.inFlight).toBeLessThanOrEqual(limit);
-    // Fail fast: only brief waiters (keys under their share, higher levels), fewer than the limit.
-    expect(g.queued).toBeLessThanOrEqual(size === 0 ? limit : size);
+    expect(g.inFlight).toBeLessThanOrEqual(Math.max(g.limit, inFlightBefore));
+    inFlightBefore = g.inFlight;
+    // Queued: at most the queue size; fail fast, brief waiters only, bounded by the releases the
+    // gauge gives during the wait (a fixed priorityWaitMs may exceed the mean hold time).
+    if (size > 0) expect(g.queued).toBeLessThanOrEqual(size);
+    // Each level's newcomer waits only while fewer than the limit would be served before it.
+    else if (config.priorityWaitMs === undefined)
+      expect(g.queued).toBeLessThanOrEqual(4 * mostLimit);
     const held = calls.filter((c) => c.state === 'held');
     const waiting = calls.filter((c) => c.state === 'waiting');
     expect(g.inFlight).toBe(held.length);
     expect(g.admitted).toBe(held.length + released);
     expect(g.queued).toBe(waiting.length);
     expect(g.admitted + g.rejected + g.timedOut + g.aborted + g.queued).toBe(calls.length);
-    // Each key's limit holds (a key tracked one by one; overflow partitions share theirs).
+    // Each key's limit holds (a key tracked one by one; overflow partitions share theirs); after a
+    // cut of a fractional cap, a key over the new cap only drains.
     const live = new Set<string | undefined>();
     const perKeyHeld = new Map<string | undefined, number>();
     for (const c of held) perKeyHeld.set(c.key, (perKeyHeld.get(c.key) ?? 0) + 1);
     for (const c of [...held, ...waiting]) live.add(c.key);
-    for (const count of perKeyHeld.values()) expect(count).toBeLessThanOrEqual(keyCap);
+    for (const [key, count] of perKeyHeld) {
+      if (key === undefined) continue; // calls without a key share one partition: no cap
+      expect(count).toBeLessThanOrEqual(Math.max(keyCapAt(g.limit), heldBefore.get(key) ?? 0));
+    }
+    heldBefore = perKeyHeld;
     // Tracked: only keys that hold or wait, never more than maxKeys.
     expect(table.tracked).toBeLessThanOrEqual(maxKeys);
     expect(table.tracked).toBeLessThanOrEqual(live.size);
@@ -163,6 +219,13 @@ async function run(config: Config, ops: Op[]) {
       case 'advance':
         jest.advanceTimersByTime(step.ms);
         break;
+      case 'setLimit':
+        mostLimit = Math.max(mostLimit, step.limit);
+        g.setLimit(step.limit);
+        break;
+      case 'loop':
+        loop.read(step.delayMs);
+        break;
     }
     await flush();
     check();
@@ -180,6 +243,9 @@ async function run(config: Config, ops: Op[]) {
     await flush();
   }
   check();
+  g.close();
+  expect(jest.getTimerCount()).toBe(0);
+  expect(loop.watchers).toBe(0);
   expect(g.inFlight).toBe(0);
   expect(g.queued).toBe(0);
   expect(table.size).toBe(0);
@@ -201,7 +267,7 @@ describe('per-key fairness (property)', () => {
       fc.asyncProperty(configArb, fc.array(opArb, { maxLength: 60 }), (config, ops) =>
         run(config, ops),
       ),
-      { numRuns: 300 },
+      { numRuns: Number(process.env.PROPERTY_RUNS ?? 300) },
     );
   });
 

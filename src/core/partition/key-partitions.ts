@@ -155,6 +155,14 @@ export class KeyPartitions {
     return this.headroom.waitFor(UNDER, configuredMs ?? this.headroom.meanHoldMs);
   }
 
+  /**
+   * Whether `entry` already holds its cap of `capacity` slots: a waiter of it is not served (a
+   * fractional cap shrinks when the limit is cut while it waits).
+   */
+  atCap(entry: KeyEntry, capacity: number): boolean {
+    return entry.held >= this.capOf(capacity);
+  }
+
   /** Queue mode: may `entry` queue at all (its held and waiting under its cap)? */
   mayQueue(entry: KeyEntry, capacity: number): boolean {
     return entry.held + entry.waiting < this.capOf(capacity);

@@ -214,6 +214,60 @@ describe('per-key fairness, fail fast', () => {
     for (const release of held) release();
   });
 
+  it('a brief waiter whose fractional cap was cut while it waited is refused, not served past it', async () => {
+    const g = new PressureGauge({
+      name: 'k',
+      limit: 4,
+      partition: { limit: 0.5 },
+      priorityWaitMs: 10_000,
+    });
+    const a = g.acquire({ key: 'a' }) as Release;
+    const others = [g.acquire({ key: 'b' }), g.acquire({ key: 'b' })] as Release[];
+    expect(reasonOf(() => g.acquire({ key: 'b' }))).toBe('key-over-share'); // b: at its cap of 2
+    others.push(g.acquire({ key: 'c' }) as Release);
+    // Gauge full, b beyond its share: a (under its share) waits for the next freed slot.
+    const outcome = (g.acquire({ key: 'a' }) as Promise<Release>).then(
+      (release) => (release(), 'served'),
+      (error: GaugeExhaustedError) => error.reason,
+    );
+    expect(g.queued).toBe(1);
+    g.setLimit(2); // a's cap is now 1, which it holds
+    for (const release of others) release();
+    expect(await outcome).toBe('key-over-share');
+    expect(g).toMatchObject({ inFlight: 1, queued: 0 });
+    a();
+    expect(g.inFlight).toBe(0);
+    expect(partitionsOf(g)?.size).toBe(0);
+  });
+
+  it('brief waiters of keys under their share do not crowd a critical caller out of its wait', async () => {
+    const g = new PressureGauge({ name: 'k', limit: 2, priorityWaitMs: 1000 });
+    const normal = { priority: 'normal' } as const;
+    // The gauge full (noisy and q), noisy asking beyond its share: keys under theirs wait briefly.
+    const held = [g.acquire({ ...normal, key: 'noisy' }), g.acquire({ ...normal, key: 'q' })];
+    expect(reasonOf(() => g.acquire({ ...normal, key: 'noisy' }))).toBe('key-over-share');
+    const served: string[] = [];
+    const note = (who: string, slot: Release | Promise<Release>) =>
+      Promise.resolve(slot).then(
+        (release) => {
+          served.push(who);
+          release();
+        },
+        (error: GaugeExhaustedError) => void served.push(`${who} ${error.reason}`),
+      );
+    const keyed = note('a', g.acquire({ ...normal, key: 'a' }));
+    expect(g.queued).toBe(1);
+    // A critical caller finding the gauge full waits too, whoever else waits, and is served first.
+    const critical = g.acquire({ priority: 'critical', key: 'c' });
+    expect(typeof critical).toBe('object');
+    const first = note('critical', critical);
+    expect(g.queued).toBe(2);
+    for (const release of held as Release[]) release();
+    await Promise.all([keyed, first]);
+    expect(served).toEqual(['critical', 'a']);
+    expect(g).toMatchObject({ inFlight: 0, queued: 0 });
+  });
+
   it('calls without a key share one partition once the gauge partitions', () => {
     const g = new PressureGauge({ name: 'k', limit: 4, partition: { limit: 1 } });
     const first = g.acquire() as Release;
@@ -294,6 +348,36 @@ describe('per-key fairness, in a queue', () => {
     expect(reasonOf(() => g.acquire({ key: 'a' }))).toBe('key-over-share');
     holder();
     return waiting.then((release) => release());
+  });
+
+  it('a waiter whose fractional cap was cut while it waited is refused; the next waiter is served', async () => {
+    const g = new PressureGauge({
+      name: 'q',
+      limit: 4,
+      queue: { size: 4, timeoutMs: 10_000 },
+      partition: { limit: 0.5 },
+    });
+    const a = g.acquire({ key: 'a' }) as Release;
+    const others = [g.acquire({ key: 'b' }), g.acquire({ key: 'b' }), g.acquire({ key: 'c' })];
+    const settled: string[] = [];
+    const note = (key: string) =>
+      (g.acquire({ key }) as Promise<Release>).then(
+        (release) => {
+          settled.push(`${key} served`);
+          return release;
+        },
+        (error: GaugeExhaustedError) => void settled.push(`${key} ${error.reason}`),
+      );
+    const waiting = [note('a'), note('d')];
+    g.setLimit(2); // a's cap is now 1, which it holds
+    for (const release of others as Release[]) release();
+    const [, d] = await Promise.all(waiting);
+    expect(settled).toEqual(['a key-over-share', 'd served']);
+    expect(g).toMatchObject({ inFlight: 2, queued: 0 });
+    a();
+    d?.();
+    expect(g.inFlight).toBe(0);
+    expect(partitionsOf(g)?.size).toBe(0);
   });
 
   it('waiters that time out, abort or are refused at close leave no key behind', async () => {

@@ -182,7 +182,7 @@ describe('brief wait of higher levels on a fail-fast gauge', () => {
     expect(h.queued).toBe(0);
   });
 
-  it('few waiters: as many as slots a full gauge frees within the wait, the next refused at once', () => {
+  it('few waiters: as many ahead as slots a full gauge frees within the wait, the next refused at once', () => {
     // 4 slots of 50 ms, 25 ms wait: 4 × 25 / 50 = 2 releases expected
     const { g } = full(4);
     const waiting = [
@@ -190,8 +190,13 @@ describe('brief wait of higher levels on a fail-fast gauge', () => {
       watch(g.acquire({ priority: 'high' })),
     ];
     expect(waiting.map((w) => w.state)).toEqual(['pending', 'pending']);
+    // Two would be served before another high caller: it is refused at once.
+    expect(reasonOf(() => g.acquire({ priority: 'high' }))).toBe('full');
+    // A critical caller is served before the high one: one ahead of it, so it waits.
+    waiting.push(watch(g.acquire({ priority: 'critical' })));
+    expect(waiting.map((w) => w.state)).toEqual(['pending', 'pending', 'pending']);
     expect(reasonOf(() => g.acquire({ priority: 'critical' }))).toBe('full');
-    expect(g.queued).toBe(2);
+    expect(g.queued).toBe(3);
     expect(jest.getTimerCount()).toBe(1); // one timer for the list, not one per waiter
   });
 

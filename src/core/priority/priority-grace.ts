@@ -28,6 +28,8 @@ export interface GraceHooks {
   readonly refusal: () => 'full' | 'shed-priority';
   /** Told whenever a waiter of a key leaves: served (it now holds a slot) or not. */
   readonly onLeft?: ((entry: KeyEntry, served: boolean) => void) | undefined;
+  /** Whether `entry` holds its per-key cap (cut with the limit): its waiter is refused, not served. */
+  readonly atCap?: ((entry: KeyEntry) => boolean) | undefined;
 }
 
 /**
@@ -58,6 +60,16 @@ export class PriorityGrace {
 
   get length(): number {
     return this.waiters.length;
+  }
+
+  /**
+   * Waiters served before or with a newcomer of `rank` (its level and higher ones): what bounds its
+   * wait. Lower levels waiting do not count: the newcomer is served before them anyway.
+   */
+  servedBefore(rank: PriorityRank): number {
+    let count = 0;
+    while (count < this.waiters.length && this.waiters[count]!.rank <= rank) count++;
+    return count;
   }
 
   /** Waits at `rank` for at most `waitMs` from `now`; settles on a hand-off, at the deadline or on abort. */
@@ -102,12 +114,25 @@ export class PriorityGrace {
     if (this.waiters.length === 0) return undefined;
     const at = now ?? performance.now();
     this.expire(at);
-    const waiter = this.waiters.shift();
-    if (waiter !== undefined) {
+    for (let waiter = this.waiters.shift(); waiter !== undefined; waiter = this.waiters.shift()) {
+      if (waiter.entry !== undefined && this.hooks.atCap?.(waiter.entry) === true) {
+        // Its key reached its cap while it waited (the limit, and a fractional cap, were cut).
+        this.left(waiter, false);
+        this.figures.reject('key-over-share');
+        waiter.reject(
+          GaugeExhaustedError.withoutStack(
+            this.figures.gauge,
+            'key-over-share',
+            this.retryAfterSeconds,
+          ),
+        );
+        continue;
+      }
       this.left(waiter, true);
       waiter.basis?.waited(true, at);
+      return waiter;
     }
-    return waiter;
+    return undefined;
   }
 
   /** Every waiter, out of the list (shutdown). */
