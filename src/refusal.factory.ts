@@ -11,7 +11,7 @@ import {
 import type { Gauge } from './core/gauge.interface';
 import { endStartedResponse, headersSent } from './client-connection.util';
 import type { RefusalHook } from './refusal.hook';
-import { keepRetryAfterFor } from './retry-after-header.util';
+import { keepRetryAfterForErrors } from './retry-after-header.util';
 import { answerRefusal, payloadOf, type Refusal } from './refusal-answer.util';
 
 export type { RefusalPayload } from './refusal-answer.util';
@@ -109,7 +109,7 @@ export function refusalError(
       try {
         const response: unknown = context.switchToHttp().getResponse();
         httpAdapter?.setHeader(response, 'Retry-After', String(refusal.retryAfterSeconds));
-        keepRetryAfterFor(context, refusal.getStatus());
+        keepRetryAfterForErrors(context);
       } catch {
         // The head went out in between: the status and body still tell the client.
       }

@@ -7,31 +7,27 @@ interface RawHead {
   readonly headersSent?: boolean;
 }
 
-/** Per raw response: the status of the refusal whose `Retry-After` is set on it. */
-const guarded = new WeakMap<object, { status: number }>();
+/** The raw responses whose `writeHead` is wrapped (once each). */
+const guarded = new WeakSet<object>();
 
 /**
  * Keeps the `Retry-After` a refusal set on an HTTP response for that refusal only. The interceptor
  * sets the header as it refuses (Nest's filters send no headers of their own), but an interceptor
- * outside `@Limited` may still turn the refusal into another answer (a `catchError` fallback, a
- * mapped 5xx): a 200 must not tell the client to wait. So the head, when it goes out, keeps the
- * header only with the refusal's status (Express and Fastify both write it with `writeHead`).
+ * outside `@Limited` may still turn the refusal into another answer (a `catchError` fallback): a
+ * 200 must not tell the client to wait. So the head, when it goes out with a status below 400,
+ * loses the header (Express and Fastify both write it with `writeHead`). An error answer keeps it:
+ * a refusal mapped to a 503 (for a gateway) or another error still means "come back later", and a
+ * filter may have set its own `Retry-After` on purpose.
  */
-export function keepRetryAfterFor(context: ExecutionContext, status: number): void {
+export function keepRetryAfterForErrors(context: ExecutionContext): void {
   const raw = rawOf(context);
-  if (raw === undefined || raw.headersSent === true) return;
-  const known = guarded.get(raw);
-  if (known !== undefined) {
-    known.status = status; // the latest refusal's status decides
-    return;
-  }
-  const state = { status };
-  guarded.set(raw, state);
+  if (raw === undefined || raw.headersSent === true || guarded.has(raw)) return;
+  guarded.add(raw);
   const writeHead = raw.writeHead;
   raw.writeHead = function (this: RawHead, statusCode: number, ...rest: unknown[]): unknown {
     raw.writeHead = writeHead;
     guarded.delete(raw);
-    if (statusCode !== state.status) {
+    if (statusCode < 400) {
       this.removeHeader?.('Retry-After');
       // Fastify passes its headers here rather than setting them on the response.
       const at = rest.findIndex((arg) => typeof arg === 'object' && arg !== null);

@@ -4,12 +4,13 @@ import {
   Get,
   Injectable,
   Param,
+  ServiceUnavailableException,
   UseInterceptors,
   type CallHandler,
   type ExecutionContext,
   type NestInterceptor,
 } from '@nestjs/common';
-import { catchError, of, retry, timeout, type Observable } from 'rxjs';
+import { catchError, of, retry, throwError, timeout, type Observable } from 'rxjs';
 import { BackpressureModule, Limited, Priority } from '../../src';
 import { moduleOf, PLATFORMS, startApp, type Platform, type Running } from './support/apps';
 import { json, send, type Call } from './support/http';
@@ -41,6 +42,10 @@ class Outer implements NestInterceptor {
     if (mode === 'timeout') return next.handle().pipe(timeout({ first: 80 }));
     if (mode === 'retry') return next.handle().pipe(retry(2));
     if (mode === 'fallback') return next.handle().pipe(catchError(() => of('fallback')));
+    if (mode === 'unavailable') {
+      const unavailable = () => new ServiceUnavailableException('try later');
+      return next.handle().pipe(catchError(() => throwError(unavailable)));
+    }
     return next.handle();
   }
 }
@@ -208,7 +213,7 @@ describe.each(PLATFORMS)('outer and inner interceptors around waits, on %s', (pl
     await drained();
   });
 
-  it('an outer fallback for a refused request: 200 without Retry-After, nothing held', async () => {
+  it('an outer fallback for a refused request: 200 without Retry-After (a mapped 503 keeps it), nothing held', async () => {
     const holder = await runs('/w/codel/a', 'a');
     const waiters = [1, 2, 3, 4].map((i) => send(running.url, `/w/codel/w${i}`));
     await until(() => running.gauge('codel').queued === 4, 'the queue fills');
@@ -219,6 +224,11 @@ describe.each(PLATFORMS)('outer and inner interceptors around waits, on %s', (pl
       body: 'fallback',
     });
     expect(fallback.headers['retry-after']).toBeUndefined();
+    // Mapped to another error answer (a 503 for a gateway): the wait hint still holds.
+    const mapped = await send(running.url, '/w/codel/y', { headers: { 'x-outer': 'unavailable' } })
+      .reply;
+    expect(mapped.status).toBe(503);
+    expect(mapped.headers['retry-after']).toBeDefined();
     probe.openAll();
     expect((await holder.reply).status).toBe(200);
     for (const waiter of waiters) expect((await waiter.reply).status).toBe(200);

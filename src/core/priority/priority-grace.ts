@@ -129,7 +129,8 @@ export class PriorityGrace {
         continue;
       }
       this.left(waiter, true);
-      waiter.basis?.waited(true, at);
+      // A wait past half its time is served, but too late to keep the caller's latency: a miss.
+      waiter.basis?.waited(at - waiter.since <= (waiter.deadline - waiter.since) / 2, at);
       return waiter;
     }
     return undefined;

@@ -97,9 +97,9 @@ describe('PriorityHeadroom', () => {
     // 20 waits served, none run out: (0 + 8 · 0.03) / (20 + 8) < 1 % → nothing kept
     for (let i = 0; i < 20; i++) h.waited(true, now);
     expect(h.reserveFor(3, 10, 25)).toBe(0);
-    // 3 run out: m ≈ 3.24 / 31 ≈ 10 % → ⌈ln(0.01 / 0.1) / ln 0.3⌉ = 2
+    // 3 run out: m ≈ 3.24 / 31 ≈ 10 %, but never above the model's 3 % → 1
     for (let i = 0; i < 3; i++) h.waited(false, now);
-    expect(h.reserveFor(3, 10, 25)).toBe(2);
+    expect(h.reserveFor(3, 10, 25)).toBe(1);
     // ... and many served since: back to nothing kept
     for (let i = 0; i < 400; i++) h.waited(true, now + i);
     expect(h.reserveFor(3, 10, 25)).toBe(0);
@@ -110,7 +110,7 @@ describe('PriorityHeadroom', () => {
     h.held(50);
     for (let i = 0; i < 100; i++) h.waited(false, 0);
     feed(h, 0, 60, 10);
-    expect(h.reserveFor(3, 10, 25)).toBe(4); // m ≈ 100 %: the wait does not help
+    expect(h.reserveFor(3, 10, 25)).toBe(1); // m ≈ 100 %, capped at the model's guess
     h.waited(true, 40_000); // 20 half-lives later, one served wait: the prior dominates again
     expect(h.reserveFor(3, 10, 25)).toBe(1);
     // no wait (priorityWaitMs 0): measured waits do not matter, ρ^r ≤ 0.01 alone
