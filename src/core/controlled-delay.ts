@@ -39,6 +39,22 @@ export class ControlledDelay {
     return this.targetMs * 2;
   }
 
+  /**
+   * What `poll(now)` would return after `observe(observedMs, now)` (nothing observed: undefined),
+   * changing nothing: so a list can tell which waiter a hand-off at `now` would serve before it
+   * asks a store for that waiter's slot.
+   */
+  standsAt(now: number, observedMs?: number): boolean {
+    if (this.standingNow) {
+      const late = observedMs !== undefined && observedMs > this.targetMs && now > this.lateAt;
+      return now - (late ? now : this.lateAt) < this.intervalMs;
+    }
+    if (this.intervalEnds === undefined || now < this.intervalEnds) return false;
+    const minWaitMs =
+      observedMs === undefined ? this.minWaitMs : Math.min(this.minWaitMs, observedMs);
+    return minWaitMs > this.targetMs;
+  }
+
   /** Ends the interval or the standing spell if `now` is past it; returns whether standing. */
   poll(now: number): boolean {
     if (this.standingNow) {

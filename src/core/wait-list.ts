@@ -140,39 +140,57 @@ export class WaitList {
     const now = at ?? performance.now();
     for (const queue of this.levels) queue?.expireDue(now);
     for (;;) {
-      const queue = this.highest();
-      if (queue === undefined) return undefined;
-      let waiter: Waiter | undefined;
-      if (this.discipline === 'fifo') waiter = queue.shift();
-      else if (this.discipline === 'lifo') waiter = queue.pop();
-      else waiter = this.codelTake(queue, now);
+      const waiter = this.next(now);
       if (waiter === undefined) return undefined;
       // Its key reached its cap while it waited (the limit, and a fractional cap, were cut).
       if (waiter.entry !== undefined && this.atCap?.(waiter.entry) === true) {
-        this.shed(queue, waiter, 'key-over-share', now);
+        this.shed(this.levels[waiter.index]!, waiter, 'key-over-share', now);
         continue;
       }
-      this.left(waiter, true);
+      this.take(waiter, now);
       return waiter;
     }
   }
 
   /**
-   * The waiter `shift` would hand a slot to now, left in the list: a shared gauge asks the store
-   * for a slot under that waiter's key before taking it out. Waiters past their deadline are
-   * expired first, as by `shift`, so `shift(at)` at the same `at` takes this one (unless a CoDel
-   * list switches to newest first at that very hand-off).
+   * The waiter `shift(at)` would hand a slot to, left in the list: a shared gauge asks the store
+   * for a slot under that waiter's key (and level) before it `take`s it. Waiters past their
+   * deadline are expired first, as by `shift`; CoDel's switch to newest first at this very
+   * hand-off is foreseen, not made, so `shift(at)` takes this same waiter.
    */
   peek(at?: number): Waiter | undefined {
     if (this.count === 0) return undefined;
     const now = at ?? performance.now();
     for (const queue of this.levels) queue?.expireDue(now);
-    const queue = this.highest();
-    if (queue === undefined) return undefined;
-    if (this.discipline === 'fifo' || (this.discipline === 'codel' && !this.standing)) {
-      return queue.oldest;
+    return this.next(now);
+  }
+
+  /**
+   * Takes `waiter` out of the list as served at `now` (false if it already left): the hand-off
+   * CoDel learns from is the same whichever waiter the caller chose. A shared gauge serves the
+   * waiter whose key and level its lease was granted under, whatever the discipline would pick.
+   */
+  take(waiter: Waiter, now: number = performance.now()): boolean {
+    const queue = this.levels[waiter.index];
+    if (queue === undefined || !waiter.queued) return false;
+    const delay = this.delay;
+    if (delay !== undefined) {
+      if (!delay.standing) this.observeOldest(delay, now);
+      delay.poll(now);
     }
-    return queue.newest;
+    queue.remove(waiter);
+    if (delay !== undefined) {
+      // The queue's delay is its oldest waiter's, whatever the level served: a fresh `high`
+      // waiter served at once must not hide a backlog of `low` (or over-share) waiters.
+      const oldest = this.oldestWaiter();
+      const waited = this.waitedMs(waiter, now);
+      delay.observe(
+        oldest === undefined ? waited : Math.max(waited, this.waitedMs(oldest, now)),
+        now,
+      );
+    }
+    this.left(waiter, true);
+    return true;
   }
 
   /** Refuses `waiter` (still in the list) with `why`: its key may not have the slot it waits for. */
@@ -220,27 +238,24 @@ export class WaitList {
   }
 
   /**
-   * CoDel: FIFO while the queue is not standing; the newest first while it is. Nobody is shed
-   * here: the slot goes to a waiter whenever one waits (stale ones are shed as newer ones join).
+   * Who a hand-off at `now` serves (nobody is taken out): the highest level's oldest (fifo, or
+   * CoDel while the queue does not stand at `now`) or newest. CoDel's state is foreseen as `take`
+   * will leave it: the oldest waiter's wait observed, then polled.
    */
-  private codelTake(queue: WaitQueue<Waiter>, now: number): Waiter | undefined {
+  private next(now: number): Waiter | undefined {
+    const queue = this.highest();
+    if (queue === undefined) return undefined;
+    if (this.discipline === 'fifo') return queue.oldest;
+    if (this.discipline === 'lifo') return queue.newest;
     const delay = this.delay!;
-    if (!delay.standing) {
-      const oldest = this.oldestWaiter();
-      if (oldest !== undefined) delay.observe(this.waitedMs(oldest, now), now);
-    }
-    const waiter = delay.poll(now) ? queue.pop() : queue.shift();
-    if (waiter !== undefined) {
-      // The queue's delay is its oldest waiter's, whatever the level served: a fresh `high`
-      // waiter served at once must not hide a backlog of `low` (or over-share) waiters.
-      const oldest = this.oldestWaiter();
-      const waited = this.waitedMs(waiter, now);
-      delay.observe(
-        oldest === undefined ? waited : Math.max(waited, this.waitedMs(oldest, now)),
-        now,
-      );
-    }
-    return waiter;
+    const oldest = delay.standing ? undefined : this.oldestWaiter();
+    const observed = oldest === undefined ? undefined : this.waitedMs(oldest, now);
+    return delay.standsAt(now, observed) ? queue.newest : queue.oldest;
+  }
+
+  private observeOldest(delay: ControlledDelay, now: number): void {
+    const oldest = this.oldestWaiter();
+    if (oldest !== undefined) delay.observe(this.waitedMs(oldest, now), now);
   }
 
   /**

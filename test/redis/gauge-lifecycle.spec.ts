@@ -162,6 +162,20 @@ describe('a Redis gauge while its store is still connecting', () => {
     for (const release of both) release();
   });
 
+  it('serves a waiter only with a lease asked at its own level (the one asked for left meanwhile)', async () => {
+    const { gauge, health, commands } = setup({ limit: 2 });
+    const leaving = new AbortController();
+    const critical = later(gauge.acquire({ priority: 'critical', signal: leaving.signal }));
+    const low = later(gauge.acquire({ priority: 'low' }));
+    health.markUp(); // the critical waiter's attempt is on the wire
+    leaving.abort(); // ... and it leaves: that lease kept room by level, it is not the low one's
+    await expect(critical).rejects.toBeInstanceOf(GaugeAbortedError);
+    const release = await within(low, 2000, 'the low caller is served');
+    expect(commands.requests.map((request) => request.rank)).toEqual([0, 3]);
+    expect(commands.released).toEqual([commands.requests[0]!.id]);
+    release();
+  });
+
   it('applies the outage policy to the waiting callers if the first connection fails', async () => {
     const closed = setup({ limit: 1, queue: { size: 2, timeoutMs: 10_000 } });
     const refused = later(closed.gauge.acquire());

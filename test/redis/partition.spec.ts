@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, expect, it, jest } from '@jest/globals';
 
 import { Redis } from 'ioredis';
 import type { GaugeOptions, Release } from '../../src';
@@ -6,7 +6,7 @@ import { RedisGaugeStore, type RedisGaugeStoreOptions } from '../../src/redis';
 import { RedisLeaseClient } from '../../src/redis/redis-lease-client';
 import { keyedLeaseId, partitionToken } from '../../src/core/shared/shared-partitions';
 import { deleteKeys, describeWithRedis, REDIS_URL, uniquePrefix } from './support/redis-env';
-import { gaugeOf, Logs, until } from './support/helpers';
+import { gaugeOf, Logs, until, within } from './support/helpers';
 import { keySlot } from './support/key-slot';
 
 const describeRedis = describeWithRedis();
@@ -212,5 +212,46 @@ describeRedis('Per-key fairness on a shared (Redis) gauge', () => {
     v();
     await Promise.all([a.idle(), b.idle()]);
     await until(async () => (await leftovers('queued')).length === 0, 'every set is gone');
+  });
+  it('codel turning standing at a hand-off: the lease is taken under the key of the waiter served', async () => {
+    // Fake clock: CoDel's switch to newest first is foreseen at the hand-off, before the store is
+    // asked, so the slot is counted under the key of the waiter that gets it.
+    let clock = -1000; // the holder may wait for the first connection: a hand-off of its own
+    const now = jest.spyOn(performance, 'now').mockImplementation(() => clock);
+    try {
+      const gauge = gaugeOf(instance(), 'codel-keys', {
+        limit: 1,
+        queue: { size: 5, timeoutMs: 60_000, discipline: 'codel', targetMs: 5, intervalMs: 100 },
+        partition: { limit: 1 },
+      });
+      const slot = (key: string) => Promise.resolve(gauge.acquire({ key }));
+      const holder = await within(slot('x'), 3000, 'holder');
+      clock = 0;
+      const queued = (n: number) => until(() => gauge.queued === n, `${n} waiting`);
+      const first = slot('y');
+      await queued(1); // each joins the queue at its time (after the store said full)
+      clock = 2;
+      const oldest = slot('a'); // waits on: the queue never drains
+      await queued(2);
+      clock = 10;
+      holder(); // y served after 10 ms: the interval opens with a late wait
+      const y = await within(first, 3000, 'first');
+      clock = 30;
+      const newest = slot('b');
+      await queued(2);
+      clock = 200; // the whole interval saw no wait under target: standing, newest first
+      y();
+      const b = await within(newest, 3000, 'newest');
+      const held = gauge.heldLeaseIds();
+      expect(held).toHaveLength(1);
+      expect(held[0]).toContain(`#${partitionToken('b')}#`);
+      expect(gauge.queued).toBe(1);
+      b();
+      (await within(oldest, 3000, 'oldest'))();
+      await gauge.idle();
+      await until(async () => (await leftovers('codel-keys')).length === 0, 'every set is gone');
+    } finally {
+      now.mockRestore();
+    }
   });
 });

@@ -426,20 +426,35 @@ export class SharedGauge implements Gauge, LeaseHolder {
         if (this.queueSize === 0) this.refuseWaiters('full');
         return;
       }
-      // The waiter this was for may have timed out or aborted meanwhile: the next one gets it,
-      // if it is of the same key (else the slot goes back and is asked for under the next key).
+      // The slot goes to the waiter a hand-off serves now if the lease fits it (same key, and
+      // failing fast the same level: the store kept room by level), else to the waiter it was
+      // asked for if still there and of the same level; else it goes back and is asked for anew.
       const now = performance.now();
       const first = this.waiters.peek(now);
-      if (first === undefined || (partition !== undefined && first.entry?.key !== key)) {
+      const waiter =
+        first !== undefined && this.fits(first, key, rank, partition)
+          ? first
+          : next?.queued === true && next.rank === first?.rank
+            ? next
+            : undefined;
+      if (waiter === undefined || !this.waiters.take(waiter, now)) {
         this.leases.release(granted);
         if (first === undefined) return;
         continue;
       }
-      // Taken at the same instant as peeked, so the same waiter (CoDel switching to newest first
-      // right now aside: then that one is served, the slot counted under the key peeked).
-      const waiter = this.waiters.shift(now)!;
       waiter.resolve(this.grant(granted, waiter, partition));
     }
+  }
+
+  /** Whether a lease asked for under `key` at `rank` may go to `waiter`. */
+  private fits(
+    waiter: Waiter,
+    key: string | undefined,
+    rank: PriorityRank,
+    partition: LeasePartition | undefined,
+  ): boolean {
+    if (partition !== undefined && waiter.entry?.key !== key) return false;
+    return this.queueSize > 0 || waiter.rank === rank;
   }
 
   /**

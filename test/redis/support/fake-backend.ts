@@ -3,6 +3,7 @@ import type {
   GaugeKeys,
   LeaseBatch,
   LeaseClient,
+  LeaseRequest,
   LimitSync,
   RenewReply,
 } from '../../../src/core/shared/lease-client';
@@ -21,6 +22,8 @@ export class FakeLeaseCommands implements LeaseClient {
   /** Each gauge's stored cap, by cap key. */
   readonly caps = new Map<string, number>();
   readonly released: string[] = [];
+  /** Every attempt: its lease id and the level it was asked at (fail fast sends one). */
+  readonly requests: { id: string; rank: number | undefined }[] = [];
   /** While set, `renew` waits for `applyRenewal()` (to deliver it after a release). */
   holdRenewals = false;
   private pendingRenewal: (() => void) | undefined;
@@ -31,7 +34,14 @@ export class FakeLeaseCommands implements LeaseClient {
     return set;
   }
 
-  async acquire(keys: GaugeKeys, id: string, limit: number): Promise<AcquireReply> {
+  async acquire(
+    keys: GaugeKeys,
+    id: string,
+    limit: number,
+    _ttlMs?: number,
+    request?: LeaseRequest,
+  ): Promise<AcquireReply> {
+    this.requests.push({ id, rank: request?.priority?.rank });
     await Promise.resolve();
     const set = this.set(keys.leases);
     const cap = this.caps.get(keys.limit) ?? limit;
