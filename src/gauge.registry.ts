@@ -212,7 +212,7 @@ export class GaugeRegistry implements OnApplicationBootstrap, OnApplicationShutd
       gauge = store.createGauge(options);
     } catch (error) {
       if (this.bootstrapped) throw error;
-      const why = error instanceof Error ? error.message : String(error);
+      const why = error instanceof Error ? error.message : describeThrown(error);
       throw new GaugeConfigError(`Gauge "${options.name}": its store could not create it: ${why}`, {
         cause: error,
       });
@@ -225,7 +225,7 @@ export class GaugeRegistry implements OnApplicationBootstrap, OnApplicationShutd
   private evicted(name: string, gauge: Gauge): void {
     this.logger.debug?.(`idle gauge "${name}" evicted (option "maxDynamicGauges")`);
     const warn = (error: unknown) =>
-      this.logger.warn(`closing evicted gauge "${name}" failed: ${String(error)}`);
+      this.logger.warn(`closing evicted gauge "${name}" failed: ${describeThrown(error)}`);
     try {
       const closing = gauge.close?.();
       if (closing !== undefined) Promise.resolve(closing).catch(warn);

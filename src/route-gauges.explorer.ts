@@ -2,6 +2,7 @@ import { Injectable, Logger, Optional } from '@nestjs/common';
 import { PROPERTY_DEPS_METADATA, SELF_DECLARED_DEPS_METADATA } from '@nestjs/common/constants';
 import { ModulesContainer, Reflector } from '@nestjs/core';
 import { GaugeConfigError } from './core/gauge.errors';
+import { describeThrown } from './core/gauge-events';
 import { getGaugeToken, LIMITED_GAUGE } from './backpressure.constants';
 import { GaugeCatalog } from './gauge-config.catalog';
 import { GaugeRegistry } from './gauge.registry';
@@ -68,7 +69,7 @@ export class RouteGaugesExplorer {
       try {
         registry.get(name as string);
       } catch (error) {
-        const why = error instanceof Error ? error.message : String(error);
+        const why = error instanceof Error ? error.message : describeThrown(error);
         throw new GaugeConfigError(`${where}: ${why}`, { cause: error });
       }
     }

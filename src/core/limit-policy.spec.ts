@@ -91,7 +91,17 @@ describe('limit seam: setLimit on a fixed gauge', () => {
     expect(g.inFlight).toBe(0);
   });
 
-  it.each([0, -1, 1.5, NaN, Infinity, '3' as unknown as number])('refuses %p', (bad) => {
+  it.each([
+    0,
+    -1,
+    1.5,
+    NaN,
+    Infinity,
+    '3' as unknown as number,
+    Object.create(null) as number,
+    Symbol('n') as unknown as number,
+    { toString: () => 'x', valueOf: () => 3 } as unknown as number,
+  ])('refuses %p', (bad) => {
     const g = new PressureGauge({ name: 'g', limit: 2 });
     expect(() => g.setLimit(bad)).toThrow(GaugeConfigError);
     expect(() => g.setLimit(bad)).toThrow(/Gauge "g": setLimit\(\)/);

@@ -1,3 +1,4 @@
+import { describeValue as show } from './config-value.util';
 import { GaugeConfigError } from './gauge.errors';
 import type { Outcome } from './gauge-events';
 
@@ -72,7 +73,7 @@ export class FixedLimit implements LimitPolicy {
 export function assertLimit(where: string, value: unknown): asserts value is number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
     throw new GaugeConfigError(
-      `${where}: a limit must be an integer from 1 to Number.MAX_SAFE_INTEGER, got ${String(value)}`,
+      `${where}: a limit must be an integer from 1 to Number.MAX_SAFE_INTEGER, got ${show(value)}`,
     );
   }
 }

@@ -1,5 +1,6 @@
 import type { Redis, RedisOptions } from 'ioredis';
 import { GaugeConfigError } from '../core/gauge.errors';
+import { describeThrown } from '../core/gauge-events';
 
 /** ioredis's client class, as the store needs it to connect to a URL. */
 export type RedisConstructor = new (url: string, options: RedisOptions) => Redis;
@@ -39,7 +40,7 @@ function pick(loaded: unknown): RedisConstructor {
 }
 
 function missing(error: unknown): GaugeConfigError {
-  const why = error instanceof Error ? error.message : String(error);
+  const why = error instanceof Error ? error.message : describeThrown(error);
   return new GaugeConfigError(
     `RedisGaugeStore was given a URL but "ioredis" could not be loaded (${why}). ` +
       'Install it (npm install ioredis) or pass a connected client as `redis`.',

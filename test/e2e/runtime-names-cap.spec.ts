@@ -34,7 +34,7 @@ class FakeGauge extends PressureGauge {
   fakeInFlight = 0;
   fakeQueued = 0;
   closes = 0;
-  closeFails: 'no' | 'throws' | 'rejects' = 'no';
+  closeFails: 'no' | 'throws' | 'rejects' | 'rejects-unprintable' = 'no';
 
   override get inFlight() {
     return this.fakeInFlight || super.inFlight;
@@ -47,6 +47,10 @@ class FakeGauge extends PressureGauge {
     super.close();
     if (this.closeFails === 'throws') throw new Error('close failed');
     if (this.closeFails === 'rejects') return Promise.reject(new Error('close failed')) as never;
+    // A value `String()` cannot render (no prototype): logging it must not throw in turn.
+    if (this.closeFails === 'rejects-unprintable') {
+      return Promise.reject(Object.create(null) as Error) as never;
+    }
   }
 }
 
@@ -179,7 +183,20 @@ describe('gauges created at run time are bounded by maxDynamicGauges', () => {
     expect(registry.get('third').name).toBe('third');
     expect(registry.get('fourth').name).toBe('fourth');
     expect(registry.has('throws') || registry.has('rejects')).toBe(false);
-    await flush(); // a rejection would surface here
+    (registry.get('odd') as FakeGauge).closeFails = 'rejects-unprintable';
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      registry.get('fifth');
+      registry.get('sixth');
+      expect(registry.has('odd')).toBe(false);
+      await flush(); // a rejection would surface here
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+    expect(unhandled).toEqual([]);
   });
 
   it('a reference kept to an evicted gauge refuses; looking the name up again works', async () => {

@@ -115,7 +115,8 @@ describeRedis('setLimit on a Redis gauge: one cap in Redis for every instance', 
   it('validates the new limit synchronously and leaves the cap alone', async () => {
     const gauge = gaugeOf(instance(), 'valid', { limit: 2 });
     ((await gauge.acquire()) as Release)();
-    for (const bad of [0, -1, 1.5, Number.NaN, Infinity, '3' as unknown as number]) {
+    const noPrototype = Object.create(null) as number; // String() throws on it
+    for (const bad of [0, -1, 1.5, Number.NaN, Infinity, '3' as unknown as number, noPrototype]) {
       expect(() => gauge.setLimit(bad)).toThrow(GaugeConfigError);
     }
     expect(() => gauge.setLimit(0)).toThrow(

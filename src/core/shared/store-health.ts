@@ -1,3 +1,4 @@
+import { describeThrown } from '../gauge-events';
 /** Where a shared store's connection stands: gauges decide per request from this, without waiting. */
 export type StoreState = 'connecting' | 'up' | 'down';
 
@@ -123,5 +124,5 @@ export class StoreHealth {
 
 /** A short reason for a failed command, for the one log line of an outage. */
 export function describeFailure(error: unknown): string {
-  return error instanceof Error ? error.message || error.name : String(error);
+  return error instanceof Error ? error.message || error.name : describeThrown(error);
 }
