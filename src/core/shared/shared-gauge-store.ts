@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { ResolvedGaugeOptions, StoreDownPolicy } from '../gauge-options';
 import type { ConnectionEvents, LeaseConnection } from './lease-client';
 import { LeaseRenewer } from './lease-renewer';
-import { SharedGauge, type LeaseBackend } from './shared-gauge';
+import type { LeaseBackend } from './lease-backend.interface';
+import { SharedGauge } from './shared-gauge';
 import { StoreHealth, type StoreLogger, type StoreState } from './store-health';
 
 /** How a shared store behaves, whatever the store: what `SharedGaugeStore` is built from. */

@@ -10,28 +10,17 @@ import { LoopPressure } from '../pressure/loop-pressure';
 import { NORMAL_RANK, rankOf, type PriorityRank } from '../priority/priority.level';
 import { KeyEntry } from '../partition/key-partitions';
 import { WaitList, type Waiter } from '../wait-list';
+import { LeaseAttempts, type Granted } from './lease-attempts';
+import type { LeaseBackend } from './lease-backend.interface';
 import type { GaugeKeys, LeasePartition } from './lease-client';
 import { LeaseLedger } from './lease-ledger';
 import type { LeaseHolder } from './lease-renewer';
 import { OutageFallback } from './outage-fallback';
-import { SharedLimit, type LimitBackend } from './shared-limit';
-import { namedRank, SharedHeadroom } from './shared-headroom';
+import { SharedDrain } from './shared-drain';
+import { SharedLimit } from './shared-limit';
+import { SharedHeadroom } from './shared-headroom';
 import { SharedPartitions } from './shared-partitions';
 import type { StoreState } from './store-health';
-
-/**
- * What a shared gauge needs from its store: the connection's state, the lease commands, lease
- * settings. Provided by `SharedGaugeStore`.
- */
-export interface LeaseBackend extends LimitBackend {
-  /** How long the first connection may take to become ready before the store counts as down. */
-  readonly connectTimeoutMs: number;
-  /**
-   * A fresh lease id, never used before by any store: `instanceId:nonce:counter`, the nonce random
-   * per store (so stores given the same `instanceId` never share one). Each attempt takes a new one.
-   */
-  nextLeaseId(): string;
-}
 
 /**
  * A gauge whose `limit` holds across every instance sharing one store: a slot is a lease in the
@@ -74,11 +63,11 @@ export class SharedGauge implements Gauge, LeaseHolder {
   private readonly holds: HoldWatch | undefined;
   /** An adaptive limit's policy: this instance's share under the cap. Absent: a fixed limit. */
   private readonly share: LimitPolicy | undefined;
-  /** Lease attempts on the wire, counted against the share with the leases held. */
-  private trying = 0;
+  /** The calls to the store for a lease, and those still on the wire. */
+  private readonly attempts: LeaseAttempts;
+  /** Serves the local waiters from the store. */
+  private readonly drainer: SharedDrain;
   private wakes = 0;
-  private draining = false;
-  private drainAgain = false;
   private closed = false;
   /** Present with option `eventLoop`: this process's own pressure (the store knows nothing of it). */
   private readonly pressure: LoopPressure | undefined;
@@ -136,6 +125,18 @@ export class SharedGauge implements Gauge, LeaseHolder {
     this.leases = new LeaseLedger(this, backend);
     this.partitions = new SharedPartitions(options.partition, this.queueSize === 0);
     this.headroom = new SharedHeadroom(this.queueSize === 0);
+    this.attempts = new LeaseAttempts(backend, keys, this.cap, this.headroom, this.leases);
+    this.drainer = new SharedDrain({
+      waiters: this.waiters,
+      attempts: this.attempts,
+      partitions: this.partitions,
+      queueSize: this.queueSize,
+      mayTry: () => this.backend.health.state === 'up' && this.shareFree(),
+      nextLeaseId: () => this.backend.nextLeaseId(),
+      giveBack: (id) => this.leases.release(id),
+      grant: (id, waiter, partition) => this.grant(id, waiter, partition),
+      refuseAll: () => this.refuseWaiters('full'),
+    });
   }
 
   /**
@@ -268,7 +269,7 @@ export class SharedGauge implements Gauge, LeaseHolder {
   /** A release notification or the periodic re-check: waiting callers try again. */
   wake(): void {
     this.wakes++;
-    if (this.waiters.length > 0) void this.drain();
+    if (this.waiters.length > 0) void this.drainer.drain();
   }
 
   /** The store went away (or never came): waiting callers take the failure policy now. */
@@ -315,9 +316,9 @@ export class SharedGauge implements Gauge, LeaseHolder {
     const wakes = this.wakes;
     let granted: Granted;
     try {
-      granted = await this.tryLease(id, partition, rank, named);
+      granted = await this.attempts.try(id, partition, rank, named);
     } catch (error) {
-      this.lost(id, partition, error);
+      this.attempts.lost(id, partition, error);
       return this.outageSlot(signal, rank, key);
     }
     if (granted === 'key-over-share' || granted === 'shed-priority') throw this.exhausted(granted);
@@ -330,7 +331,7 @@ export class SharedGauge implements Gauge, LeaseHolder {
     if (signal?.aborted) throw this.abortedError();
     const waiting = this.join(signal, rank, key);
     // A release notification that arrived while this attempt was on the wire was meant for it too.
-    if (wakes !== this.wakes) void this.drain();
+    if (wakes !== this.wakes) void this.drainer.drain();
     this.serveLocally(); // the store went away meanwhile: a free local slot is for this caller
     return waiting;
   }
@@ -382,115 +383,9 @@ export class SharedGauge implements Gauge, LeaseHolder {
     for (const waiter of this.waiters.takeAll()) waiter.reject(this.exhausted(reason));
   }
 
-  /** Serves waiters oldest first, one attempt at a time, until the store says full. */
-  private async drain(): Promise<void> {
-    if (this.draining) {
-      this.drainAgain = true;
-      return;
-    }
-    this.draining = true;
-    try {
-      do {
-        this.drainAgain = false;
-        await this.serveWaiters();
-      } while (this.drainAgain);
-    } finally {
-      this.draining = false;
-    }
-  }
-
-  private async serveWaiters(): Promise<void> {
-    while (this.waiters.length > 0 && this.backend.health.state === 'up' && this.shareFree()) {
-      // The slot is asked for under the key of the waiter it would go to.
-      const next = this.waiters.peek();
-      const key = next?.entry?.key;
-      const rank = next?.rank ?? NORMAL_RANK;
-      const id = this.backend.nextLeaseId();
-      const partition = this.partitions.request(key, id);
-      let granted: Granted;
-      try {
-        granted = await this.tryLease(id, partition, rank, namedRank(rank));
-      } catch (error) {
-        this.lost(id, partition, error);
-        return;
-      }
-      if (granted === 'key-over-share' || granted === 'shed-priority') {
-        // Its key reached its cap (or share) across the instances while it waited, or (fail
-        // fast, first connection) the free slots are kept for higher levels: refused, as it
-        // would have been on arrival; the others are served.
-        if (next !== undefined) this.waiters.refuse(next, granted);
-        continue;
-      }
-      if (granted === 'full') {
-        // Fail-fast callers left from the first connection get their answer: full.
-        if (this.queueSize === 0) this.refuseWaiters('full');
-        return;
-      }
-      // The slot goes to the waiter a hand-off serves now if the lease fits it (same key, and
-      // failing fast the same level: the store kept room by level), else to the waiter it was
-      // asked for if still there and of the same level; else it goes back and is asked for anew.
-      const now = performance.now();
-      const first = this.waiters.peek(now);
-      const waiter =
-        first !== undefined && this.fits(first, key, rank, partition)
-          ? first
-          : next?.queued === true && next.rank === first?.rank
-            ? next
-            : undefined;
-      if (waiter === undefined || !this.waiters.take(waiter, now)) {
-        this.leases.release(granted);
-        if (first === undefined) return;
-        continue;
-      }
-      waiter.resolve(this.grant(granted, waiter, partition));
-    }
-  }
-
-  /** Whether a lease asked for under `key` at `rank` may go to `waiter`. */
-  private fits(
-    waiter: Waiter,
-    key: string | undefined,
-    rank: PriorityRank,
-    partition: LeasePartition | undefined,
-  ): boolean {
-    if (partition !== undefined && waiter.entry?.key !== key) return false;
-    return this.queueSize > 0 || waiter.rank === rank;
-  }
-
-  /**
-   * One acquire call; the cap it reports is adopted (before the caller sees the answer). Resolves
-   * to the lease id now held, or why there was none.
-   */
-  private async tryLease(
-    id: string,
-    partition: LeasePartition | undefined,
-    rank: PriorityRank,
-    named: boolean,
-  ): Promise<Granted> {
-    const client = this.backend.client()!;
-    const stamp = this.cap.stamp();
-    const request = this.headroom.request(rank, named, partition);
-    this.trying++;
-    try {
-      const reply = await client.acquire(this.keys, id, this.configuredLimit, this.ttl, request);
-      this.cap.follow(reply.limit, stamp);
-      if (reply.granted) return reply.id ?? id;
-      return reply.reason ?? 'full';
-    } finally {
-      this.trying--;
-    }
-  }
-
-  /** An attempt whose reply was lost: whichever id the store may have recorded is an orphan. */
-  private lost(id: string, partition: LeasePartition | undefined, error: unknown): void {
-    if (partition === undefined) return this.leases.lost(id, error);
-    this.leases.lost(partition.id, error);
-    this.leases.lost(partition.overflowId, error);
-  }
-
   /** Whether this instance may try for one more lease: always, unless its adaptive share is used. */
   private shareFree(): boolean {
-    return this.share === undefined || this.leases.size + this.trying < this.limit;
+    return this.share === undefined || this.leases.size + this.attempts.trying < this.limit;
   }
 
   private grant(id: string, waiter?: Waiter, partition?: LeasePartition): Release {
@@ -528,7 +423,7 @@ export class SharedGauge implements Gauge, LeaseHolder {
     const to = this.limit;
     if (to !== from) this.figures.limitChanged(from, to);
     // The slot just given back (or a raise) may let a waiter of this instance in.
-    if (this.waiters.length > 0) void this.drain();
+    if (this.waiters.length > 0) void this.drainer.drain();
   }
 
   /** With `maxHoldMs`: a release whose slot is watched for overdue work. */
@@ -540,10 +435,6 @@ export class SharedGauge implements Gauge, LeaseHolder {
       holds.end(slot);
       release(outcome);
     }, slot);
-  }
-
-  private get ttl(): number {
-    return this.backend.leaseTtlMs;
   }
 
   private exhausted(
@@ -558,6 +449,3 @@ export class SharedGauge implements Gauge, LeaseHolder {
     return new GaugeAbortedError(this.name);
   }
 }
-
-/** An attempt's outcome: the lease id now held, or why there was none. */
-type Granted = string | 'full' | 'key-over-share' | 'shed-priority';

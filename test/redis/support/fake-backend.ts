@@ -7,7 +7,8 @@ import type {
   LimitSync,
   RenewReply,
 } from '../../../src/core/shared/lease-client';
-import { SharedGauge, type LeaseBackend } from '../../../src/core/shared/shared-gauge';
+import type { LeaseBackend } from '../../../src/core/shared/lease-backend.interface';
+import { SharedGauge } from '../../../src/core/shared/shared-gauge';
 import { StoreHealth } from '../../../src/core/shared/store-health';
 import { resolveGaugeOptions, type GaugeOptions, type StoreDownPolicy } from '../../../src';
 import { Logs } from './helpers';
