@@ -1,23 +1,24 @@
 import { GaugeAbortedError, GaugeExhaustedError, GaugeUnavailableError } from '../gauge.errors';
-import { GaugeFigures, type GaugeListener, type Outcome } from '../gauge-events';
+import { GaugeFigures, type GaugeListener } from '../gauge-events';
 import type { AcquireOptions, Gauge, Release } from '../gauge.interface';
 import type { ResolvedGaugeOptions, StoreDownPolicy } from '../gauge-options';
-import { attachSlot, HoldWatch } from '../hold-watch';
-import type { LimitPolicy, LimitSample } from '../limit-policy';
+import { HoldWatch } from '../hold-watch';
+import type { LimitPolicy } from '../limit-policy';
 import { classifyError, type OutcomeClassifier } from '../outcome';
 import { runInSlot, type Work } from '../work';
 import { LoopPressure } from '../pressure/loop-pressure';
 import { NORMAL_RANK, rankOf, type PriorityRank } from '../priority/priority.level';
 import { KeyEntry } from '../partition/key-partitions';
-import { WaitList, type Waiter } from '../wait-list';
+import { WaitList } from '../wait-list';
 import { LeaseAttempts, type Granted } from './lease-attempts';
 import type { LeaseBackend } from './lease-backend.interface';
-import type { GaugeKeys, LeasePartition } from './lease-client';
+import type { GaugeKeys } from './lease-client';
 import { LeaseLedger } from './lease-ledger';
 import type { LeaseHolder } from './lease-renewer';
 import { OutageFallback } from './outage-fallback';
 import { SharedDrain } from './shared-drain';
 import { SharedLimit } from './shared-limit';
+import { SharedSlots } from './shared-slots';
 import { SharedHeadroom } from './shared-headroom';
 import { SharedPartitions } from './shared-partitions';
 import type { StoreState } from './store-health';
@@ -60,7 +61,8 @@ export class SharedGauge implements Gauge, LeaseHolder {
   private readonly leases: LeaseLedger;
   private readonly figures: GaugeFigures;
   private readonly cap: SharedLimit;
-  private readonly holds: HoldWatch | undefined;
+  /** The release handles: leases given back once, hold times and outcomes reported. */
+  private readonly slots: SharedSlots;
   /** An adaptive limit's policy: this instance's share under the cap. Absent: a fixed limit. */
   private readonly share: LimitPolicy | undefined;
   /** The calls to the store for a lease, and those still on the wire. */
@@ -101,8 +103,6 @@ export class SharedGauge implements Gauge, LeaseHolder {
       },
       backend,
     );
-    this.holds =
-      options.maxHoldMs === undefined ? undefined : new HoldWatch(this.figures, options.maxHoldMs);
     this.pressure =
       options.eventLoop === undefined
         ? undefined
@@ -125,6 +125,15 @@ export class SharedGauge implements Gauge, LeaseHolder {
     this.leases = new LeaseLedger(this, backend);
     this.partitions = new SharedPartitions(options.partition, this.queueSize === 0);
     this.headroom = new SharedHeadroom(this.queueSize === 0);
+    const holds =
+      options.maxHoldMs === undefined ? undefined : new HoldWatch(this.figures, options.maxHoldMs);
+    this.slots = new SharedSlots(this.figures, this.leases, this.headroom, holds, this.share, {
+      limit: () => this.limit,
+      waitedMs: (waiter) => this.waiters.waitedMs(waiter),
+      mayServe: () => {
+        if (this.waiters.length > 0) void this.drainer.drain();
+      },
+    });
     this.attempts = new LeaseAttempts(backend, keys, this.cap, this.headroom, this.leases);
     this.drainer = new SharedDrain({
       waiters: this.waiters,
@@ -134,7 +143,7 @@ export class SharedGauge implements Gauge, LeaseHolder {
       mayTry: () => this.backend.health.state === 'up' && this.shareFree(),
       nextLeaseId: () => this.backend.nextLeaseId(),
       giveBack: (id) => this.leases.release(id),
-      grant: (id, waiter, partition) => this.grant(id, waiter, partition),
+      grant: (id, waiter, partition) => this.slots.grant(id, waiter, partition),
       refuseAll: () => this.refuseWaiters('full'),
     });
   }
@@ -323,7 +332,7 @@ export class SharedGauge implements Gauge, LeaseHolder {
     }
     if (granted === 'key-over-share' || granted === 'shed-priority') throw this.exhausted(granted);
     if (granted !== 'full') {
-      if (!signal?.aborted && !this.closed) return this.grant(granted, undefined, partition);
+      if (!signal?.aborted && !this.closed) return this.slots.grant(granted, undefined, partition);
       this.leases.release(granted);
       throw this.abortedError();
     }
@@ -345,7 +354,7 @@ export class SharedGauge implements Gauge, LeaseHolder {
     if (!this.fallback.failsOpen) throw this.fallback.refusal();
     if (this.waiters.length === 0) {
       const slot = this.fallback.take();
-      if (slot) return this.watched(slot);
+      if (slot) return this.slots.watched(slot);
     }
     return this.join(signal, rank, key);
   }
@@ -375,7 +384,7 @@ export class SharedGauge implements Gauge, LeaseHolder {
       const slot = this.fallback.take();
       if (!slot) return;
       const waiter = this.waiters.shift()!;
-      waiter.resolve(this.watched(slot));
+      waiter.resolve(this.slots.watched(slot));
     }
   }
 
@@ -388,53 +397,12 @@ export class SharedGauge implements Gauge, LeaseHolder {
     return this.share === undefined || this.leases.size + this.attempts.trying < this.limit;
   }
 
-  private grant(id: string, waiter?: Waiter, partition?: LeasePartition): Release {
-    this.leases.hold(id);
-    const listening = this.figures.listening;
-    this.figures.admit(listening && waiter ? this.waiters.waitedMs(waiter) : 0);
-    let held = true;
-    const timed = this.headroom.measures(partition !== undefined);
-    const since = listening || timed || this.share !== undefined ? performance.now() : -1;
-    return this.watched((outcome: Outcome = 'succeeded') => {
-      if (!held) return;
-      held = false;
-      const at = since < 0 ? 0 : performance.now();
-      const heldMs = at - since;
-      this.figures.release(since < 0 ? 0 : heldMs, outcome);
-      const inFlight = this.leases.size;
-      this.leases.release(id);
-      if (timed) this.headroom.held(heldMs);
-      if (this.share !== undefined) this.learn({ heldMs, outcome, inFlight, at });
-    });
-  }
-
   /** The cap changed: an event if this instance's limit did, waiters woken on a raise. */
   private capChanged(from: number, to: number): void {
     const share = this.share?.limit ?? Infinity;
     const [was, now] = [Math.min(from, share), Math.min(to, share)];
     if (was !== now) this.figures.limitChanged(was, now);
     if (now > was) this.wake();
-  }
-
-  /** Feeds this instance's share one sample; a change is an event, a raise serves waiters. */
-  private learn(sample: LimitSample): void {
-    const from = this.limit;
-    this.share!.update(sample);
-    const to = this.limit;
-    if (to !== from) this.figures.limitChanged(from, to);
-    // The slot just given back (or a raise) may let a waiter of this instance in.
-    if (this.waiters.length > 0) void this.drainer.drain();
-  }
-
-  /** With `maxHoldMs`: a release whose slot is watched for overdue work. */
-  private watched(release: Release): Release {
-    const holds = this.holds;
-    if (holds === undefined) return release;
-    const slot = holds.start();
-    return attachSlot((outcome?: Outcome) => {
-      holds.end(slot);
-      release(outcome);
-    }, slot);
   }
 
   private exhausted(
