@@ -10,8 +10,10 @@ import {
   type LoopSampler,
 } from '../../src';
 import { moduleOf, PLATFORMS, startApp, type Platform, type Running } from './support/apps';
-import { json, send, type Call } from './support/http';
+import { json, send } from './support/http';
 import { Probe } from './support/probe';
+import { headerOf } from './support/request-headers';
+import { probeFlows } from './support/probe-flows';
 import { until } from '../support/wait';
 
 /**
@@ -32,18 +34,15 @@ const KEYS: Record<string, unknown> = {
   array: ['a', 'b'],
 };
 
-const header = (context: ExecutionContext, name: string): unknown =>
-  context.switchToHttp().getRequest<{ headers: Record<string, unknown> }>().headers[name];
-
 const hostileKey = (context: ExecutionContext): string | undefined => {
-  const which = header(context, 'x-case');
+  const which = headerOf(context, 'x-case');
   if (which === 'throws') throw new Error('resolver bug');
   if (which === 'unprintable') throw Object.create(null) as Error; // String() of it throws
   return KEYS[String(which)] as string | undefined;
 };
 
 const hostilePriority = (context: ExecutionContext) => {
-  const which = header(context, 'x-case');
+  const which = headerOf(context, 'x-case');
   if (which === 'throws') throw new TypeError('resolver bug');
   if (which === 'unprintable') throw Object.create(null) as Error;
   if (which === 'promise') return Promise.resolve('critical') as unknown as 'critical';
@@ -182,7 +181,7 @@ describe.each(PLATFORMS)('a hostile user of who gets the slot, on %s', (platform
             prio2: { limit: 2, retryAfterSeconds: 5, priorityWaitMs: 0 },
             percap: {
               limit: 3,
-              partition: { key: (c) => header(c, 'x-tenant') as string, limit: 1 },
+              partition: { key: (c) => headerOf(c, 'x-tenant') as string, limit: 1 },
               retryAfterSeconds: 6,
               priorityWaitMs: 0,
             },
@@ -196,26 +195,9 @@ describe.each(PLATFORMS)('a hostile user of who gets the slot, on %s', (platform
     running = await startApp(platform, module);
   });
 
-  afterEach(async () => {
-    probe.openAll();
-    await running.close();
-  });
+  const { runs, drained, close } = probeFlows(() => ({ running, probe }), GAUGES);
 
-  async function drained(): Promise<void> {
-    await until(
-      () => GAUGES.every((name) => running.gauge(name).inFlight + running.gauge(name).queued === 0),
-      () =>
-        `every gauge drains (${GAUGES.map((n) => `${n}: ${running.gauge(n).inFlight}/${running.gauge(n).queued}`).join(', ')})`,
-    );
-  }
-
-  /** Sends `path` and waits until its handler runs (held until `probe.pass(id)`). */
-  async function runs(path: string, id: string, headers?: Record<string, string>): Promise<Call> {
-    const entered = probe.entered.length;
-    const call = send(running.url, path, headers === undefined ? {} : { headers });
-    await until(() => probe.entered.length === entered + 1, `${id} runs`);
-    return call;
-  }
+  afterEach(close);
 
   it.each(Object.keys(KEYS).concat('throws', 'unprintable'))(
     'a partition key resolver giving %s answers 200 and leaks nothing',

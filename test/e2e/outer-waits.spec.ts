@@ -15,6 +15,8 @@ import { BackpressureModule, Limited, Priority } from '../../src';
 import { moduleOf, PLATFORMS, startApp, type Platform, type Running } from './support/apps';
 import { json, send, type Call } from './support/http';
 import { Probe } from './support/probe';
+import { headerOf, tenantOf } from './support/request-headers';
+import { probeFlows } from './support/probe-flows';
 import { until } from '../support/wait';
 
 /**
@@ -24,21 +26,11 @@ import { until } from '../support/wait';
  * fallback answer carries no `Retry-After`.
  */
 
-const tenant = (context: ExecutionContext): string | undefined => {
-  const value = context.switchToHttp().getRequest<{ headers: Record<string, unknown> }>().headers[
-    'x-tenant'
-  ];
-  return typeof value === 'string' ? value : undefined;
-};
-
-const modeOf = (context: ExecutionContext): unknown =>
-  context.switchToHttp().getRequest<{ headers: Record<string, unknown> }>().headers['x-outer'];
-
 /** Global: what the request's `x-outer` header asks for, around the whole chain. */
 @Injectable()
 class Outer implements NestInterceptor {
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    const mode = modeOf(context);
+    const mode = headerOf(context, 'x-outer');
     if (mode === 'timeout') return next.handle().pipe(timeout({ first: 80 }));
     if (mode === 'retry') return next.handle().pipe(retry(2));
     if (mode === 'fallback') return next.handle().pipe(catchError(() => of('fallback')));
@@ -139,9 +131,9 @@ describe.each(PLATFORMS)('outer and inner interceptors around waits, on %s', (pl
           BackpressureModule.forRoot({
             gauges: {
               brief: { limit: 1, priorityWaitMs: 30_000 },
-              keyed: { limit: 2, partition: tenant, priorityWaitMs: 30_000 },
+              keyed: { limit: 2, partition: tenantOf, priorityWaitMs: 30_000 },
               codel: { limit: 1, queue: { size: 4, timeoutMs: 30_000, discipline: 'codel' } },
-              inner: { limit: 2, priorityWaitMs: 30_000, partition: tenant },
+              inner: { limit: 2, priorityWaitMs: 30_000, partition: tenantOf },
               other: { limit: 1 },
             },
           }),
@@ -153,32 +145,9 @@ describe.each(PLATFORMS)('outer and inner interceptors around waits, on %s', (pl
     );
   });
 
-  afterEach(async () => {
-    probe.openAll();
-    await running.close();
-  });
+  const { runs, waits, drained, close } = probeFlows(() => ({ running, probe }), GAUGES);
 
-  async function drained(): Promise<void> {
-    await until(
-      () => GAUGES.every((name) => running.gauge(name).inFlight + running.gauge(name).queued === 0),
-      () =>
-        `every gauge drains (${GAUGES.map((n) => `${n}: ${running.gauge(n).inFlight}/${running.gauge(n).queued}`).join(', ')})`,
-    );
-  }
-
-  async function runs(path: string, id: string, headers?: Record<string, string>): Promise<Call> {
-    const entered = probe.entered.length;
-    const call = send(running.url, path, headers === undefined ? {} : { headers });
-    await until(() => probe.entered.length === entered + 1, `${id} runs`);
-    return call;
-  }
-
-  async function waits(name: string, path: string, headers?: Record<string, string>) {
-    const queued = running.gauge(name).queued;
-    const call = send(running.url, path, headers === undefined ? {} : { headers });
-    await until(() => running.gauge(name).queued === queued + 1, `${path} waits`);
-    return call;
-  }
+  afterEach(close);
 
   /** A low request holding `brief`'s only slot, after an earlier one (recent low arrivals). */
   async function lowHolds(): Promise<Call> {

@@ -1,20 +1,13 @@
 import 'reflect-metadata';
 import { jest } from '@jest/globals';
-import { Controller, Get, Param, type ExecutionContext } from '@nestjs/common';
+import { Controller, Get, Param } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BackpressureModule, GaugeConfigError, Limited, type GaugeOptions } from '../../src';
 import { moduleOf, PLATFORMS, startApp, type Platform, type Running } from './support/apps';
 import { json, send, type Call } from './support/http';
 import { Probe } from './support/probe';
+import { tenantOf } from './support/request-headers';
 import { until } from '../support/wait';
-
-/** The tenant a request says it is, from a header (Express and Fastify alike). */
-const tenant = (context: ExecutionContext): string | undefined => {
-  const value = context.switchToHttp().getRequest<{ headers: Record<string, unknown> }>().headers[
-    'x-tenant'
-  ];
-  return typeof value === 'string' ? value : undefined;
-};
 
 @Controller('ff')
 @Limited('ff')
@@ -77,12 +70,12 @@ describe.each(PLATFORMS)('per-key fairness on %s', (platform: Platform) => {
       imports: [
         BackpressureModule.forRoot({
           gauges: {
-            ff: { limit: 4, partition: tenant },
-            brief: { limit: 2, partition: tenant, priorityWaitMs: 10_000 },
+            ff: { limit: 4, partition: tenantOf },
+            brief: { limit: 2, partition: tenantOf, priorityWaitMs: 10_000 },
             q: {
               limit: 1,
               queue: { size: 10, timeoutMs: 10_000 },
-              partition: { key: tenant, maxKeys: 100 },
+              partition: { key: tenantOf, maxKeys: 100 },
             },
             throws: {
               limit: 1,
@@ -283,16 +276,16 @@ describe('option partition at bootstrap', () => {
 
   it('refuses bad per-key settings', () => {
     expect(() =>
-      BackpressureModule.forRoot({ gauges: { api: { partition: { key: tenant, limit: 0 } } } }),
+      BackpressureModule.forRoot({ gauges: { api: { partition: { key: tenantOf, limit: 0 } } } }),
     ).toThrow(new RegExp('Gauge "api": option "partition.limit" must be an integer >= 1'));
     expect(() =>
       BackpressureModule.forRoot({
-        gauges: { api: { partition: { key: tenant, maxkeys: 5 } as never } },
+        gauges: { api: { partition: { key: tenantOf, maxkeys: 5 } as never } },
       }),
     ).toThrow(GaugeConfigError);
     expect(() =>
       BackpressureModule.forRoot({
-        gauges: { api: { partition: { key: tenant, maxKeys: -1 } } },
+        gauges: { api: { partition: { key: tenantOf, maxKeys: -1 } } },
       }),
     ).toThrow(/option "partition.maxKeys" must be an integer from 1/);
   });

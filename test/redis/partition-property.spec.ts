@@ -1,11 +1,10 @@
-import { afterAll, afterEach, beforeAll, expect, it } from '@jest/globals';
-import { Redis } from 'ioredis';
+import { expect, it } from '@jest/globals';
 import type { Release } from '../../src';
 import type { SharedGauge } from '../../src/core/shared/shared-gauge';
-import { RedisGaugeStore } from '../../src/redis';
 import { seeded } from '../support/random';
-import { deleteKeys, describeWithRedis, REDIS_URL, uniquePrefix } from './support/redis-env';
-import { gaugeOf, Logs, until } from './support/helpers';
+import { describeWithRedis } from './support/redis-env';
+import { gaugeOf, until } from './support/helpers';
+import { sharedRedis } from './support/shared-redis';
 
 const describeRedis = describeWithRedis();
 
@@ -15,20 +14,7 @@ const KEYS = ['a', 'b', 'c', 'd{', '}e', 'f', undefined];
 const LEVELS = [undefined, undefined, 'critical', 'high', 'low'] as const;
 
 describeRedis('Per-key fairness on Redis, random calls (keys, levels) on two instances', () => {
-  const prefix = uniquePrefix('partition-prop');
-  const stores: RedisGaugeStore[] = [];
-  let redis: Redis;
-
-  beforeAll(() => {
-    redis = new Redis(REDIS_URL);
-  });
-  afterEach(async () => {
-    await Promise.all(stores.splice(0).map((store) => store.close()));
-    await deleteKeys(redis, prefix);
-  });
-  afterAll(async () => {
-    await redis.quit();
-  });
+  const { prefix, redis, instance, leftovers } = sharedRedis('partition-prop');
 
   it.each([1, 2, 3, 4])(
     'seed %i: neither the cap nor any key’s cap is exceeded, and nothing is left',
@@ -37,15 +23,7 @@ describeRedis('Per-key fairness on Redis, random calls (keys, levels) on two ins
       const name = `prop${seed}`;
       const leases = `${prefix}{${name}}:leases`;
       const options = { limit: LIMIT, partition: { limit: PER_KEY, maxKeys: 3 } };
-      const gauges: SharedGauge[] = [0, 1].map(() => {
-        const store = new RedisGaugeStore({
-          redis: REDIS_URL,
-          keyPrefix: prefix,
-          logger: new Logs(),
-        });
-        stores.push(store);
-        return gaugeOf(store, name, options);
-      });
+      const gauges: SharedGauge[] = [0, 1].map(() => gaugeOf(instance(), name, options));
       const held: { key: string | undefined; release: Release }[] = [];
       const heldBy = (key: string | undefined) => held.filter((slot) => slot.key === key).length;
       let granted = 0;
@@ -96,12 +74,7 @@ describeRedis('Per-key fairness on Redis, random calls (keys, levels) on two ins
 
       for (const slot of held.splice(0)) slot.release();
       await Promise.all(gauges.map((gauge) => gauge.idle()));
-      await until(
-        async () =>
-          (await redis.keys(`${prefix}{${name}}*`)).filter((key) => !key.endsWith(':limit'))
-            .length === 0,
-        'every set is gone',
-      );
+      await until(async () => (await leftovers(name)).length === 0, 'every set is gone');
     },
   );
 });

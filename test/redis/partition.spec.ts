@@ -1,50 +1,20 @@
-import { afterAll, afterEach, beforeAll, expect, it, jest } from '@jest/globals';
+import { expect, it, jest } from '@jest/globals';
 
-import { Redis } from 'ioredis';
 import type { GaugeOptions, Release } from '../../src';
-import { RedisGaugeStore, type RedisGaugeStoreOptions } from '../../src/redis';
 import { RedisLeaseClient } from '../../src/redis/redis-lease-client';
 import { keyedLeaseId, partitionToken } from '../../src/core/shared/shared-partitions';
-import { deleteKeys, describeWithRedis, REDIS_URL, uniquePrefix } from './support/redis-env';
-import { gaugeOf, Logs, until, within } from './support/helpers';
+import { describeWithRedis } from './support/redis-env';
+import { gaugeOf, until, within } from './support/helpers';
 import { keySlot } from './support/key-slot';
+import { sharedRedis } from './support/shared-redis';
 
 const describeRedis = describeWithRedis();
 
 describeRedis('Per-key fairness on a shared (Redis) gauge', () => {
-  const prefix = uniquePrefix('partition');
-  const stores: RedisGaugeStore[] = [];
-  let redis: Redis;
-
-  /** One "instance": its own store, connections and lease ids. */
-  const instance = (options: Partial<RedisGaugeStoreOptions> = {}) => {
-    const store = new RedisGaugeStore({
-      redis: REDIS_URL,
-      keyPrefix: prefix,
-      logger: new Logs(),
-      ...options,
-    });
-    stores.push(store);
-    return store;
-  };
+  const { prefix, redis, instance, leasesOf, leftovers } = sharedRedis('partition');
   /** The same gauge on two instances. */
   const pair = (name: string, options: GaugeOptions) =>
     [gaugeOf(instance(), name, options), gaugeOf(instance(), name, options)] as const;
-  const leasesOf = (name: string) => `${prefix}{${name}}:leases`;
-  /** Every key the gauge has in Redis but its cap hash. */
-  const leftovers = async (name: string) =>
-    (await redis.keys(`${prefix}{${name}}*`)).filter((key) => !key.endsWith(':limit')).sort();
-
-  beforeAll(() => {
-    redis = new Redis(REDIS_URL);
-  });
-  afterEach(async () => {
-    await Promise.all(stores.splice(0).map((store) => store.close()));
-    await deleteKeys(redis, prefix);
-  });
-  afterAll(async () => {
-    await redis.quit();
-  });
 
   it('holds partition.limit for a key across instances, while other keys get slots', async () => {
     const [a, b] = pair('cap', { limit: 10, partition: { limit: 2 } });

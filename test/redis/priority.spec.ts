@@ -1,52 +1,21 @@
-import { afterAll, afterEach, beforeAll, expect, it } from '@jest/globals';
-import { Redis } from 'ioredis';
+import { expect, it } from '@jest/globals';
 import type { Release } from '../../src';
 import { PriorityHeadroom } from '../../src/core/priority/priority-headroom';
-import { RedisGaugeStore, type RedisGaugeStoreOptions } from '../../src/redis';
 import { RedisLeaseClient } from '../../src/redis/redis-lease-client';
 import { PRIORITY_IDLE_MS } from '../../src/redis/lease-priority.scripts';
-import {
-  deleteKeys,
-  describeWithRedis,
-  REDIS_URL,
-  redisNow,
-  uniquePrefix,
-} from './support/redis-env';
-import { gaugeOf, Logs } from './support/helpers';
+import { describeWithRedis, redisNow } from './support/redis-env';
+import { gaugeOf } from './support/helpers';
+import { sharedRedis } from './support/shared-redis';
 
 const describeRedis = describeWithRedis();
 
 describeRedis('Priority headroom on a fail-fast shared (Redis) gauge', () => {
-  const prefix = uniquePrefix('priority');
-  const stores: RedisGaugeStore[] = [];
-  let redis: Redis;
-
-  const instance = (options: Partial<RedisGaugeStoreOptions> = {}) => {
-    const store = new RedisGaugeStore({
-      redis: REDIS_URL,
-      keyPrefix: prefix,
-      logger: new Logs(),
-      ...options,
-    });
-    stores.push(store);
-    return store;
-  };
+  const { prefix, redis, instance } = sharedRedis('priority');
   const capOf = (name: string) => `${prefix}{${name}}:limit`;
   const keysOf = (name: string) => ({
     leases: `${prefix}{${name}}:leases`,
     limit: capOf(name),
     channel: `${prefix}{${name}}:released`,
-  });
-
-  beforeAll(() => {
-    redis = new Redis(REDIS_URL);
-  });
-  afterEach(async () => {
-    await Promise.all(stores.splice(0).map((store) => store.close()));
-    await deleteKeys(redis, prefix);
-  });
-  afterAll(async () => {
-    await redis.quit();
   });
 
   it('keeps a slot for critical calls of any instance: one that never saw a priority sheds', async () => {

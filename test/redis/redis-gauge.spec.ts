@@ -1,45 +1,13 @@
-import { afterAll, afterEach, beforeAll, expect, it } from '@jest/globals';
-import { Redis } from 'ioredis';
+import { expect, it } from '@jest/globals';
 import { GaugeAbortedError, GaugeExhaustedError, type Release } from '../../src';
-import { RedisGaugeStore, type RedisGaugeStoreOptions } from '../../src/redis';
-import {
-  deleteKeys,
-  describeWithRedis,
-  REDIS_URL,
-  redisNow,
-  uniquePrefix,
-} from './support/redis-env';
-import { gaugeOf, isSettled, Logs, sleep, until, within } from './support/helpers';
+import { describeWithRedis, redisNow } from './support/redis-env';
+import { gaugeOf, isSettled, sleep, until, within } from './support/helpers';
+import { sharedRedis } from './support/shared-redis';
 
 const describeRedis = describeWithRedis();
 
 describeRedis('RedisGauge on a shared Redis', () => {
-  const prefix = uniquePrefix('gauge');
-  const stores: RedisGaugeStore[] = [];
-  let redis: Redis;
-
-  /** One "instance": its own store, connections and lease ids. */
-  const instance = (options: Partial<RedisGaugeStoreOptions> = {}) => {
-    const store = new RedisGaugeStore({
-      redis: REDIS_URL,
-      keyPrefix: prefix,
-      logger: new Logs(),
-      ...options,
-    });
-    stores.push(store);
-    return store;
-  };
-
-  beforeAll(() => {
-    redis = new Redis(REDIS_URL);
-  });
-  afterEach(async () => {
-    await Promise.all(stores.splice(0).map((store) => store.close()));
-    await deleteKeys(redis, prefix);
-  });
-  afterAll(async () => {
-    await redis.quit();
-  });
+  const { prefix, redis, instance } = sharedRedis('gauge');
 
   it('shares one limit between instances', async () => {
     const a = gaugeOf(instance(), 'shared', { limit: 3 });

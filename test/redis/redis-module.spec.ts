@@ -1,36 +1,26 @@
 import 'reflect-metadata';
-import { afterAll, afterEach, beforeAll, expect, it } from '@jest/globals';
-import { Controller, Get, Module, type INestApplication } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { ExpressAdapter } from '@nestjs/platform-express';
-import { FastifyAdapter } from '@nestjs/platform-fastify';
+import { expect, it } from '@jest/globals';
+import { Controller, Get } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import { BackpressureModule, Limited, type BackpressureModuleOptions } from '../../src';
 import { RedisGaugeStore } from '../../src/redis';
+import { moduleOf, PLATFORMS, startApp, type Platform, type Running } from '../e2e/support/apps';
 import { Logs, until } from './support/helpers';
-import {
-  closeClient,
-  deleteKeys,
-  describeWithRedis,
-  REDIS_URL,
-  uniquePrefix,
-} from './support/redis-env';
+import { HandlerGate } from './support/handler-gate';
+import { closeClient, describeWithRedis, REDIS_URL } from './support/redis-env';
+import { sharedRedis } from './support/shared-redis';
 
 const describeRedis = describeWithRedis();
 
 /** Lets a test decide when the handlers holding slots finish. */
-let gate: Promise<void> = Promise.resolve();
-let open: () => void = () => undefined;
-const closeGate = () => (gate = new Promise<void>((resolve) => (open = resolve)));
-let entered = 0;
+const gate = new HandlerGate();
 
 @Controller()
 class LimitedController {
   @Get('shared')
   @Limited('shared')
   async shared() {
-    entered++;
-    await gate;
+    await gate.pass();
     return 'done';
   }
 
@@ -45,58 +35,43 @@ class LimitedController {
 const DEAD_URL = 'redis://127.0.0.1:1';
 
 describeRedis('BackpressureModule with a RedisGaugeStore', () => {
-  const prefix = uniquePrefix('module');
-  let redis: Redis;
-  let app: INestApplication | undefined;
+  let app: Running | undefined;
+  const { prefix, redis } = sharedRedis('module', {
+    beforeCleanup: async () => {
+      gate.open();
+      await app?.close();
+      app = undefined;
+      gate.entered = 0;
+    },
+  });
 
   const start = async (
-    platform: string,
+    platform: Platform,
     options: BackpressureModuleOptions | (() => BackpressureModuleOptions),
   ) => {
     const imports =
       typeof options === 'function'
         ? [BackpressureModule.forRootAsync({ useFactory: options })]
         : [BackpressureModule.forRoot(options)];
-    @Module({ imports, controllers: [LimitedController] })
-    class AppModule {}
-    const adapter = platform === 'express' ? new ExpressAdapter() : new FastifyAdapter();
-    app = await NestFactory.create(AppModule, adapter, {
-      logger: false,
-      forceCloseConnections: true,
-    });
-    await app.listen(0, '127.0.0.1');
-    return (await app.getUrl()).replace('[::1]', '127.0.0.1');
+    app = await startApp(platform, moduleOf({ imports, controllers: [LimitedController] }));
+    return app.url;
   };
 
-  beforeAll(() => {
-    redis = new Redis(REDIS_URL);
-  });
-  afterEach(async () => {
-    open();
-    await app?.close();
-    app = undefined;
-    entered = 0;
-    await deleteKeys(redis, prefix);
-  });
-  afterAll(async () => {
-    await closeClient(redis);
-  });
-
-  for (const platform of ['express', 'fastify']) {
+  for (const platform of PLATFORMS) {
     it(`answers 429 with Retry-After when the shared gauge is full (${platform})`, async () => {
       const url = await start(platform, {
         store: new RedisGaugeStore({ redis: REDIS_URL, keyPrefix: prefix, logger: new Logs() }),
         gauges: { shared: { limit: 2 } },
       });
-      void closeGate();
+      gate.close();
       const held = [fetch(`${url}/shared`), fetch(`${url}/shared`)];
-      await until(() => entered === 2, 'two handlers hold both slots');
+      await until(() => gate.entered === 2, 'two handlers hold both slots');
       expect(await redis.zcard(`${prefix}{shared}:leases`)).toBe(2);
 
       const refused = await fetch(`${url}/shared`);
       expect(refused.status).toBe(429);
       expect(refused.headers.get('retry-after')).toBe('1');
-      open();
+      gate.open();
       expect((await Promise.all(held)).map((r) => r.status)).toEqual([200, 200]);
       await until(
         async () => (await redis.zcard(`${prefix}{shared}:leases`)) === 0,
@@ -137,14 +112,14 @@ describeRedis('BackpressureModule with a RedisGaugeStore', () => {
         store: new RedisGaugeStore({ redis: client, keyPrefix: prefix, logger: new Logs() }),
         gauges: { shared: { limit: 1, queue: { size: 5, timeoutMs: 5000 } } },
       }));
-      void closeGate();
+      gate.close();
       const first = fetch(`${url}/shared`);
-      await until(() => entered === 1, 'the first handler holds the slot');
+      await until(() => gate.entered === 1, 'the first handler holds the slot');
       const second = fetch(`${url}/shared`);
       await until(async () => (await redis.zcard(`${prefix}{shared}:leases`)) === 1, 'one lease');
-      open();
+      gate.open();
       expect((await Promise.all([first, second])).map((r) => r.status)).toEqual([200, 200]);
-      expect(entered).toBe(2);
+      expect(gate.entered).toBe(2);
 
       await app!.close();
       app = undefined;

@@ -14,6 +14,7 @@ import {
   redisNow,
   uniquePrefix,
 } from './support/redis-env';
+import { sharedRedis } from './support/shared-redis';
 import { compileLibrary, maxOverlap, startReplica, type Replica } from './support/replicas';
 
 /*
@@ -43,32 +44,7 @@ async function leases(redis: Redis, key: string): Promise<Map<string, number>> {
 }
 
 describeRedis('two stores in one process given the same instanceId', () => {
-  const prefix = uniquePrefix('same-id');
-  const stores: RedisGaugeStore[] = [];
-  let redis: Redis;
-
-  const instance = (options: Partial<RedisGaugeStoreOptions> = {}) => {
-    const store = new RedisGaugeStore({
-      redis: REDIS_URL,
-      keyPrefix: prefix,
-      instanceId: 'pod-0',
-      logger: new Logs(),
-      ...options,
-    });
-    stores.push(store);
-    return store;
-  };
-
-  beforeAll(() => {
-    redis = new Redis(REDIS_URL);
-  });
-  afterEach(async () => {
-    await Promise.all(stores.splice(0).map((store) => store.close()));
-    await deleteKeys(redis, prefix);
-  });
-  afterAll(async () => {
-    await closeClient(redis);
-  });
+  const { prefix, redis, instance } = sharedRedis('same-id', { store: { instanceId: 'pod-0' } });
 
   it('admits no more than the limit between them', async () => {
     const a = gaugeOf(instance(), 'hold', { limit: 5 });

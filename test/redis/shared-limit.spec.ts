@@ -1,16 +1,10 @@
-import { afterAll, afterEach, beforeAll, expect, it } from '@jest/globals';
-import { Redis } from 'ioredis';
+import { expect, it } from '@jest/globals';
 import { GaugeConfigError, GaugeUnavailableError, type GaugeEvent, type Release } from '../../src';
-import { RedisGaugeStore, type RedisGaugeStoreOptions } from '../../src/redis';
+import type { RedisGaugeStore } from '../../src/redis';
 import type { SharedGauge } from '../../src/core/shared/shared-gauge';
 import { gaugeOf, isSettled, Logs, until, within } from './support/helpers';
-import {
-  closeClient,
-  deleteKeys,
-  describeWithRedis,
-  REDIS_URL,
-  uniquePrefix,
-} from './support/redis-env';
+import { describeWithRedis } from './support/redis-env';
+import { sharedRedis } from './support/shared-redis';
 
 const describeRedis = describeWithRedis();
 const queue = { size: 10, timeoutMs: 10_000 };
@@ -25,35 +19,12 @@ function limitChanges(gauge: SharedGauge): [number, number][] {
 }
 
 describeRedis('setLimit on a Redis gauge: one cap in Redis for every instance', () => {
-  const prefix = uniquePrefix('limit');
-  const stores: RedisGaugeStore[] = [];
-  let redis: Redis;
-
-  /** One "instance": its own store and connections. Wake-ups come from notifications only. */
-  const instance = (options: Partial<RedisGaugeStoreOptions> = {}) => {
-    const store = new RedisGaugeStore({
-      redis: REDIS_URL,
-      keyPrefix: prefix,
-      logger: new Logs(),
-      recheckIntervalMs: 60_000,
-      ...options,
-    });
-    stores.push(store);
-    return store;
-  };
+  // One "instance": its own store and connections. Wake-ups come from notifications only.
+  const { prefix, redis, instance } = sharedRedis('limit', {
+    store: { recheckIntervalMs: 60_000 },
+  });
   const capOf = (name: string) => redis.hgetall(`${prefix}{${name}}:limit`);
   const up = (store: RedisGaugeStore) => until(() => store.state === 'up', 'the store is up');
-
-  beforeAll(() => {
-    redis = new Redis(REDIS_URL);
-  });
-  afterEach(async () => {
-    await Promise.all(stores.splice(0).map((store) => store.close()));
-    await deleteKeys(redis, prefix);
-  });
-  afterAll(async () => {
-    await closeClient(redis);
-  });
 
   it('stores the cap in Redis, so a setLimit on one instance holds on another', async () => {
     const storeA = instance();

@@ -1,31 +1,19 @@
-import { afterAll, afterEach, beforeAll, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
-import { Redis } from 'ioredis';
 import { GaugeUnavailableError, type Release } from '../../src';
 import { RedisGaugeStore } from '../../src/redis';
-import { deleteKeys, describeWithRedis, REDIS_URL, uniquePrefix } from './support/redis-env';
+import { describeWithRedis, REDIS_URL } from './support/redis-env';
 import { gaugeOf, Logs, within } from './support/helpers';
+import { sharedRedis } from './support/shared-redis';
 
 const describeRedis = describeWithRedis();
 
 describeRedis('a Redis gauge store starting and stopping', () => {
-  const prefix = uniquePrefix('lifecycle');
-  const stores: RedisGaugeStore[] = [];
-  let redis: Redis;
+  // The stores here are made and closed by the tests themselves: closing is what they check.
+  const { prefix, redis, leasesOf } = sharedRedis('lifecycle');
 
-  const leases = (name: string) => redis.zcard(`${prefix}{${name}}:leases`);
-
-  beforeAll(() => {
-    redis = new Redis(REDIS_URL);
-  });
-  afterEach(async () => {
-    await Promise.all(stores.splice(0).map((store) => store.close()));
-    await deleteKeys(redis, prefix);
-  });
-  afterAll(async () => {
-    await redis.quit();
-  });
+  const leases = (name: string) => redis.zcard(leasesOf(name));
 
   it('sends the releases of handlers that end while it closes, instead of leaving them to the TTL', async () => {
     const store = new RedisGaugeStore({
