@@ -5,7 +5,8 @@ import { GaugeFigures } from './gauge-events';
 import { KeyEntry } from './partition/key-partitions';
 import { LEVEL_COUNT, type PriorityRank } from './priority/priority.level';
 import type { QueueDiscipline } from './queue-discipline';
-import { WaitList, type Waiter } from './wait-list';
+import { WaitList } from './wait-list';
+import type { Waiter } from './waiter';
 
 beforeEach(() => {
   jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });

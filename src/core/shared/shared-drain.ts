@@ -1,6 +1,7 @@
 import type { Release } from '../gauge.interface';
 import { NORMAL_RANK, type PriorityRank } from '../priority/priority.level';
-import type { WaitList, Waiter } from '../wait-list';
+import type { WaitList } from '../wait-list';
+import type { Waiter } from '../waiter';
 import type { Granted, LeaseAttempts } from './lease-attempts';
 import type { LeasePartition } from './lease-client';
 import { namedRank } from './shared-headroom';

@@ -2,7 +2,7 @@ import type { GaugeFigures, Outcome } from '../gauge-events';
 import type { Release } from '../gauge.interface';
 import { attachSlot, type HoldWatch } from '../hold-watch';
 import type { LimitPolicy, LimitSample } from '../limit-policy';
-import type { Waiter } from '../wait-list';
+import type { Waiter } from '../waiter';
 import type { LeasePartition } from './lease-client';
 import type { LeaseLedger } from './lease-ledger';
 import type { SharedHeadroom } from './shared-headroom';
