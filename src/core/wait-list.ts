@@ -173,6 +173,20 @@ export class WaitList {
   }
 
   /**
+   * Refuses `waiter` (still in the list) as `unavailable` with `error`: the store answered its
+   * attempt with an error (a script failed on a corrupted key), so no slot can be had for it.
+   */
+  fail(waiter: Waiter, error: Error): boolean {
+    const queue = this.levels[waiter.index];
+    if (queue === undefined || !waiter.queued) return false;
+    queue.remove(waiter);
+    this.left(waiter, false);
+    this.figures.reject('unavailable');
+    waiter.reject(error);
+    return true;
+  }
+
+  /**
    * The list is full and a caller of `rank` wants in: sheds the waiter that would be served last
    * if it is of a lower level (`shed-priority`) or, for a caller within its key's share, of a key
    * beyond its share at the same level (`key-over-share`); or, in a standing CoDel queue, the

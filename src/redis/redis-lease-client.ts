@@ -15,6 +15,7 @@ import {
   SET_LIMIT,
   SYNC_LIMIT,
 } from './lease.scripts';
+import { scriptFailure } from './redis-reply-error';
 
 /** The acquire script's refusal codes. */
 const REASONS = ['full', 'key-over-share', 'shed-priority'] as const;
@@ -65,12 +66,13 @@ export class RedisLeaseClient implements LeaseClient {
   ): Promise<AcquireReply> {
     if (request === undefined) {
       const [granted, cap] = pair(
-        await this.scripts[ACQUIRE](keys.leases, keys.limit, id, limit, ttlMs),
+        await this.run(ACQUIRE, keys.leases, keys.limit, id, limit, ttlMs),
       );
       return { granted: granted === 1, limit: cap };
     }
     const { partition: p, priority } = request;
-    const reply = (await this.scripts[ACQUIRE](
+    const reply = (await this.run(
+      ACQUIRE,
       keys.leases,
       keys.limit,
       p?.id ?? id,
@@ -100,9 +102,7 @@ export class RedisLeaseClient implements LeaseClient {
     ids: readonly string[],
   ): Promise<number> {
     const { leases, limit: cap, channel } = keys;
-    return Number(
-      await this.scripts[RELEASE](leases, cap, channel, limit, notify ? '1' : '0', ...ids),
-    );
+    return Number(await this.run(RELEASE, leases, cap, channel, limit, notify ? '1' : '0', ...ids));
   }
 
   /**
@@ -120,7 +120,7 @@ export class RedisLeaseClient implements LeaseClient {
     ];
     if (batches.length === 1 || this.client.isCluster) {
       return Promise.all(
-        batches.map(async (batch) => renewReply(await this.scripts[RENEW](...args(batch)))),
+        batches.map(async (batch) => renewReply(await this.run(RENEW, ...args(batch)))),
       );
     }
     const pipeline = this.client.pipeline();
@@ -128,14 +128,14 @@ export class RedisLeaseClient implements LeaseClient {
     for (const batch of batches) void queued[RENEW](...args(batch));
     const results = (await pipeline.exec()) ?? [];
     return results.map(([error, reply]) => {
-      if (error) throw error;
+      if (error) throw scriptFailure(RENEW, error);
       return renewReply(reply);
     });
   }
 
   /** At bootstrap: stores this instance's configured limit as the cap, or adopts the stored one. */
   async syncLimit(keys: GaugeKeys, configured: number, ttlMs: number): Promise<LimitSync> {
-    const reply = await this.scripts[SYNC](keys.limit, configured, ttlMs);
+    const reply = await this.run(SYNC, keys.limit, configured, ttlMs);
     const [limit, storedLimit, storedConfigured] = triple(reply);
     return {
       limit,
@@ -151,10 +151,20 @@ export class RedisLeaseClient implements LeaseClient {
     configured: number,
     ttlMs: number,
   ): Promise<number | undefined> {
-    const before = Number(
-      await this.scripts[SET](keys.limit, keys.channel, limit, configured, ttlMs),
-    );
+    const before = Number(await this.run(SET, keys.limit, keys.channel, limit, configured, ttlMs));
     return before > 0 ? before : undefined;
+  }
+
+  /**
+   * Calls script `name`; an error reply of the script's own (not an outage) rejects with a
+   * `StoreCommandError` naming it (see `scriptFailure`).
+   */
+  private async run(name: keyof Scripts, ...args: (string | number)[]): Promise<unknown> {
+    try {
+      return await this.scripts[name](...args);
+    } catch (error) {
+      throw scriptFailure(name, error);
+    }
   }
 }
 

@@ -1,4 +1,5 @@
 import type { PriorityRank } from '../priority/priority.level';
+import type { StoreCommandError } from './command-error';
 import type { LeaseBackend } from './lease-backend.interface';
 import type { GaugeKeys, LeasePartition } from './lease-client';
 import type { LeaseLedger } from './lease-ledger';
@@ -60,10 +61,17 @@ export class LeaseAttempts {
     }
   }
 
-  /** An attempt whose reply was lost: whichever id the store may have recorded is an orphan. */
-  lost(id: string, partition: LeasePartition | undefined, error: unknown): void {
-    if (partition === undefined) return this.leases.lost(id, error);
-    this.leases.lost(partition.id, error);
-    this.leases.lost(partition.overflowId, error);
+  /**
+   * An attempt that failed: whichever id the store may have recorded is an orphan (see
+   * `LeaseLedger.lost`). Returns the error when the store answered with one of the script's own
+   * (no outage): the caller is refused with it.
+   */
+  lost(
+    id: string,
+    partition: LeasePartition | undefined,
+    error: unknown,
+  ): StoreCommandError | undefined {
+    const ids = partition === undefined ? [id] : [partition.id, partition.overflowId];
+    return this.leases.lost(ids, error);
   }
 }

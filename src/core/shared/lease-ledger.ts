@@ -1,5 +1,6 @@
 import type { GaugeKeys, LeaseClient } from './lease-client';
-import { describeFailure, type StoreHealth } from './store-health';
+import type { StoreCommandError } from './command-error';
+import type { StoreHealth } from './store-health';
 
 /** What the ledger needs of the store: the connection's state and the lease commands. */
 export interface LedgerBackend {
@@ -73,10 +74,20 @@ export class LeaseLedger {
     return released.length;
   }
 
-  /** A command about lease `id` failed: the store counts as down, and the lease is removed later. */
-  lost(id: string, error: unknown): void {
-    this.orphans.add(id);
-    this.backend.health.markDown(describeFailure(error));
+  /**
+   * An attempt that may have recorded lease `ids` failed. Its reply lost: the store counts as down
+   * and the leases are removed on recovery. An error of the command's own (a script failed on a
+   * corrupted key) is no outage and is returned, for the caller to be refused: a Redis script
+   * stops at the error but keeps the writes before it, so the attempt may have recorded a lease
+   * before failing on a later key. The ids are released at once (best effort) rather than kept as
+   * orphans, which only a recovery removes, and the store never went down: if that release fails
+   * too (the same key), they are dropped, and a lease no one renews expires within the TTL.
+   */
+  lost(ids: readonly string[], error: unknown): StoreCommandError | undefined {
+    const failure = this.backend.health.failed(error);
+    if (failure !== undefined) this.remove([...ids]);
+    else for (const id of ids) this.orphans.add(id);
+    return failure;
   }
 
   /** Removes every orphan in one call (on recovery). */
@@ -101,8 +112,10 @@ export class LeaseLedger {
   private send(client: LeaseClient, ids: string[]): void {
     const { keys, configuredLimit, notifies } = this.target;
     client.release(keys, configuredLimit, notifies, ids).catch((error: unknown) => {
+      // The store answered with an error of the script's own: no outage, and no orphan to keep
+      // (only a recovery would remove it); unrenewed, the leases expire within the TTL.
+      if (this.backend.health.failed(error) !== undefined) return;
       for (const id of ids) this.orphans.add(id);
-      this.backend.health.markDown(describeFailure(error));
     });
   }
 }

@@ -1,5 +1,5 @@
 import type { GaugeKeys, LeaseBatch, LeaseClient } from './lease-client';
-import { describeFailure, type StoreHealth, type StoreLogger } from './store-health';
+import type { StoreHealth, StoreLogger } from './store-health';
 
 /** A gauge as the renewer sees it: its keys, its configured limit, the ids this instance holds. */
 export interface LeaseHolder {
@@ -56,7 +56,8 @@ export class LeaseRenewer {
 
   /**
    * Renews now (also right after an outage, to re-add leases a restarted store lost before other
-   * instances fill the gauge). A failure marks the store down; the next interval tries again.
+   * instances fill the gauge). A failure marks the store down (unless the store answered with an
+   * error of the script's own, logged once); the next interval tries again.
    */
   async renewNow(): Promise<void> {
     const client = this.client();
@@ -94,7 +95,8 @@ export class LeaseRenewer {
         );
       }
     } catch (error) {
-      this.health.markDown(describeFailure(error));
+      // An error of a renewal script's own (a corrupted key) is logged once, and is no outage.
+      this.health.failed(error);
       // It may have been applied all the same: released leases become orphans, removed on recovery.
       renewals.forEach(({ holder, batch }) => holder.renewed(batch.ids));
     } finally {

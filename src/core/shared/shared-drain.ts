@@ -2,6 +2,7 @@ import type { Release } from '../gauge.interface';
 import { NORMAL_RANK, type PriorityRank } from '../priority/priority.level';
 import type { WaitList } from '../wait-list';
 import type { Waiter } from '../waiter';
+import type { StoreCommandError } from './command-error';
 import type { Granted, LeaseAttempts } from './lease-attempts';
 import type { LeasePartition } from './lease-client';
 import { namedRank } from './shared-headroom';
@@ -21,6 +22,8 @@ export interface DrainHost {
   giveBack(id: string): void;
   /** The release handle of lease `id`, now `waiter`'s. */
   grant(id: string, waiter: Waiter, partition: LeasePartition | undefined): Release;
+  /** The error a caller gets when the store answered its attempt with `failure` (no outage). */
+  refusal(failure: StoreCommandError): Error;
   /** Refuses every waiter as `full` (fail-fast callers left from the first connection). */
   refuseAll(): void;
 }
@@ -68,8 +71,12 @@ export class SharedDrain {
       try {
         granted = await host.attempts.try(id, partition, rank, namedRank(rank));
       } catch (error) {
-        host.attempts.lost(id, partition, error);
-        return;
+        const failure = host.attempts.lost(id, partition, error);
+        // The store answered with an error of the script's own (no outage): the waiter it was
+        // asked for is refused with it, and the others tried; each such try refuses one waiter.
+        if (failure === undefined || next === undefined) return;
+        if (!waiters.fail(next, host.refusal(failure))) return;
+        continue;
       }
       if (granted === 'key-over-share' || granted === 'shed-priority') {
         // Its key reached its cap (or share) across the instances while it waited, or (fail

@@ -10,6 +10,7 @@ import { LoopPressure } from '../pressure/loop-pressure';
 import { NORMAL_RANK, rankOf, type PriorityRank } from '../priority/priority.level';
 import { KeyEntry } from '../partition/key-partitions';
 import { WaitList } from '../wait-list';
+import type { StoreCommandError } from './command-error';
 import { LeaseAttempts, type Granted } from './lease-attempts';
 import type { LeaseBackend } from './lease-backend.interface';
 import type { GaugeKeys } from './lease-client';
@@ -144,6 +145,7 @@ export class SharedGauge implements Gauge, LeaseHolder {
       nextLeaseId: () => this.backend.nextLeaseId(),
       giveBack: (id) => this.leases.release(id),
       grant: (id, waiter, partition) => this.slots.grant(id, waiter, partition),
+      refusal: (failure) => this.refusal(failure),
       refuseAll: () => this.refuseWaiters('full'),
     });
   }
@@ -327,7 +329,12 @@ export class SharedGauge implements Gauge, LeaseHolder {
     try {
       granted = await this.attempts.try(id, partition, rank, named);
     } catch (error) {
-      this.attempts.lost(id, partition, error);
+      const failure = this.attempts.lost(id, partition, error);
+      if (failure !== undefined) {
+        // The store answered with an error of the script's own: no outage, this call is refused.
+        this.figures.reject('unavailable');
+        throw this.refusal(failure);
+      }
       return this.outageSlot(signal, rank, key);
     }
     if (granted === 'key-over-share' || granted === 'shed-priority') throw this.exhausted(granted);
@@ -410,6 +417,16 @@ export class SharedGauge implements Gauge, LeaseHolder {
   ): GaugeExhaustedError {
     this.figures.reject(reason);
     return GaugeExhaustedError.withoutStack(this.name, reason, this.retryAfterSeconds);
+  }
+
+  /** A caller's refusal when the store answered its attempt with `failure` (no outage). */
+  private refusal(failure: StoreCommandError): GaugeUnavailableError {
+    return new GaugeUnavailableError(
+      this.name,
+      `Gauge "${this.name}": its ${this.backend.kind} store answered with an error: ` +
+        `${failure.message}; the call is refused`,
+      this.retryAfterSeconds,
+    );
   }
 
   private abortedError(): GaugeAbortedError {

@@ -89,7 +89,8 @@ export class SharedLimit {
       },
       (error: unknown) => {
         this.synced = false; // again on the next recovery
-        this.backend.health.markDown(describeFailure(error));
+        // An error of the script's own (a corrupted cap key) is logged once, and is no outage.
+        this.backend.health.failed(error);
       },
     );
   }
@@ -121,8 +122,16 @@ export class SharedLimit {
     return client.setLimit(this.target.keys, limit, this.configured, this.backend.leaseTtlMs).then(
       () => this.follow(limit, stamp),
       (error: unknown) => {
+        const failure = this.backend.health.failed(error);
+        if (failure !== undefined) {
+          // The store answered with an error of the script's own: no outage. The script stopped
+          // at the error, so the cap may have been written or not; the store reports it later.
+          throw failed(
+            `Gauge "${name}": ${call} failed, its ${kind} store answered with an error: ` +
+              `${failure.message}; the limit stays ${String(this.current)} here`,
+          );
+        }
         const why = describeFailure(error);
-        this.backend.health.markDown(why);
         throw failed(
           `Gauge "${name}": ${call} may not have been applied, its ${kind} store did not answer (${why})`,
         );

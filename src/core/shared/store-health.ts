@@ -1,4 +1,5 @@
 import { describeThrown } from '../gauge-events';
+import { CommandErrorLog, StoreCommandError } from './command-error';
 /** Where a shared store's connection stands: gauges decide per request from this, without waiting. */
 export type StoreState = 'connecting' | 'up' | 'down';
 
@@ -27,6 +28,7 @@ export class StoreHealth {
   private readyTimer: ReturnType<typeof setTimeout> | undefined;
   private probing = false;
   private closed = false;
+  private readonly commandErrors: CommandErrorLog;
 
   constructor(
     /** Names the store in log lines: its kind and where it is (`Redis redis://host:6379`). */
@@ -39,7 +41,9 @@ export class StoreHealth {
     private readonly onChange: (state: 'up' | 'down') => void,
     /** Asks the store whether it answers (undefined: nothing to ask yet). */
     private readonly probe: () => Promise<unknown> | undefined = () => undefined,
-  ) {}
+  ) {
+    this.commandErrors = new CommandErrorLog(logger, kind);
+  }
 
   get state(): StoreState {
     return this.current;
@@ -74,6 +78,20 @@ export class StoreHealth {
     this.probeTimer = setInterval(this.runProbe, this.probeIntervalMs);
     this.probeTimer.unref();
     this.onChange('down');
+  }
+
+  /**
+   * A store command failed with `error`. An error of the command's own (`StoreCommandError`: the
+   * store answered, a script failed on a corrupted key) is no outage: it is logged once and
+   * returned, for the caller concerned to be refused. Anything else enters an outage.
+   */
+  failed(error: unknown): StoreCommandError | undefined {
+    if (error instanceof StoreCommandError) {
+      this.commandErrors.report(error);
+      return error;
+    }
+    this.markDown(describeFailure(error));
+    return undefined;
   }
 
   /** Ends an outage (or the first connect): logs the recovery and tells the gauges. */
