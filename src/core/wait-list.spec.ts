@@ -120,4 +120,26 @@ describe('WaitList.peek and take', () => {
     expect(stood).toBeGreaterThan(0); // 20 ms waits over whole intervals: it stood
     expect(waiters[1]!.map((w) => w.entry?.key)).toEqual(waiters[0]!.map((w) => w.entry?.key));
   });
+
+  it('codel: a waiter shed at its key cap at a hand-off still counts toward the queue delay', () => {
+    const capped = new Set<string>();
+    const list = new WaitList(new GaugeFigures('w'), 1, 1000, {
+      discipline: 'codel',
+      targetMs: 5,
+      intervalMs: 100,
+      atCap: (entry) => entry.key !== undefined && capped.has(entry.key),
+    });
+    join(list, 1, 'p');
+    jest.advanceTimersByTime(2);
+    join(list, 1, 'a');
+    jest.advanceTimersByTime(8);
+    expect(list.shift()?.entry?.key).toBe('p'); // served late (10 ms): the interval opens
+    jest.advanceTimersByTime(190);
+    join(list, 2, 'b');
+    jest.advanceTimersByTime(1);
+    capped.add('a'); // a's key reached its cap: it is refused at this hand-off
+    expect(list.shift()?.entry?.key).toBe('b');
+    // a waited 199 ms over a whole interval whose shortest wait was 10: the queue stands.
+    expect(list.standing).toBe(true);
+  });
 });

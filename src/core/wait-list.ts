@@ -115,6 +115,8 @@ export class WaitList {
       if (waiter === undefined) return undefined;
       // Its key reached its cap while it waited (the limit, and a fractional cap, were cut).
       if (waiter.entry !== undefined && this.atCap?.(waiter.entry) === true) {
+        // A hand-off all the same: CoDel sees the queue's delay, this waiter's included.
+        if (this.delay !== undefined) this.handOffSeen(this.delay, now);
         this.shed(this.levels[waiter.index]!, waiter, 'key-over-share', now);
         continue;
       }
@@ -145,10 +147,7 @@ export class WaitList {
     const queue = this.levels[waiter.index];
     if (queue === undefined || !waiter.queued) return false;
     const delay = this.delay;
-    if (delay !== undefined) {
-      if (!delay.standing) this.observeOldest(delay, now);
-      delay.poll(now);
-    }
+    if (delay !== undefined) this.handOffSeen(delay, now);
     queue.remove(waiter);
     if (delay !== undefined) {
       // The queue's delay is its oldest waiter's, whatever the level served: a fresh `high`
@@ -236,6 +235,12 @@ export class WaitList {
     const oldest = delay.standing ? undefined : this.oldestWaiter();
     const observed = oldest === undefined ? undefined : this.waitedMs(oldest, now);
     return delay.standsAt(now, observed) ? queue.newest : queue.oldest;
+  }
+
+  /** CoDel at a hand-off, before anyone leaves: the oldest waiter's wait seen, then polled. */
+  private handOffSeen(delay: ControlledDelay, now: number): void {
+    if (!delay.standing) this.observeOldest(delay, now);
+    delay.poll(now);
   }
 
   private observeOldest(delay: ControlledDelay, now: number): void {

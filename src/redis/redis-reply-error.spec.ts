@@ -35,6 +35,9 @@ describe('Redis error replies', () => {
     'MOVED 3999 127.0.0.1:6381',
     'ASK 3999 127.0.0.1:6381',
     'NOSCRIPT No matching script. Please use EVAL.',
+    // Redis 6 and older wrap the reply of a command the script called in the script's error.
+    "ERR Error running script (call to f_1f0c): @user_script:9: @user_script: 9: -OOM command not allowed when used memory > 'maxmemory'.",
+    "ERR Error running script (call to f_1f0c): @user_script:4: -READONLY You can't write against a read only replica.",
   ])('counts %j as transient (an outage)', (message) => {
     const error = reply(message);
     expect(isScriptError(error)).toBe(false);

@@ -23,6 +23,9 @@ const TRANSIENT = [
   'NOSCRIPT',
 ] as const;
 
+/** A transient reply inside a script error (Redis 6 and older wrap what `redis.call` got). */
+const WRAPPED_TRANSIENT = new RegExp(`@user_script: ?\\d+: -?(?:${TRANSIENT.join('|')})\\b`);
+
 /**
  * Whether `error` is an error reply of Redis (ioredis's `ReplyError`, told by name so ioredis need
  * not be loaded) of the script's own — `WRONGTYPE`, `ERR` from a script, … — rather than a sign
@@ -31,7 +34,10 @@ const TRANSIENT = [
 export function isScriptError(error: unknown): error is Error {
   if (!(error instanceof Error) || error.name !== 'ReplyError') return false;
   const prefix = error.message.split(' ', 1)[0] ?? '';
-  return !(TRANSIENT as readonly string[]).includes(prefix);
+  if ((TRANSIENT as readonly string[]).includes(prefix)) return false;
+  // Before Redis 7, an error of a command a script called comes back wrapped in the script's:
+  // `ERR Error running script (call to f_…): @user_script:9: -OOM command not allowed …`.
+  return !WRAPPED_TRANSIENT.test(error.message);
 }
 
 /**

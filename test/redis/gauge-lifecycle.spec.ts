@@ -176,6 +176,21 @@ describe('a Redis gauge while its store is still connecting', () => {
     release();
   });
 
+  it('never hands a plain lease to a keyed waiter (the caller without a key left meanwhile)', async () => {
+    const { gauge, health, commands } = setup({ limit: 2 });
+    const leaving = new AbortController();
+    const plain = later(gauge.acquire({ signal: leaving.signal }));
+    const keyed = later(gauge.acquire({ key: 'k' }));
+    health.markUp(); // the plain caller's attempt is on the wire
+    leaving.abort();
+    await expect(plain).rejects.toBeInstanceOf(GaugeAbortedError);
+    const release = await within(keyed, 2000, 'the keyed caller is served');
+    // Asked for without a key, given back; then asked for under the keyed waiter's key.
+    expect(commands.requests.map((request) => request.key)).toEqual([undefined, 'k:k']);
+    expect(commands.released).toEqual([commands.requests[0]!.id]);
+    release();
+  });
+
   it('applies the outage policy to the waiting callers if the first connection fails', async () => {
     const closed = setup({ limit: 1, queue: { size: 2, timeoutMs: 10_000 } });
     const refused = later(closed.gauge.acquire());

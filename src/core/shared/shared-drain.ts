@@ -74,8 +74,9 @@ export class SharedDrain {
         const failure = host.attempts.lost(id, partition, error);
         // The store answered with an error of the script's own (no outage): the waiter it was
         // asked for is refused with it, and the others tried; each such try refuses one waiter.
+        // (Gone meanwhile: the next one is tried all the same, the store being up.)
         if (failure === undefined || next === undefined) return;
-        if (!waiters.fail(next, host.refusal(failure))) return;
+        waiters.fail(next, host.refusal(failure));
         continue;
       }
       if (granted === 'key-over-share' || granted === 'shed-priority') {
@@ -96,7 +97,7 @@ export class SharedDrain {
       const now = performance.now();
       const first = waiters.peek(now);
       const waiter =
-        first !== undefined && this.fits(first, key, rank, partition)
+        first !== undefined && this.fits(first, key, rank)
           ? first
           : next?.queued === true && next.rank === first?.rank
             ? next
@@ -111,13 +112,9 @@ export class SharedDrain {
   }
 
   /** Whether a lease asked for under `key` at `rank` may go to `waiter`. */
-  private fits(
-    waiter: Waiter,
-    key: string | undefined,
-    rank: PriorityRank,
-    partition: LeasePartition | undefined,
-  ): boolean {
-    if (partition !== undefined && waiter.entry?.key !== key) return false;
+  private fits(waiter: Waiter, key: string | undefined, rank: PriorityRank): boolean {
+    // A keyed waiter never takes a plain lease, nor a waiter another key's (or a plain one).
+    if (waiter.entry?.key !== key) return false;
     return this.host.queueSize > 0 || waiter.rank === rank;
   }
 }

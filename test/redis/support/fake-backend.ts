@@ -23,8 +23,8 @@ export class FakeLeaseCommands implements LeaseClient {
   /** Each gauge's stored cap, by cap key. */
   readonly caps = new Map<string, number>();
   readonly released: string[] = [];
-  /** Every attempt: its lease id and the level it was asked at (fail fast sends one). */
-  readonly requests: { id: string; rank: number | undefined }[] = [];
+  /** Every attempt: its lease id, the level (fail fast sends one) and partition it was asked at. */
+  readonly requests: { id: string; rank: number | undefined; key: string | undefined }[] = [];
   /** While set, `renew` waits for `applyRenewal()` (to deliver it after a release). */
   holdRenewals = false;
   private pendingRenewal: (() => void) | undefined;
@@ -42,7 +42,7 @@ export class FakeLeaseCommands implements LeaseClient {
     _ttlMs?: number,
     request?: LeaseRequest,
   ): Promise<AcquireReply> {
-    this.requests.push({ id, rank: request?.priority?.rank });
+    this.requests.push({ id, rank: request?.priority?.rank, key: request?.partition?.token });
     await Promise.resolve();
     const set = this.set(keys.leases);
     const cap = this.caps.get(keys.limit) ?? limit;
