@@ -129,7 +129,8 @@ export class WaitList {
    * The waiter `shift(at)` would hand a slot to, left in the list: a shared gauge asks the store
    * for a slot under that waiter's key (and level) before it `take`s it. Waiters past their
    * deadline are expired first, as by `shift`; CoDel's switch to newest first at this very
-   * hand-off is foreseen, not made, so `shift(at)` takes this same waiter.
+   * hand-off is foreseen, not made, so `shift(at)` takes this same waiter (unless `atCap` refuses
+   * it there: a list with that option is served by `shift` only).
    */
   peek(at?: number): Waiter | undefined {
     if (this.count === 0) return undefined;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { CommandErrorLog, failureKind, StoreCommandError } from './command-error';
+import { CommandErrorLog, StoreCommandError } from './command-error';
 import { StoreHealth } from './store-health';
 
 class Lines {
@@ -11,14 +11,6 @@ class Lines {
 }
 
 describe('command errors', () => {
-  it('tells an error of the command apart from an outage', () => {
-    expect(failureKind(new StoreCommandError('acquire', 'WRONGTYPE wrong kind'))).toBe('command');
-    expect(failureKind(new Error('Connection is closed.'))).toBe('outage');
-    expect(failureKind(new Error('Command timed out'))).toBe('outage');
-    expect(failureKind('boom')).toBe('outage');
-    expect(failureKind(undefined)).toBe('outage');
-  });
-
   it('names the command and the reply', () => {
     const error = new StoreCommandError('backpressureAcquire', 'WRONGTYPE wrong kind');
     expect(error).toMatchObject({

@@ -29,14 +29,6 @@ export class StoreCommandError extends Error {
   }
 }
 
-/** How a failed command counts: the store away (`outage`), or the command's own error. */
-export type FailureKind = 'outage' | 'command';
-
-/** Whether `error`, from a store command, means an outage or an error of the command's own. */
-export function failureKind(error: unknown): FailureKind {
-  return error instanceof StoreCommandError ? 'command' : 'outage';
-}
-
 /** The most distinct errors remembered; past it, an error is logged again (bounded memory). */
 const REMEMBERED = 100;
 
