@@ -9,6 +9,7 @@ import { LoopPressure } from './pressure/loop-pressure';
 import { DEFAULT_MAX_KEYS, KeyPartitions, type KeyEntry } from './partition/key-partitions';
 import { PriorityGrace } from './priority/priority-grace';
 import { PriorityHeadroom } from './priority/priority-headroom';
+import { ReleaseForecast, type HeldSince } from './priority/release-forecast';
 import { NORMAL_RANK, rankOf, type PriorityRank } from './priority/priority.level';
 import { WaitList } from './wait-list';
 import { runInSlot, type Work } from './work';
@@ -49,6 +50,8 @@ export class PressureGauge implements Gauge {
   private headroom: PriorityHeadroom | undefined;
   /** Created with `headroom`: the higher-level callers waiting briefly for a freed slot. */
   private grace: PriorityGrace | undefined;
+  /** Created with `headroom`: the held slots in grant order, to lend the reserve while one is due. */
+  private forecast: ReleaseForecast | undefined;
   /** Option `priorityWaitMs`; absent: half the mean hold time. */
   private readonly priorityWaitMs: number | undefined;
   /** Present with option `eventLoop`: refuses `low` and caps `normal` while the process's event loop is late. */
@@ -269,11 +272,7 @@ export class PressureGauge implements Gauge {
     ) {
       reason = 'key-over-share';
     } else if (free > 0 && this.waiters.length === 0) {
-      if (
-        headroom === undefined ||
-        rank === 0 ||
-        free > headroom.reserveFor(rank, this.capacity, headroom.waitMs(this.priorityWaitMs))
-      ) {
+      if (headroom === undefined || rank === 0 || free > this.keptFor(headroom, rank, now)) {
         return this.grant(entry, now);
       }
       reason = 'shed-priority';
@@ -299,9 +298,30 @@ export class PressureGauge implements Gauge {
     return reason;
   }
 
+  /**
+   * Slots kept free for levels above `rank`: the calibrated reserve, less the held slots due back
+   * within half the brief wait (a higher-level caller finding the gauge full is served by one of
+   * them in time), less those already promised to brief waiters.
+   */
+  private keptFor(headroom: PriorityHeadroom, rank: PriorityRank, now: number): number {
+    const waitMs = headroom.waitMs(this.priorityWaitMs);
+    const kept = headroom.reserveFor(rank, this.capacity, waitMs);
+    if (kept === 0 || waitMs <= 0) return kept;
+    const promised = this.grace?.length ?? 0;
+    const due = this.forecast!.due(
+      now,
+      waitMs / 2,
+      headroom.meanHoldMs,
+      headroom.holdSpreadMs,
+      kept + promised,
+    );
+    return kept - Math.max(0, due - promised);
+  }
+
   /** The headroom, and the brief wait that goes with it, at the first call with a priority. */
   private createHeadroom(): PriorityHeadroom {
     this.grace ??= this.createGrace();
+    this.forecast = new ReleaseForecast();
     return new PriorityHeadroom();
   }
 
@@ -444,10 +464,12 @@ export class PressureGauge implements Gauge {
     const timed = this.timed || this.headroom !== undefined || entry !== undefined;
     const since = timed ? (now ?? performance.now()) : 0;
     const watched = this.holds?.start();
+    const due: HeldSince | undefined = this.forecast?.start(since);
     const release = (outcome: Outcome = 'succeeded') => {
       if (!held) return;
       held = false;
       if (watched !== undefined) this.holds!.end(watched);
+      if (due !== undefined) this.forecast!.end(due);
       if (entry !== undefined) this.partitions!.unhold(entry);
       if (timed) this.handOff(this.sample(since, outcome, entry !== undefined));
       else {

@@ -50,13 +50,16 @@ const PRIOR_WAITS = 8;
  * rate `m` from counts that halve every 2 s, the model's guess counting as 8 waits, and capped
  * at that guess (a warm-up burst's misses must not keep a larger reserve, where waits are then
  * too rare to unlearn them); the reserve is `r = ⌈ln(0.01 / m) / ln ρ⌉`, 0 when `m ≤ 0.01`.
- * Measured over HTTP on the bench mix this keeps about the model's 1 slot (goodput ~0.88); a
- * version without the cap and the half-time rule gave 0 slots in simulation but 2 over HTTP.
+ * Measured over HTTP on the bench mix this keeps about the model's 1 slot; a version without the
+ * cap and the half-time rule gave 0 slots in simulation but 2 over HTTP. The gauge lends that slot
+ * while a held one is due back (`ReleaseForecast`, from the mean hold and `holdSpreadMs`).
  */
 export class PriorityHeadroom {
   /** Decayed arrivals per level (admitted or not): demand, not what was served. */
   private readonly arrivals: number[] = new Array<number>(LEVEL_COUNT).fill(0);
   private meanHeldMs = 0;
+  /** Moving mean absolute deviation of hold times: how far a slot's release can be foretold. */
+  private spreadMs = 0;
   private at = 0;
   /** Decayed counts of brief waits that ended, and of those that ended refused, as of `waitsAt`. */
   private waits = 0;
@@ -74,10 +77,20 @@ export class PriorityHeadroom {
     return this.meanHeldMs;
   }
 
+  /** The moving mean absolute deviation of hold times (from the mean hold itself at first). */
+  get holdSpreadMs(): number {
+    return this.spreadMs;
+  }
+
   /** Learns one slot's hold time (from a release). */
   held(heldMs: number): void {
-    this.meanHeldMs =
-      this.meanHeldMs === 0 ? heldMs : this.meanHeldMs + HOLD_WEIGHT * (heldMs - this.meanHeldMs);
+    if (this.meanHeldMs === 0) {
+      // Unsteady until shown otherwise: no release is foretold before a few holds agree.
+      this.meanHeldMs = this.spreadMs = heldMs;
+      return;
+    }
+    this.spreadMs += HOLD_WEIGHT * (Math.abs(heldMs - this.meanHeldMs) - this.spreadMs);
+    this.meanHeldMs += HOLD_WEIGHT * (heldMs - this.meanHeldMs);
   }
 
   /**

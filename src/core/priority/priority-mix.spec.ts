@@ -97,11 +97,22 @@ async function simulate(
 }
 
 describe('the bench mix, simulated (low at 5×, critical at 0.3× capacity)', () => {
-  it('with the brief wait: critical ≥ 0.99 within 1.5× the service time, goodput ≥ 0.9', async () => {
-    // A wait counts as missed past half its time, and the measured rate never exceeds the M/M/1
-    // guess: here the reserve stays about 1 slot (goodput 0.905–0.923).
+  it('with the brief wait: critical ≥ 0.99 within 1.5× the service time, goodput ≥ 0.97', async () => {
+    // The reserve stays about 1 slot, but steady holds make their releases foreseeable: the kept
+    // slot is lent to `low` while a held one is due within half the wait (goodput 0.989–0.992;
+    // 0.905–0.923 with the slot kept idle).
     for (const seed of [1, 2, 3]) {
       const mix = await simulate({}, seed);
+      expect(mix.criticalSuccess).toBeGreaterThanOrEqual(0.99);
+      expect(mix.criticalP99Ms).toBeLessThanOrEqual(1.5 * SERVICE_MS);
+      expect(mix.goodput).toBeGreaterThanOrEqual(0.97);
+    }
+  }, 30_000);
+
+  it('with holds of 50 ± 10 ms: the spread narrows what is foretold, critical keeps ≥ 0.99 within 1.5×', async () => {
+    const jittered = (next: () => number) => Math.round(SERVICE_MS - 10 + 20 * next());
+    for (const seed of [1, 2, 3]) {
+      const mix = await simulate({}, seed, jittered);
       expect(mix.criticalSuccess).toBeGreaterThanOrEqual(0.99);
       expect(mix.criticalP99Ms).toBeLessThanOrEqual(1.5 * SERVICE_MS);
       expect(mix.goodput).toBeGreaterThanOrEqual(0.9);
