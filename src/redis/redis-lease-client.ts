@@ -6,8 +6,10 @@ import type {
   LeaseClient,
   LeaseRequest,
   LimitSync,
+  RenewOutcome,
   RenewReply,
 } from '../core/shared/lease-client';
+import { StoreCommandError } from '../core/shared/command-error';
 import {
   ACQUIRE_LEASE,
   RELEASE_LEASES,
@@ -108,9 +110,11 @@ export class RedisLeaseClient implements LeaseClient {
   /**
    * Renews every batch in one round trip (a pipeline when there are several gauges; on a Cluster
    * client, where a pipeline must stay on one node, one call per gauge sent together). Resolves to
-   * how many leases had to be re-added, and the cap, per batch.
+   * how many leases had to be re-added, and the cap, per batch; a batch whose script failed with
+   * an error of its own resolves to that `StoreCommandError`, so one corrupted gauge never drops
+   * the replies of the others. Any other error (an outage) rejects the whole renewal.
    */
-  async renew(batches: readonly LeaseBatch[], ttlMs: number): Promise<RenewReply[]> {
+  async renew(batches: readonly LeaseBatch[], ttlMs: number): Promise<RenewOutcome[]> {
     const args = ({ keys, limit, ids }: LeaseBatch) => [
       keys.leases,
       keys.limit,
@@ -120,17 +124,16 @@ export class RedisLeaseClient implements LeaseClient {
     ];
     if (batches.length === 1 || this.client.isCluster) {
       return Promise.all(
-        batches.map(async (batch) => renewReply(await this.run(RENEW, ...args(batch)))),
+        batches.map((batch) => this.run(RENEW, ...args(batch)).then(renewReply, ownError)),
       );
     }
     const pipeline = this.client.pipeline();
     const queued = pipeline as unknown as Scripts;
     for (const batch of batches) void queued[RENEW](...args(batch));
     const results = (await pipeline.exec()) ?? [];
-    return results.map(([error, reply]) => {
-      if (error) throw scriptFailure(RENEW, error);
-      return renewReply(reply);
-    });
+    return results.map(([error, reply]) =>
+      error ? ownError(scriptFailure(RENEW, error)) : renewReply(reply),
+    );
   }
 
   /** At bootstrap: stores this instance's configured limit as the cap, or adopts the stored one. */
@@ -178,6 +181,12 @@ function pair(reply: unknown): [number, number] {
 function triple(reply: unknown): [number, number, number] {
   const [a, b, c] = reply as [unknown, unknown, unknown];
   return [Number(a), Number(b), Number(c)];
+}
+
+/** A failed renewal of one gauge: its own error is that gauge's outcome; anything else, an outage. */
+function ownError(error: unknown): StoreCommandError {
+  if (error instanceof StoreCommandError) return error;
+  throw error;
 }
 
 function renewReply(reply: unknown): RenewReply {

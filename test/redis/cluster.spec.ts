@@ -109,6 +109,29 @@ describeCluster('RedisGaugeStore on a Redis Cluster', () => {
     for (const release of held) release();
   });
 
+  it('renews the other gauges when one gauge’s renewal fails with a script error', async () => {
+    const logs = new Logs();
+    // A cap set at run time: the healthy gauge's bootstrap sync adopts it, and says so (then only
+    // renewals can tell it the cap set below).
+    await admin.hset(keysOf('healthy')[1] ?? '', 'cap', 3, 'configured', 2);
+    const store = instance({ leaseTtlMs: 1000, renewIntervalMs: 30, logger: logs });
+    const broken = gaugeOf(store, 'broken', { limit: 2 });
+    const healthy = gaugeOf(store, 'healthy', { limit: 2 });
+    await until(() => logs.warnings.some((line) => line.includes('set at run time')), 'synced');
+    expect(healthy.limit).toBe(3);
+    await admin.del(broken.keys.limit);
+    await admin.set(broken.keys.limit, 'x'); // every renewal of `broken` fails now
+    const renewals = () => logs.warnings.filter((line) => line.includes('backpressureRenew'));
+    await until(() => renewals().length > 0, 'the failed renewal is logged');
+
+    await admin.hset(healthy.keys.limit, 'cap', 4);
+    await until(() => healthy.limit === 4, 'the healthy gauge follows the stored cap', 3000);
+    expect(renewals()).toHaveLength(1);
+    expect(store.state).toBe('up');
+    expect(logs.warnings.filter((line) => line.includes('unreachable'))).toEqual([]);
+    await admin.del(broken.keys.limit);
+  });
+
   it('stores the cap on the cluster, so setLimit on one instance reaches another', async () => {
     const storeA = instance();
     const a = gaugeOf(storeA, 'cap', { limit: 1 });

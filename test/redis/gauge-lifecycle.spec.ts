@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { GaugeAbortedError, GaugeUnavailableError, type Release } from '../../src';
 import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
+import { StoreCommandError } from '../../src/core/shared/command-error';
 import { StoreHealth } from '../../src/core/shared/store-health';
 import { LeaseRenewer } from '../../src/core/shared/lease-renewer';
 import { watchClient } from '../../src/redis/redis-connection';
@@ -250,6 +251,42 @@ describe('lease renewal racing a release', () => {
     await Promise.resolve();
     expect(leases.has(id)).toBe(false);
     expect(commands.released.filter((released) => released === id)).toHaveLength(2);
+  });
+});
+
+describe('the cap sync at bootstrap answered with a script error', () => {
+  it('is tried again at each renewal round until it succeeds, logged once', async () => {
+    const { gauge, health, commands, logs } = setup({ limit: 2 });
+    const renewer = new LeaseRenewer(
+      1000,
+      10_000,
+      () => [gauge],
+      () => commands,
+      health,
+      logs,
+      'Redis',
+    );
+    commands.caps.set('l', 5); // stored by an instance configured otherwise: the sync warns
+    commands.syncFailure = new StoreCommandError('backpressureSyncLimit', 'WRONGTYPE wrong kind');
+    const syncErrors = () => logs.warnings.filter((line) => line.includes('backpressureSyncLimit'));
+    const differs = () => logs.warnings.filter((line) => line.includes('configured with limit 2'));
+
+    health.markUp(); // bootstrap: the sync fails
+    await until(() => syncErrors().length === 1);
+    expect(commands.syncCalls).toBe(1);
+    await renewer.renewNow();
+    await renewer.renewNow();
+    await until(() => commands.syncCalls === 3); // once per round, no more
+    expect(syncErrors()).toHaveLength(1);
+    expect(health.state).toBe('up');
+
+    commands.syncFailure = undefined; // the key is fixed: no outage needed to finish the bootstrap
+    await renewer.renewNow();
+    await until(() => differs().length === 1);
+    await renewer.renewNow();
+    await Promise.resolve();
+    expect(commands.syncCalls).toBe(4);
+    expect(gauge.limit).toBe(5);
   });
 });
 

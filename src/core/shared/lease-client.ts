@@ -1,3 +1,5 @@
+import type { StoreCommandError } from './command-error';
+
 /*
  * The seam between a shared gauge and its store. Everything in src/core/shared — the local wait
  * list, wake-up by notification, the outage policy, lease renewal, orphaned releases — works on
@@ -91,6 +93,13 @@ export interface RenewReply {
 }
 
 /**
+ * What a batched renewal did for one gauge: its reply, or the error its script answered (a key of
+ * that gauge holding the wrong type, say). One gauge's corrupted key fails that gauge's renewal
+ * only: the others in the same round trip were renewed all the same, and their replies count.
+ */
+export type RenewOutcome = RenewReply | StoreCommandError;
+
+/**
  * The cap found by an instance at bootstrap. The newest configuration wins, and a cap set at run
  * time survives restarts of instances configured like the one that stored it: when no cap is
  * stored, or it came from another configured limit, this instance's configured limit becomes the
@@ -109,7 +118,8 @@ export interface LimitSync {
  * The atomic operations a shared gauge needs of its store. A slot is a lease: an id in the gauge's
  * lease set with an expiry on the store's clock. The gauge's cap is stored beside it and applies to
  * every instance. Each call is one round trip; a rejection means the store could not be reached
- * (the call may still have been applied).
+ * (the call may still have been applied), or, a `StoreCommandError`, that it answered with an
+ * error of the command's own.
  */
 export interface LeaseClient {
   /**
@@ -135,9 +145,11 @@ export interface LeaseClient {
   /**
    * Pushes the expiry of every lease in every batch to `ttlMs` from now, re-adding those the store
    * lost, and keeps each gauge's cap alive as long (storing the batch's `limit` if none is), in
-   * one round trip if it can.
+   * one round trip if it can. Resolves to one outcome per batch, in order: a batch whose command
+   * the store answered with an error of its own resolves to that `StoreCommandError`, the others
+   * to their replies; it rejects only when the store could not be reached (an outage).
    */
-  renew(batches: readonly LeaseBatch[], ttlMs: number): Promise<RenewReply[]>;
+  renew(batches: readonly LeaseBatch[], ttlMs: number): Promise<RenewOutcome[]>;
   /** At bootstrap: stores or adopts the gauge's cap (see `LimitSync`), kept alive for `ttlMs`. */
   syncLimit(keys: GaugeKeys, configured: number, ttlMs: number): Promise<LimitSync>;
   /**

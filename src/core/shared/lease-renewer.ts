@@ -1,4 +1,5 @@
-import type { GaugeKeys, LeaseBatch, LeaseClient } from './lease-client';
+import { StoreCommandError } from './command-error';
+import type { GaugeKeys, LeaseBatch, LeaseClient, RenewOutcome } from './lease-client';
 import type { StoreHealth, StoreLogger } from './store-health';
 
 /** A gauge as the renewer sees it: its keys, its configured limit, the ids this instance holds. */
@@ -12,6 +13,12 @@ export interface LeaseHolder {
   capStamp(): number;
   /** The cap the store holds now (the renewal stamped `stamp` read it). */
   follow(limit: number, stamp: number): void;
+  /**
+   * The store answered a renewal round: a step of the gauge's bootstrap that failed with an error
+   * of the store's own (its cap sync) is tried again, so it need not wait for an outage to end.
+   * A no-op once it succeeded; at most one try per round (one interval), and a failure is logged once.
+   */
+  retryBootstrap(): void;
 }
 
 /** One gauge in a renewal: who asked, what was sent, and the stamp its reply is matched with. */
@@ -56,8 +63,9 @@ export class LeaseRenewer {
 
   /**
    * Renews now (also right after an outage, to re-add leases a restarted store lost before other
-   * instances fill the gauge). A failure marks the store down (unless the store answered with an
-   * error of the script's own, logged once); the next interval tries again.
+   * instances fill the gauge). A failure marks the store down; the next interval tries again. A
+   * gauge whose script answered an error of its own (a corrupted key) is logged once and skipped,
+   * the store staying up and the other gauges' replies handled as usual.
    */
   async renewNow(): Promise<void> {
     const client = this.client();
@@ -74,20 +82,15 @@ export class LeaseRenewer {
     if (renewals.length === 0) return;
     this.running = true;
     try {
-      const replies = await client.renew(
+      const outcomes = await client.renew(
         renewals.map(({ batch }) => batch),
         this.ttlMs,
       );
-      // Leases released while the renewal was on the wire are removed again, and not reported.
+      if (outcomes.length !== renewals.length) {
+        throw new Error(`renew answered ${outcomes.length} replies for ${renewals.length} gauges`);
+      }
       let lost = 0;
-      replies.forEach(({ readded, limit }, i) => {
-        const renewal = renewals[i];
-        if (renewal === undefined) {
-          throw new Error(`renew answered ${replies.length} replies for ${renewals.length} gauges`);
-        }
-        lost += Math.max(0, readded - renewal.holder.renewed(renewal.batch.ids));
-        renewal.holder.follow(limit, renewal.stamp);
-      });
+      outcomes.forEach((outcome, i) => (lost += this.handle(renewals[i]!, outcome)));
       if (lost > 0) {
         this.logger.warn(
           `${lost} lease(s) held by this instance were missing in ${this.kind} and were added back ` +
@@ -95,12 +98,28 @@ export class LeaseRenewer {
         );
       }
     } catch (error) {
-      // An error of a renewal script's own (a corrupted key) is logged once, and is no outage.
       this.health.failed(error);
       // It may have been applied all the same: released leases become orphans, removed on recovery.
       renewals.forEach(({ holder, batch }) => holder.renewed(batch.ids));
+      return;
     } finally {
       this.running = false;
     }
+    // The store answered: what a gauge's bootstrap left undone is tried again (after the renewal,
+    // which re-adds leases first, as on a recovery).
+    for (const { holder } of renewals) holder.retryBootstrap();
+  }
+
+  /** One gauge's outcome; returns how many of its leases had to be re-added. */
+  private handle({ holder, batch, stamp }: Renewal, outcome: RenewOutcome): number {
+    // Leases released while the renewal was on the wire are removed again, and not reported.
+    const released = holder.renewed(batch.ids);
+    if (outcome instanceof StoreCommandError) {
+      // An error of this gauge's script (a corrupted key): logged once, no outage, no cap read.
+      this.health.failed(outcome);
+      return 0;
+    }
+    holder.follow(outcome.limit, stamp);
+    return Math.max(0, outcome.readded - released);
   }
 }

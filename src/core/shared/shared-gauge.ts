@@ -308,6 +308,11 @@ export class SharedGauge implements Gauge, LeaseHolder {
     this.cap.sync();
   }
 
+  /** A renewal round was answered: a cap sync that failed (a script error) is tried again. */
+  retryBootstrap(): void {
+    this.cap.sync();
+  }
+
   /** Rejects waiting callers (they are told the gauge is full, as the in-memory gauge does). */
   close(): void {
     this.pressure?.close();

@@ -76,7 +76,11 @@ export class SharedLimit {
     this.target.changed(from, limit);
   }
 
-  /** Once the store is first up: stores or adopts the cap, warning if it differs from ours. */
+  /**
+   * Once the store is first up: stores or adopts the cap, warning if it differs from ours. Until
+   * that succeeds, called again on each recovery and each answered renewal round (an error of the
+   * script's own, say a corrupted cap key, needs no outage to be retried), never while in flight.
+   */
   sync(): void {
     const client = this.backend.client();
     if (this.synced || !client || this.backend.health.state !== 'up') return;
@@ -88,7 +92,7 @@ export class SharedLimit {
         this.follow(found.limit, stamp);
       },
       (error: unknown) => {
-        this.synced = false; // again on the next recovery
+        this.synced = false; // again on the next renewal round or recovery
         // An error of the script's own (a corrupted cap key) is logged once, and is no outage.
         this.backend.health.failed(error);
       },

@@ -5,8 +5,9 @@ import type {
   LeaseClient,
   LeaseRequest,
   LimitSync,
-  RenewReply,
+  RenewOutcome,
 } from '../../../src/core/shared/lease-client';
+import type { StoreCommandError } from '../../../src/core/shared/command-error';
 import type { LeaseBackend } from '../../../src/core/shared/lease-backend.interface';
 import { SharedGauge } from '../../../src/core/shared/shared-gauge';
 import { StoreHealth } from '../../../src/core/shared/store-health';
@@ -16,7 +17,7 @@ import { Logs } from './helpers';
 /**
  * A `LeaseClient` over in-memory sets (the Redis scripts' semantics), for driving a `SharedGauge`
  * through outages, the first connect and reordered replies without a Redis. `renew` can be held
- * back to reorder it.
+ * back to reorder it; a gauge's renewal, and `syncLimit`, can answer a script error.
  */
 export class FakeLeaseCommands implements LeaseClient {
   readonly sets = new Map<string, Set<string>>();
@@ -27,6 +28,12 @@ export class FakeLeaseCommands implements LeaseClient {
   readonly requests: { id: string; rank: number | undefined; key: string | undefined }[] = [];
   /** While set, `renew` waits for `applyRenewal()` (to deliver it after a release). */
   holdRenewals = false;
+  /** Script errors the renewal answers for a gauge, by lease key (the other gauges are renewed). */
+  readonly renewFailures = new Map<string, StoreCommandError>();
+  /** While set, `syncLimit` rejects with it (a corrupted cap key). */
+  syncFailure: StoreCommandError | undefined;
+  /** How many times `syncLimit` was called. */
+  syncCalls = 0;
   private pendingRenewal: (() => void) | undefined;
 
   set(key: string): Set<string> {
@@ -67,9 +74,11 @@ export class FakeLeaseCommands implements LeaseClient {
   }
 
   /** Plain ZADD semantics: re-adds a lease that is missing. */
-  renew(batches: readonly LeaseBatch[]): Promise<RenewReply[]> {
+  renew(batches: readonly LeaseBatch[]): Promise<RenewOutcome[]> {
     const apply = () =>
       batches.map(({ keys, limit, ids }) => {
+        const failure = this.renewFailures.get(keys.leases);
+        if (failure !== undefined) return failure;
         const set = this.set(keys.leases);
         let readded = 0;
         for (const id of ids) if (!set.has(id) && set.add(id)) readded++;
@@ -82,6 +91,8 @@ export class FakeLeaseCommands implements LeaseClient {
 
   /** The stored cap wins here (the Redis scripts' configuration rule is tested on Redis). */
   async syncLimit(keys: GaugeKeys, configured: number): Promise<LimitSync> {
+    this.syncCalls++;
+    if (this.syncFailure !== undefined) throw this.syncFailure;
     const stored = this.caps.get(keys.limit);
     if (stored === undefined) this.caps.set(keys.limit, configured);
     return { limit: stored ?? configured, storedLimit: stored, storedConfigured: stored };
@@ -109,13 +120,14 @@ export function fakeGauge(
   const commands = new FakeLeaseCommands();
   let n = 0;
   const built: { gauge?: SharedGauge } = {};
-  const health = new StoreHealth('Redis fake', 'Redis', 60_000, new Logs(), (state) =>
+  const logs = new Logs();
+  const health = new StoreHealth('Redis fake', 'Redis', 60_000, logs, (state) =>
     state === 'down' ? built.gauge?.storeDown(health.reason) : built.gauge?.storeUp(),
   );
   const backend: LeaseBackend = {
     kind: 'Redis',
     health,
-    logger: new Logs(),
+    logger: logs,
     leaseTtlMs: 10_000,
     connectTimeoutMs,
     client: () => commands,
@@ -128,5 +140,5 @@ export function fakeGauge(
     { leases: 'k', limit: 'l', channel: 'c' },
     backend,
   ));
-  return { gauge, health, commands, backend, leases: commands.set('k') };
+  return { gauge, health, commands, backend, logs, leases: commands.set('k') };
 }

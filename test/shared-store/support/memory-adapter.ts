@@ -7,7 +7,7 @@ import type {
   LeaseClient,
   LeaseConnection,
   LimitSync,
-  RenewReply,
+  RenewOutcome,
 } from '../../../src/core/shared/lease-client';
 import type { SharedGauge } from '../../../src/core/shared/shared-gauge';
 import {
@@ -109,7 +109,7 @@ export class MemoryConnection implements LeaseConnection, LeaseClient {
     return removed;
   }
 
-  async renew(batches: readonly LeaseBatch[], ttlMs: number): Promise<RenewReply[]> {
+  async renew(batches: readonly LeaseBatch[], ttlMs: number): Promise<RenewOutcome[]> {
     return batches.map(({ keys, limit, ids }) => {
       const set = this.call(keys.leases);
       const readded = ids.filter((id) => !set.has(id)).length;
