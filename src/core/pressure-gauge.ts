@@ -301,13 +301,16 @@ export class PressureGauge implements Gauge {
   /**
    * Slots kept free for levels above `rank`: the calibrated reserve, less the held slots due back
    * within half the brief wait (a higher-level caller finding the gauge full is served by one of
-   * them in time), less those already promised to brief waiters.
+   * them in time), less those already promised to brief waiters. Nothing is lent while a level
+   * above `rank` waits briefly: a slot free then is kept for it (lending it would serve a lower
+   * level first).
    */
   private keptFor(headroom: PriorityHeadroom, rank: PriorityRank, now: number): number {
     const waitMs = headroom.waitMs(this.priorityWaitMs);
     const kept = headroom.reserveFor(rank, this.capacity, waitMs);
     if (kept === 0 || waitMs <= 0) return kept;
     const promised = this.grace?.length ?? 0;
+    if (promised > 0 && this.grace!.servedBefore((rank - 1) as PriorityRank) > 0) return kept;
     const due = this.forecast!.due(
       now,
       waitMs / 2,

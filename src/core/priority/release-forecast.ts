@@ -4,6 +4,7 @@ export interface HeldSince {
   readonly since: number;
   prev: HeldSince | undefined;
   next: HeldSince | undefined;
+  /** Still in the list: held, and not yet dropped as late (see `due`). */
   held: boolean;
 }
 
@@ -20,9 +21,15 @@ export interface HeldSince {
  * window) make nothing due, and the gauge keeps its reserve as before; so does a level that may not
  * wait (`priorityWaitMs: 0`).
  *
+ * A slot still held more than `window` past its latest foretold release (`since + meanHold +
+ * spread`) has shown that its forecast failed (its work hangs, the upstream slowed down): it is
+ * dropped from the list, never counted as due again, else one stalled slot would lend the
+ * reserve for as long as it is held.
+ *
  * Slots are linked in grant order, O(1) to add and to remove, so the oldest held slot — the first
- * expected back, all having the same mean hold — is the head. Counting the due ones walks from the
- * head and stops at the first one not due, and at `max`. No timer; one small node per slot.
+ * expected back, all having the same mean hold — is the head. Counting the due ones drops the late
+ * ones from the head (each slot at most once), then walks and stops at the first one not due, and
+ * at `max`. No timer; one small node per slot.
  */
 export class ReleaseForecast {
   private head: HeldSince | undefined;
@@ -37,7 +44,7 @@ export class ReleaseForecast {
     return node;
   }
 
-  /** The slot came back (once; a second call does nothing). */
+  /** The slot came back, or is late (once; a second call does nothing). */
   end(node: HeldSince): void {
     if (!node.held) return;
     node.held = false;
@@ -52,11 +59,13 @@ export class ReleaseForecast {
   /**
    * How many held slots (at most `max`) are expected back within `windowMs` of `now`, given the
    * mean hold time and its spread: 0 until a hold time is known, or when the spread alone fills the
-   * window.
+   * window. Slots already late by more than the window are dropped, not counted.
    */
   due(now: number, windowMs: number, meanHoldMs: number, spreadMs: number, max: number): number {
     if (meanHoldMs <= 0 || spreadMs >= windowMs) return 0;
     const before = now + windowMs - meanHoldMs - spreadMs;
+    const late = now - windowMs - meanHoldMs - spreadMs;
+    while (this.head !== undefined && this.head.since < late) this.end(this.head);
     let count = 0;
     for (let node = this.head; node !== undefined && count < max; node = node.next) {
       if (node.since > before) break;
