@@ -227,21 +227,33 @@ describe('the store health while connecting', () => {
   });
 });
 
+/** A renewer of `gauge` alone, every 1 s, leases of 10 s. */
+function renewerOf(
+  gauge: ConstructorParameters<typeof LeaseRenewer>[2] extends () => Iterable<infer H> ? H : never,
+  commands: ConstructorParameters<typeof LeaseRenewer>[3] extends () => infer C
+    ? NonNullable<C>
+    : never,
+  health: ConstructorParameters<typeof LeaseRenewer>[4],
+  logs: ConstructorParameters<typeof LeaseRenewer>[5],
+): LeaseRenewer {
+  return new LeaseRenewer(
+    1000,
+    10_000,
+    () => [gauge],
+    () => commands,
+    health,
+    logs,
+    'Redis',
+  );
+}
+
 describe('lease renewal racing a release', () => {
   it('removes again a lease that a renewal re-added after it was released', async () => {
     const { gauge, health, commands, leases } = setup({ limit: 2 });
     health.markUp();
     const release = (await gauge.acquire()) as Release;
     const id = [...leases][0]!; // the one lease just acquired
-    const renewer = new LeaseRenewer(
-      1000,
-      10_000,
-      () => [gauge],
-      () => commands,
-      health,
-      new Logs(),
-      'Redis',
-    );
+    const renewer = renewerOf(gauge, commands, health, new Logs());
     commands.holdRenewals = true;
     const renewing = renewer.renewNow(); // captured the lease; its reply is held back
     release(); // reaches Redis first
@@ -257,15 +269,7 @@ describe('lease renewal racing a release', () => {
 describe('the cap sync at bootstrap answered with a script error', () => {
   it('is tried again at each renewal round until it succeeds, logged once', async () => {
     const { gauge, health, commands, logs } = setup({ limit: 2 });
-    const renewer = new LeaseRenewer(
-      1000,
-      10_000,
-      () => [gauge],
-      () => commands,
-      health,
-      logs,
-      'Redis',
-    );
+    const renewer = renewerOf(gauge, commands, health, logs);
     commands.caps.set('l', 5); // stored by an instance configured otherwise: the sync warns
     commands.syncFailure = new StoreCommandError('backpressureSyncLimit', 'WRONGTYPE wrong kind');
     const syncErrors = () => logs.warnings.filter((line) => line.includes('backpressureSyncLimit'));
