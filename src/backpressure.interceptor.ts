@@ -94,7 +94,10 @@ export class BackpressureInterceptor implements NestInterceptor {
     const waiting = new AbortController();
     let stop: TeardownLogic;
     let unwatch: (() => void) | undefined;
+    /** The wait is over (granted or refused): nothing listens to `waiting` any more. */
+    let settled = false;
     const granted = (release: Release) => {
+      settled = true;
       unwatch?.();
       // No work runs in such a slot: `ignored`, nothing for a limit policy or hold time to learn.
       if (!call.isOpen) return release('ignored');
@@ -107,6 +110,7 @@ export class BackpressureInterceptor implements NestInterceptor {
       stop = this.start(call, release, next, subscriber);
     };
     const refused = (error: unknown) => {
+      settled = true;
       unwatch?.();
       if (call.isOpen) fail(error);
     };
@@ -121,7 +125,8 @@ export class BackpressureInterceptor implements NestInterceptor {
     }
     return () => {
       call.end();
-      waiting.abort();
+      // Only a wait still going on is left; aborting a settled one would only build an AbortError.
+      if (!settled) waiting.abort();
       unwatch?.();
       unsubscribe(stop);
     };

@@ -76,6 +76,14 @@ export class GaugeAbortedError extends Error {
   ) {
     super(`Wait for gauge "${gauge}" was aborted`);
   }
+
+  /**
+   * A caller that gave up waiting is flow control too (under overload clients time out by the
+   * thousand), so gauges build it without a stack trace, as they build refusals.
+   */
+  static withoutStack(gauge: string): GaugeAbortedError {
+    return withoutStackTrace(() => new GaugeAbortedError(gauge));
+  }
 }
 
 /**

@@ -334,6 +334,6 @@ export class WaitList {
     if (!this.levels[waiter.index]?.remove(waiter)) return;
     this.left(waiter, false);
     this.figures.abort(this.waitedMs(waiter));
-    waiter.reject(new GaugeAbortedError(this.figures.gauge));
+    waiter.reject(GaugeAbortedError.withoutStack(this.figures.gauge));
   }
 }

@@ -156,7 +156,7 @@ export class PriorityGrace {
     this.waiters.splice(at, 1);
     this.left(waiter, false);
     this.figures.abort(performance.now() - waiter.since);
-    waiter.reject(new GaugeAbortedError(this.figures.gauge));
+    waiter.reject(GaugeAbortedError.withoutStack(this.figures.gauge));
   }
 
   private arm(deadline: number, now: number): void {

@@ -436,6 +436,6 @@ export class SharedGauge implements Gauge, LeaseHolder {
 
   private abortedError(): GaugeAbortedError {
     this.figures.abort(0);
-    return new GaugeAbortedError(this.name);
+    return GaugeAbortedError.withoutStack(this.name);
   }
 }
