@@ -390,13 +390,20 @@ export class SharedGauge implements Gauge, LeaseHolder {
     return this.waiters.add(signal, rank, entry);
   }
 
-  /** While the store is down, hands free local slots to the oldest waiters. */
+  /**
+   * While the store is down, hands free local slots to the oldest waiters. The waiter is found
+   * before a slot is taken: waiters past their deadline (their timer not run yet) are refused
+   * first, and may leave nobody to take the slot.
+   */
   private serveLocally(): void {
     while (this.waiters.length > 0 && this.backend.health.state === 'down') {
+      const now = performance.now();
+      const waiter = this.waiters.peek(now);
+      if (waiter === undefined) return;
       const slot = this.fallback.take();
       if (!slot) return;
-      const waiter = this.waiters.shift()!;
-      waiter.resolve(this.slots.watched(slot));
+      if (this.waiters.take(waiter, now)) waiter.resolve(this.slots.watched(slot));
+      else slot('ignored'); // a listener told of the grant made the waiter leave meanwhile
     }
   }
 
