@@ -49,3 +49,34 @@ describe('a shared gauge failing open, its local slot freed as the waiter times 
     expect(gauge.inFlight).toBe(0);
   });
 });
+
+describe('a shared gauge closed while an attempt is on the wire', () => {
+  it('refuses the caller the store found full, instead of queueing it in a closed gauge', async () => {
+    const { gauge, health, leases } = setup({ limit: 1, queue: { size: 5, timeoutMs: 60_000 } });
+    health.markUp();
+    leases.add('other-instance:1'); // the store is full
+    const waiting = Promise.resolve(gauge.acquire()); // its attempt is on the wire
+    waiting.catch(() => undefined);
+    gauge.close();
+    await expect(waiting).rejects.toThrow(/is closed/);
+    expect(gauge.queued).toBe(0);
+    leases.clear();
+    gauge.wake(); // a release elsewhere: nothing may be served by a closed gauge
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(gauge.inFlight).toBe(0);
+    expect(leases.size).toBe(0);
+    expect(gauge.admitted + gauge.rejected + gauge.timedOut + gauge.aborted).toBe(1);
+  });
+
+  it('gives back a lease granted after close and refuses the caller as closed, not as aborted', async () => {
+    const { gauge, health, leases } = setup({ limit: 1, queue: { size: 5, timeoutMs: 60_000 } });
+    health.markUp();
+    const waiting = Promise.resolve(gauge.acquire()); // its attempt is on the wire
+    waiting.catch(() => undefined);
+    gauge.close();
+    await expect(waiting).rejects.toThrow(/is closed/);
+    expect(leases.size).toBe(0);
+    expect(gauge.inFlight).toBe(0);
+    expect([gauge.admitted, gauge.rejected, gauge.aborted]).toEqual([0, 1, 0]);
+  });
+});

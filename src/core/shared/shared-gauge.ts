@@ -232,14 +232,7 @@ export class SharedGauge implements Gauge, LeaseHolder {
     const rank = named ?? NORMAL_RANK;
     const key = typeof options?.key === 'string' ? options.key : undefined;
     if (this.pressure?.sheds(rank, this.inFlight)) throw this.exhausted('shed-pressure');
-    if (this.closed) {
-      this.figures.reject('unavailable');
-      throw new GaugeUnavailableError(
-        this.name,
-        `Gauge "${this.name}" is closed`,
-        this.retryAfterSeconds,
-      );
-    }
+    if (this.closed) throw this.closedError();
     switch (this.backend.health.state) {
       case 'up':
         // Behind earlier callers; a fail-fast gauge's callers left from the first connection are
@@ -340,16 +333,20 @@ export class SharedGauge implements Gauge, LeaseHolder {
         this.figures.reject('unavailable');
         throw this.refusal(failure);
       }
+      // Closed while the attempt was on the wire: no local slot, no place in the list.
+      if (this.closed) throw this.closedError();
       return this.outageSlot(signal, rank, key);
     }
     if (granted === 'key-over-share' || granted === 'shed-priority') throw this.exhausted(granted);
     if (granted !== 'full') {
       if (!signal?.aborted && !this.closed) return this.slots.grant(granted, undefined, partition);
       this.leases.release(granted);
-      throw this.abortedError();
+      throw signal?.aborted ? this.abortedError() : this.closedError();
     }
     if (this.queueSize === 0) throw this.exhausted('full');
     if (signal?.aborted) throw this.abortedError();
+    // Closed while the attempt was on the wire: `close()` refused the waiters, and so this caller.
+    if (this.closed) throw this.closedError();
     const waiting = this.join(signal, rank, key);
     // A release notification that arrived while this attempt was on the wire was meant for it too.
     if (wakes !== this.wakes) void this.drainer.drain();
@@ -437,6 +434,16 @@ export class SharedGauge implements Gauge, LeaseHolder {
       this.name,
       `Gauge "${this.name}": its ${this.backend.kind} store answered with an error: ` +
         `${failure.message}; the call is refused`,
+      this.retryAfterSeconds,
+    );
+  }
+
+  /** The refusal of a caller of a closed gauge (counted as `unavailable`). */
+  private closedError(): GaugeUnavailableError {
+    this.figures.reject('unavailable');
+    return new GaugeUnavailableError(
+      this.name,
+      `Gauge "${this.name}" is closed`,
       this.retryAfterSeconds,
     );
   }
