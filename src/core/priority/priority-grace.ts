@@ -100,8 +100,9 @@ export class PriorityGrace {
       let at = this.waiters.length;
       while (at > 0 && this.waiters[at - 1]!.rank > rank) at--;
       this.waiters.splice(at, 0, waiter);
-      this.figures.queue();
       if (waiter.deadline < this.armedFor) this.arm(waiter.deadline, now);
+      // Told last: a listener that frees a slot serves this waiter at once, disarming the timer.
+      this.figures.queue();
     });
   }
 
