@@ -95,6 +95,13 @@ export class WaitList {
       }
       const queue = this.level(index);
       if (this.delay !== undefined) this.shedStale(queue);
+      // Aborted while joining (a listener told of a waiter shed for it): its abort event is past.
+      if (signal?.aborted) {
+        waiter.settle();
+        this.figures.abort(0);
+        reject(GaugeAbortedError.withoutStack(this.figures.gauge));
+        return;
+      }
       queue.push(waiter);
       this.count++;
       this.figures.queue();

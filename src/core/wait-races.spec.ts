@@ -200,3 +200,23 @@ describe('queue waits, two endings at once', () => {
     expect([g.inFlight, g.queued]).toEqual([1, 0]);
   });
 });
+
+describe('a signal aborted while its caller joins the queue', () => {
+  it('a listener told of the waiter shed for it aborts the newcomer: refused at once, not left waiting', async () => {
+    const g = new PressureGauge({ name: 'q', limit: 1, queue: { size: 1, timeoutMs: 1000 } });
+    const held = g.acquire() as Release;
+    const low = watch(g.acquire({ priority: 'low' }));
+    const abort = new AbortController();
+    g.subscribe((event) => {
+      if (event.type === 'rejected') abort.abort(); // the newcomer's client leaves meanwhile
+    });
+    const high = watch(g.acquire({ priority: 'high', signal: abort.signal }));
+    await flush();
+    expect(low.state).toBe('shed-priority');
+    expect(high.state).toBe('aborted');
+    expect([g.queued, g.aborted]).toEqual([0, 1]);
+    held();
+    expect(g.inFlight).toBe(0);
+    expect(jest.getTimerCount()).toBe(0);
+  });
+});
