@@ -98,6 +98,7 @@ export class WaitList {
       // Aborted while joining (a listener told of a waiter shed for it): its abort event is past.
       if (signal?.aborted) {
         waiter.settle();
+        if (entry !== undefined) this.onLeft?.(entry, false);
         this.figures.abort(0);
         reject(GaugeAbortedError.withoutStack(this.figures.gauge));
         return;

@@ -219,4 +219,21 @@ describe('a signal aborted while its caller joins the queue', () => {
     expect(g.inFlight).toBe(0);
     expect(jest.getTimerCount()).toBe(0);
   });
+
+  it('the same for a keyed caller: refused at once, and its key is forgotten', async () => {
+    const g = new PressureGauge({ name: 'q', limit: 1, queue: { size: 1, timeoutMs: 1000 } });
+    const held = g.acquire({ key: 'h' }) as Release;
+    const low = watch(g.acquire({ priority: 'low', key: 'l' }));
+    const abort = new AbortController();
+    g.subscribe((event) => {
+      if (event.type === 'rejected') abort.abort();
+    });
+    const high = watch(g.acquire({ priority: 'high', key: 'k', signal: abort.signal }));
+    await flush();
+    expect([low.state, high.state]).toEqual(['shed-priority', 'aborted']);
+    held();
+    expect([g.inFlight, g.queued]).toEqual([0, 0]);
+    const keys = (g as unknown as { partitions?: { size: number } }).partitions;
+    expect(keys?.size).toBe(0);
+  });
 });
