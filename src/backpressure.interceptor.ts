@@ -14,7 +14,9 @@ import { LIMITED_GAUGE, LIMITED_RUNNER, PRIORITY_LEVEL } from './backpressure.co
 import { connectionOf, isGone, watchGone } from './client-connection.util';
 import { refuse, refusalError } from './refusal.factory';
 import { GaugeRegistry } from './gauge.registry';
-import { LimitedCall, type LimitedRoute } from './limited.call';
+import { LimitedCall } from './limited.call';
+import { holdingCall } from './limited-calls.registry';
+import type { LimitedRoute } from './limited-route.interface';
 import { isLinkedRoute } from './limited-run.link';
 
 /**
@@ -52,7 +54,7 @@ export class BackpressureInterceptor implements NestInterceptor {
     if (route === null) return next.handle();
     // Another copy of this interceptor (class and method level, or global too) holds this call:
     // pass through, in the call's context again (an interceptor between may have left it).
-    const holder = LimitedCall.holding(context);
+    const holder = holdingCall(context);
     if (holder !== undefined) return defer(() => holder.enter(() => next.handle()));
     // The slot is taken on subscription, not here: an outer interceptor that never subscribes
     // (a cache hit, a `race`) must not leave a slot taken that nothing would release.

@@ -9,11 +9,8 @@ import {
 import { GaugeConfigError, withoutStackTrace } from './core/gauge.errors';
 import type { Gauge } from './core/gauge.interface';
 import { describeThrown } from './core/gauge-events';
-import {
-  assertGaugeName,
-  resolveGaugeOptions,
-  type ResolvedGaugeOptions,
-} from './core/gauge-options';
+import { assertGaugeName, resolveGaugeOptions } from './core/gauge-options';
+import type { ResolvedGaugeOptions } from './core/resolved-gauge-options';
 import type { GaugeStore } from './core/gauge-store.interface';
 import { MemoryGaugeStore } from './core/memory-gauge.store';
 import type { BackpressureModuleOptions } from './backpressure-options.interface';

@@ -50,14 +50,10 @@ export type { AcquireOptions, Gauge, GaugeStats, Release } from './core/gauge.in
 export { PressureGauge } from './core/pressure-gauge';
 export type { GaugeStore } from './core/gauge-store.interface';
 export { MemoryGaugeStore } from './core/memory-gauge.store';
-export {
-  DEFAULT_LIMIT,
-  resolveGaugeOptions,
-  type GaugeOptions,
-  type QueueOptions,
-  type ResolvedGaugeOptions,
-  type StoreDownPolicy,
-} from './core/gauge-options';
+export { DEFAULT_LIMIT, resolveGaugeOptions, type GaugeOptions } from './core/gauge-options';
+export type { QueueOptions } from './core/queue-options';
+export type { ResolvedGaugeOptions } from './core/resolved-gauge-options';
+export type { StoreDownPolicy } from './core/store-down.policy';
 export {
   GaugeAbortedError,
   GaugeConfigError,

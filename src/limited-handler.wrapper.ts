@@ -1,5 +1,6 @@
 import { LIMITED_RUNNER } from './backpressure.constants';
 import { LimitedCall } from './limited.call';
+import { invokeLinkedRun, invokeRun } from './limited-calls.registry';
 import { linkOf } from './limited-run.link';
 
 type Handler = (this: unknown, ...args: unknown[]) => unknown;
@@ -19,19 +20,19 @@ export function wrapHandler(handler: Handler): Handler {
   if (wrappers.has(handler)) return handler;
   const runner: Handler = function (this: unknown, ...args: unknown[]): unknown {
     const link = linkOf(runner);
-    if (link === undefined) return LimitedCall.invoke(runner, () => handler.apply(this, args));
+    if (link === undefined) return invokeRun(runner, () => handler.apply(this, args));
     // A linked HTTP route: Nest passes each run its call in one more argument (limited-run.link),
     // taken off before the handler sees its arguments. Without it: code calling the method (the
     // handler calling itself: no run), or a route of a class that inherits the handler unlinked
     // (its call is in the async context).
     const invoke = () => handler.apply(this, args);
-    if (args.length <= link.at) return LimitedCall.invoke(runner, invoke, false);
+    if (args.length <= link.at) return invokeRun(runner, invoke, false);
     const call = args[link.at];
     args.length = link.length;
-    if (call instanceof LimitedCall) return LimitedCall.invokeLinked(call, runner, invoke);
+    if (call instanceof LimitedCall) return invokeLinkedRun(call, runner, invoke);
     // Something (a global pipe that does not pass custom parameters through) replaced it: the run
     // takes the slot of a call of this handler waiting for its run, as an unlinked one would.
-    return LimitedCall.invoke(runner, invoke);
+    return invokeRun(runner, invoke);
   };
   for (const key of Reflect.getOwnMetadataKeys(handler)) {
     Reflect.defineMetadata(key, Reflect.getOwnMetadata(key, handler), runner);

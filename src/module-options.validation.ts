@@ -6,8 +6,8 @@ import {
   DEFAULT_LIMIT,
   GAUGE_OPTION_KEYS,
   resolveGaugeOptions,
-  type ResolvedGaugeOptions,
 } from './core/gauge-options';
+import type { ResolvedGaugeOptions } from './core/resolved-gauge-options';
 import type { GaugeStore } from './core/gauge-store.interface';
 import type { GaugeConfig, UnknownGaugesPolicy } from './backpressure-options.interface';
 import { splitPartitionOption, type PartitionResolver } from './partition.resolver';

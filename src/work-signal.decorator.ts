@@ -1,5 +1,5 @@
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
-import { LimitedCall } from './limited.call';
+import { currentCall } from './limited-calls.registry';
 import { linkedCallOf } from './limited-run.link';
 
 /** The signal of a handler that no limited call runs: nothing will ever stop it. */
@@ -19,5 +19,5 @@ const NEVER = new AbortController().signal;
  */
 export const WorkSignal = createParamDecorator(
   (_data: unknown, context: ExecutionContext): AbortSignal =>
-    (linkedCallOf(context) ?? LimitedCall.current())?.workSignal ?? NEVER,
+    (linkedCallOf(context) ?? currentCall())?.workSignal ?? NEVER,
 );

@@ -1,41 +1,22 @@
 import { describeValue as show } from './config-value.util';
 import { GaugeConfigError } from './gauge.errors';
 import { isLimitPolicyFactory, type LimitPolicyFactory } from './limit-policy';
+import {
+  assertInteger,
+  assertNumber,
+  isRecord,
+  MAX_TIMEOUT_MS,
+  rejectUnknownKeys,
+} from './option-checks.util';
 import type { OutcomeClassifier } from './outcome';
-import type { PartitionSettings } from './partition/key-partitions';
 import { resolvePartition, type PartitionOptions } from './partition/partition-options';
-import {
-  resolveEventLoop,
-  type EventLoopOptions,
-  type ResolvedEventLoop,
-} from './pressure/loop-pressure';
-import {
-  DEFAULT_CODEL_INTERVAL_MS,
-  DEFAULT_CODEL_TARGET_MS,
-  QUEUE_DISCIPLINES,
-  type QueueDiscipline,
-} from './queue-discipline';
+import { resolveEventLoop, type EventLoopOptions } from './pressure/loop-pressure';
+import { resolveQueue, type QueueOptions } from './queue-options';
+import type { ResolvedGaugeOptions } from './resolved-gauge-options';
+import { assertStoreDownPolicy, type StoreDownPolicy } from './store-down.policy';
 
 /** The slots every gauge has unless told otherwise: the Go original's buffered channel of 10. */
 export const DEFAULT_LIMIT = 10;
-
-/** Wait instead of failing fast: how many may wait, and for how long. */
-export interface QueueOptions {
-  /** Most callers that may wait at once; the next one is rejected at once. */
-  size: number;
-  /** Longest a caller waits for a slot before it is rejected (milliseconds). */
-  timeoutMs: number;
-  /**
-   * Which waiter a freed slot goes to, within a priority level: `'fifo'` (default, the oldest),
-   * `'lifo'` (the newest) or `'codel'` (FIFO until the queue stands, then newest first and late
-   * waiters shed; see `QueueDiscipline`).
-   */
-  discipline?: QueueDiscipline | undefined;
-  /** `codel` only: the wait (ms) a queue may keep without counting as standing (default 5). */
-  targetMs?: number | undefined;
-  /** `codel` only: how long (ms) waits must stay above `targetMs` to count as standing (default 100). */
-  intervalMs?: number | undefined;
-}
 
 /** How one gauge behaves. Absent `queue` means fail fast, as a full Go channel does. */
 export interface GaugeOptions {
@@ -90,46 +71,6 @@ export interface GaugeOptions {
   priorityWaitMs?: number | undefined;
 }
 
-/**
- * A shared-store gauge's choice when the store cannot be reached: `'fail-closed'` refuses with 503
- * (protects the shared resource), `{ localLimit }` keeps serving with that many slots per instance.
- */
-export type StoreDownPolicy = 'fail-closed' | { readonly localLimit: number };
-
-/** Options after validation and defaults: what a gauge is built from. */
-export interface ResolvedGaugeOptions {
-  /** The gauge's name: non-empty, not blank. */
-  readonly name: string;
-  /** The limit to start with: a fixed limit's value (an integer >= 1), or the policy's initial one. */
-  readonly limit: number;
-  /** Absent: a fixed limit. */
-  readonly policy?: LimitPolicyFactory;
-  /** Absent: `classifyError`. */
-  readonly classify?: OutcomeClassifier;
-  /** Absent: hold times are not watched. */
-  readonly maxHoldMs?: number;
-  /** Callers that may wait at once: 0 means fail fast (no queue). */
-  readonly queueSize: number;
-  /** Longest a caller waits, in milliseconds (0 when `queueSize` is 0). */
-  readonly queueTimeoutMs: number;
-  /** Absent: `fifo`. */
-  readonly queueDiscipline?: QueueDiscipline;
-  /** CoDel's target (ms), for `codel` only. */
-  readonly queueTargetMs?: number;
-  /** CoDel's interval (ms), for `codel` only. */
-  readonly queueIntervalMs?: number;
-  /** Sent as `Retry-After` on a refusal (whole seconds, >= 0). */
-  readonly retryAfterSeconds: number;
-  /** What to do while a shared store is unreachable. Absent: the store decides. */
-  readonly whenStoreDown?: StoreDownPolicy;
-  /** Absent: no shedding by event-loop pressure. */
-  readonly eventLoop?: ResolvedEventLoop;
-  /** Absent: keys get the default partitioning when the first one arrives. */
-  readonly partition?: PartitionSettings;
-  /** Absent: half the measured mean hold time (fail fast only). */
-  readonly priorityWaitMs?: number;
-}
-
 /** The keys `GaugeOptions` accepts; anything else is a typo and fails the bootstrap. */
 export const GAUGE_OPTION_KEYS: readonly string[] = [
   'limit',
@@ -143,10 +84,6 @@ export const GAUGE_OPTION_KEYS: readonly string[] = [
   'priorityWaitMs',
 ];
 const GAUGE_KEYS = new Set(GAUGE_OPTION_KEYS);
-const QUEUE_KEYS = new Set(['size', 'timeoutMs', 'discipline', 'targetMs', 'intervalMs']);
-const STORE_DOWN_KEYS = new Set(['localLimit']);
-/** setTimeout's ceiling: a longer delay silently becomes 1 ms. */
-const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 /**
  * Validates one gauge's options and fills in defaults. Throws `GaugeConfigError` naming the gauge
@@ -182,30 +119,7 @@ export function resolveGaugeOptions(
     );
   }
 
-  let queueSize = 0;
-  let queueTimeoutMs = 0;
-  let codel: Pick<ResolvedGaugeOptions, 'queueDiscipline' | 'queueTargetMs' | 'queueIntervalMs'> =
-    {};
-  if (options.queue !== undefined) {
-    const queue: unknown = options.queue;
-    if (!isRecord(queue)) {
-      throw new GaugeConfigError(
-        `${where}: option "queue" must be { size, timeoutMs }, got ${show(queue)}`,
-      );
-    }
-    rejectUnknownKeys(where, queue, QUEUE_KEYS, 'queue.');
-    assertInteger(where, 'queue.size', options.queue.size, 0, Number.MAX_SAFE_INTEGER);
-    assertNumber(where, 'queue.timeoutMs', options.queue.timeoutMs, 1, MAX_TIMEOUT_MS);
-    // Checked whatever the size, so a typo fails even while the queue is switched off.
-    const discipline = resolveDiscipline(where, options.queue);
-    // `size: 0` is a fail-fast gauge, resolved exactly as one without `queue` (a config that
-    // turns the queue off by its size must not behave, or be validated, as a queue).
-    if (options.queue.size > 0) {
-      queueSize = options.queue.size;
-      queueTimeoutMs = options.queue.timeoutMs;
-      codel = discipline;
-    }
-  }
+  const { queueSize, queueTimeoutMs, ...discipline } = resolveQueue(where, options.queue);
 
   const fallbackRetry = queueSize > 0 ? Math.max(1, Math.ceil(queueTimeoutMs / 1000)) : 1;
   const retryAfterSeconds =
@@ -241,53 +155,8 @@ export function resolveGaugeOptions(
     ...(eventLoop === undefined ? {} : { eventLoop }),
     ...(partition === undefined ? {} : { partition }),
     ...(priorityWaitMs === undefined ? {} : { priorityWaitMs }),
-    ...codel,
+    ...discipline,
   };
-}
-
-/** Checks `queue.discipline` and CoDel's settings, which only `codel` takes. */
-function resolveDiscipline(
-  where: string,
-  queue: QueueOptions,
-): Pick<ResolvedGaugeOptions, 'queueDiscipline' | 'queueTargetMs' | 'queueIntervalMs'> {
-  const { discipline, targetMs, intervalMs } = queue;
-  if (discipline === undefined || discipline === 'fifo' || discipline === 'lifo') {
-    const stray =
-      targetMs !== undefined ? 'targetMs' : intervalMs !== undefined ? 'intervalMs' : '';
-    if (stray !== '') {
-      throw new GaugeConfigError(
-        `${where}: option "queue.${stray}" is for discipline 'codel' only, but the discipline is ${show(discipline ?? 'fifo')}`,
-      );
-    }
-    return discipline === undefined ? {} : { queueDiscipline: discipline };
-  }
-  if (discipline !== 'codel') {
-    throw new GaugeConfigError(
-      `${where}: option "queue.discipline" must be one of ${QUEUE_DISCIPLINES.map((d) => `'${d}'`).join(', ')}, got ${show(discipline)}`,
-    );
-  }
-  const target = targetMs ?? DEFAULT_CODEL_TARGET_MS;
-  const interval = intervalMs ?? DEFAULT_CODEL_INTERVAL_MS;
-  assertNumber(where, 'queue.targetMs', target, 0.001, MAX_TIMEOUT_MS);
-  assertNumber(where, 'queue.intervalMs', interval, 1, MAX_TIMEOUT_MS);
-  return { queueDiscipline: 'codel', queueTargetMs: target, queueIntervalMs: interval };
-}
-
-/** Checks a `whenStoreDown` policy (a gauge's or a store's default), naming where it came from. */
-export function assertStoreDownPolicy(
-  where: string,
-  value: unknown,
-): asserts value is StoreDownPolicy {
-  if (value === 'fail-closed') return;
-  if (isRecord(value)) {
-    rejectUnknownKeys(where, value, STORE_DOWN_KEYS, 'whenStoreDown.');
-    const { localLimit } = value as { localLimit?: unknown };
-    assertInteger(where, 'whenStoreDown.localLimit', localLimit, 1, Number.MAX_SAFE_INTEGER);
-    return;
-  }
-  throw new GaugeConfigError(
-    `${where}: option "whenStoreDown" must be 'fail-closed' or { localLimit }, got ${show(value)}`,
-  );
 }
 
 /** Gauge names key registries, metrics and Redis keys: an empty or non-string name is a bug. */
@@ -300,34 +169,4 @@ export function assertGaugeName(name: unknown, where = 'Gauge name'): asserts na
 /** Checks the module-wide default limit, which every unconfigured gauge inherits. */
 export function assertDefaultLimit(value: unknown): asserts value is number {
   assertInteger('BackpressureModule', 'defaultLimit', value, 1, Number.MAX_SAFE_INTEGER);
-}
-
-function assertInteger(where: string, option: string, value: unknown, min: number, max: number) {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new GaugeConfigError(
-      `${where}: option "${option}" must be an integer from ${min} to ${max === Number.MAX_SAFE_INTEGER ? 'Number.MAX_SAFE_INTEGER' : max}, got ${show(value)}`,
-    );
-  }
-}
-
-function assertNumber(where: string, option: string, value: unknown, min: number, max: number) {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
-    throw new GaugeConfigError(
-      `${where}: option "${option}" must be a number of milliseconds from ${min} to ${max}, got ${show(value)}`,
-    );
-  }
-}
-
-function rejectUnknownKeys(where: string, value: object, known: Set<string>, prefix: string) {
-  for (const key of Object.keys(value)) {
-    if (!known.has(key)) {
-      const allowed = [...known].map((k) => prefix + k).join(', ');
-      throw new GaugeConfigError(`${where}: unknown option "${prefix}${key}" (known: ${allowed})`);
-    }
-  }
-}
-
-/** An object that is not an array: arrays would pass `typeof` and silently mean "no options". */
-function isRecord(value: unknown): value is object {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }

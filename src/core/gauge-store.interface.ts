@@ -1,5 +1,5 @@
 import type { Gauge } from './gauge.interface';
-import type { ResolvedGaugeOptions } from './gauge-options';
+import type { ResolvedGaugeOptions } from './resolved-gauge-options';
 
 /**
  * Where a gauge counts its slots. The default keeps them in this process (`MemoryGaugeStore`); a

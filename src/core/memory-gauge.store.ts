@@ -1,5 +1,5 @@
 import type { GaugeStore } from './gauge-store.interface';
-import type { ResolvedGaugeOptions } from './gauge-options';
+import type { ResolvedGaugeOptions } from './resolved-gauge-options';
 import { PressureGauge } from './pressure-gauge';
 
 /** The default store: slots counted in this process, nothing to install or connect. */

@@ -1,7 +1,8 @@
 import { GaugeAbortedError, GaugeConfigError, GaugeExhaustedError } from './gauge.errors';
 import { GaugeFigures, type GaugeListener, type Outcome } from './gauge-events';
 import type { AcquireOptions, Gauge, Release } from './gauge.interface';
-import { resolveGaugeOptions, type GaugeOptions, type ResolvedGaugeOptions } from './gauge-options';
+import { resolveGaugeOptions, type GaugeOptions } from './gauge-options';
+import type { ResolvedGaugeOptions } from './resolved-gauge-options';
 import { attachSlot, HoldWatch } from './hold-watch';
 import { assertLimit, FixedLimit, type LimitPolicy } from './limit-policy';
 import { classifyError, type OutcomeClassifier } from './outcome';

@@ -3,7 +3,7 @@ import { flush } from '../../test/support/wait';
 import { GaugeConfigError, GaugeExhaustedError } from './gauge.errors';
 import type { GaugeEvent } from './gauge-events';
 import type { Release } from './gauge.interface';
-import type { QueueOptions } from './gauge-options';
+import type { QueueOptions } from './queue-options';
 import { PressureGauge } from './pressure-gauge';
 
 beforeEach(() => {

@@ -1,7 +1,7 @@
 import type { RedisClient } from './redis-client.util';
 import { describeValue as show } from '../core/config-value.util';
 import { GaugeConfigError } from '../core/gauge.errors';
-import { assertStoreDownPolicy, type StoreDownPolicy } from '../core/gauge-options';
+import { assertStoreDownPolicy, type StoreDownPolicy } from '../core/store-down.policy';
 import type { StoreLogger } from '../core/shared/store-health';
 
 /** How a `RedisGaugeStore` connects and how its leases behave. Only `redis` is required. */

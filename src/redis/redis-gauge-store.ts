@@ -1,6 +1,6 @@
 import type { Gauge } from '../core/gauge.interface';
 import type { GaugeStore } from '../core/gauge-store.interface';
-import type { ResolvedGaugeOptions } from '../core/gauge-options';
+import type { ResolvedGaugeOptions } from '../core/resolved-gauge-options';
 import { SharedGaugeStore } from '../core/shared/shared-gauge-store';
 import type { StoreState } from '../core/shared/store-health';
 import { RedisConnection } from './redis-connection';

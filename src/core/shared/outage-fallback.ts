@@ -1,7 +1,8 @@
 import { GaugeUnavailableError } from '../gauge.errors';
 import type { GaugeFigures, Outcome } from '../gauge-events';
 import type { Release } from '../gauge.interface';
-import type { ResolvedGaugeOptions, StoreDownPolicy } from '../gauge-options';
+import type { ResolvedGaugeOptions } from '../resolved-gauge-options';
+import type { StoreDownPolicy } from '../store-down.policy';
 import type { StoreHealth } from './store-health';
 
 /**

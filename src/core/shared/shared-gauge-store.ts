@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { ResolvedGaugeOptions, StoreDownPolicy } from '../gauge-options';
+import type { ResolvedGaugeOptions } from '../resolved-gauge-options';
+import type { StoreDownPolicy } from '../store-down.policy';
 import type { ConnectionEvents, LeaseConnection } from './lease-client';
 import { LeaseRenewer } from './lease-renewer';
 import type { LeaseBackend } from './lease-backend.interface';

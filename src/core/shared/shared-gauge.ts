@@ -1,7 +1,8 @@
 import { GaugeAbortedError, GaugeExhaustedError, GaugeUnavailableError } from '../gauge.errors';
 import { GaugeFigures, type GaugeListener } from '../gauge-events';
 import type { AcquireOptions, Gauge, Release } from '../gauge.interface';
-import type { ResolvedGaugeOptions, StoreDownPolicy } from '../gauge-options';
+import type { ResolvedGaugeOptions } from '../resolved-gauge-options';
+import type { StoreDownPolicy } from '../store-down.policy';
 import { HoldWatch } from '../hold-watch';
 import type { LimitPolicy } from '../limit-policy';
 import { classifyError, type OutcomeClassifier } from '../outcome';
