@@ -7,11 +7,10 @@ import { attachSlot, HoldWatch } from './hold-watch';
 import { assertLimit, FixedLimit, type LimitPolicy } from './limit-policy';
 import { classifyError, type OutcomeClassifier } from './outcome';
 import { LoopPressure } from './pressure/loop-pressure';
-import { DEFAULT_MAX_KEYS, KeyPartitions, type KeyEntry } from './partition/key-partitions';
-import { PriorityGrace } from './priority/priority-grace';
-import { PriorityHeadroom } from './priority/priority-headroom';
-import { ReleaseForecast, type HeldSince } from './priority/release-forecast';
+import type { KeyEntry, KeyPartitions } from './partition/key-partitions';
 import { NORMAL_RANK, rankOf, type PriorityRank } from './priority/priority.level';
+import { RankedAdmission } from './priority/ranked-admission';
+import type { HeldSince } from './priority/release-forecast';
 import { WaitList } from './wait-list';
 import { runInSlot, type Work } from './work';
 
@@ -21,10 +20,10 @@ import { runInSlot, type Work } from './work';
  *
  * A freed slot goes straight to a waiter (hand-off: the highest priority waiting, then as the
  * queue discipline says), so a newcomer can never barge past the queue, and a waiter that timed
- * out, aborted or was shed has already left the queue and is never served. A fail-fast gauge that
- * sees priorities keeps room for higher levels (`PriorityHeadroom`) and lets them wait briefly for
- * the next freed slot (`PriorityGrace`); until the first call with a priority, it does exactly
- * what it did without.
+ * out, aborted or was shed has already left the queue and is never served. Calls with a priority
+ * or a key are admitted by `RankedAdmission` (a fail-fast gauge keeps room for higher levels and
+ * for keys under their share, which may wait briefly for the next freed slot); until the first
+ * such call, the gauge does exactly what it did without.
  * Everything is synchronous on the happy path: no promise, timer or signal unless a caller waits,
  * and no clock read unless the limit policy learns from samples or someone listens.
  *
@@ -47,18 +46,15 @@ export class PressureGauge implements Gauge {
   private readonly figures: GaugeFigures;
   private readonly waiters: WaitList;
   private readonly holds: HoldWatch | undefined;
-  /** Created by the first call with a priority on a fail-fast gauge; from then on all calls use it. */
-  private headroom: PriorityHeadroom | undefined;
-  /** Created with `headroom`: the higher-level callers waiting briefly for a freed slot. */
-  private grace: PriorityGrace | undefined;
-  /** Created with `headroom`: the held slots in grant order, to lend the reserve while one is due. */
-  private forecast: ReleaseForecast | undefined;
+  /**
+   * Created by option `partition`, the first call with a key, or the first with a priority on a
+   * fail-fast gauge; from then on all calls but a queue's without a key go through it.
+   */
+  private ranked: RankedAdmission | undefined;
   /** Option `priorityWaitMs`; absent: half the mean hold time. */
   private readonly priorityWaitMs: number | undefined;
   /** Present with option `eventLoop`: refuses `low` and caps `normal` while the process's event loop is late. */
   private readonly pressure: LoopPressure | undefined;
-  /** Created by option `partition` or the first call with a key; from then on all calls use it. */
-  private partitions: KeyPartitions | undefined;
   private readonly partitionSettings: ResolvedGaugeOptions['partition'];
   /** Whether the policy learns from samples: read once, as the policy's `samples` is fixed. */
   private readonly samples: boolean;
@@ -92,7 +88,7 @@ export class PressureGauge implements Gauge {
     });
     this.partitionSettings = resolved.partition;
     this.priorityWaitMs = resolved.priorityWaitMs;
-    if (resolved.partition !== undefined) this.partitions = new KeyPartitions(resolved.partition);
+    if (resolved.partition !== undefined) this.ranked = this.createRanked();
     this.holds =
       resolved.maxHoldMs === undefined
         ? undefined
@@ -111,10 +107,7 @@ export class PressureGauge implements Gauge {
   private refresh(): void {
     this.timed = this.samples || this.figures.listening;
     this.plain =
-      this.holds === undefined &&
-      this.pressure === undefined &&
-      this.headroom === undefined &&
-      this.partitions === undefined;
+      this.holds === undefined && this.pressure === undefined && this.ranked === undefined;
   }
 
   /**
@@ -122,10 +115,7 @@ export class PressureGauge implements Gauge {
    * (`priorityWaitMs`) once priorities or keys are in use: `acquire()` may return a promise.
    */
   get mayWait(): boolean {
-    return (
-      this.queueSize > 0 ||
-      (this.priorityWaitMs !== 0 && (this.headroom !== undefined || this.partitions !== undefined))
-    );
+    return this.queueSize > 0 || (this.priorityWaitMs !== 0 && this.ranked !== undefined);
   }
 
   get limit(): number {
@@ -137,7 +127,7 @@ export class PressureGauge implements Gauge {
   }
 
   get queued(): number {
-    return this.waiters.length + (this.grace?.length ?? 0);
+    return this.waiters.length + (this.ranked?.waiting ?? 0);
   }
 
   get admitted(): number {
@@ -174,10 +164,7 @@ export class PressureGauge implements Gauge {
       this.figures.reject('shed-pressure');
       return undefined;
     }
-    if (this.headroom !== undefined || this.partitions !== undefined) {
-      const slot = this.tryRanked(NORMAL_RANK, false, this.partitions?.lookup(undefined));
-      return typeof slot === 'function' ? slot : undefined;
-    }
+    if (this.ranked !== undefined) return this.ranked.tryAcquire();
     if (this.active < this.capacity && this.waiters.length === 0) return this.grant();
     this.figures.reject('full');
     return undefined;
@@ -198,154 +185,48 @@ export class PressureGauge implements Gauge {
       throw new GaugeAbortedError(this.name);
     }
     const priority = options?.priority;
-    if (this.pressure?.sheds(rankOf(priority) ?? NORMAL_RANK, this.active)) {
+    const rank = rankOf(priority) ?? NORMAL_RANK;
+    if (this.pressure?.sheds(rank, this.active)) {
       this.figures.reject('shed-pressure');
       throw GaugeExhaustedError.withoutStack(this.name, 'shed-pressure', this.retryAfterSeconds);
     }
     const key = options?.key;
-    if (priority === undefined && this.headroom === undefined) {
-      if (key === undefined && this.partitions === undefined) {
+    if (this.ranked === undefined && key === undefined) {
+      // No priority or key seen yet; a queue serves priorities itself, without ranked admission.
+      if (priority === undefined || this.queueSize > 0) {
         if (this.active < this.capacity && this.waiters.length === 0) return this.grant();
-        return this.wait(signal, NORMAL_RANK);
+        return this.wait(signal, rank);
       }
     }
-    const rank = rankOf(priority) ?? NORMAL_RANK;
-    const entry =
-      key === undefined && this.partitions === undefined
-        ? undefined
-        : (this.partitions ??= this.defaultPartitions()).lookup(key);
-    return this.acquireRanked(signal, rank, priority !== undefined, entry);
+    return (this.ranked ?? this.createRanked()).acquire(signal, rank, priority !== undefined, key);
   }
 
-  /**
-   * `acquire` with a priority or a key: a fail-fast gauge keeps room for higher levels and for
-   * keys under their share; a queue serves them first.
-   */
-  private acquireRanked(
-    signal: AbortSignal | undefined,
-    rank: PriorityRank,
-    prioritized: boolean,
-    entry: KeyEntry | undefined,
-  ): Release | Promise<Release> {
-    if (this.queueSize === 0) {
-      const slot = this.tryRanked(rank, prioritized, entry, signal, true);
-      if (typeof slot !== 'string') return slot;
-      throw GaugeExhaustedError.withoutStack(this.name, slot, this.retryAfterSeconds);
-    }
-    if (entry === undefined) {
-      if (this.active < this.capacity && this.waiters.length === 0) return this.grant();
-      return this.wait(signal, rank);
-    }
-    const partitions = this.partitions!;
-    if (!partitions.mayQueue(entry, this.capacity)) {
-      this.figures.reject('key-over-share');
-      throw GaugeExhaustedError.withoutStack(this.name, 'key-over-share', this.retryAfterSeconds);
-    }
-    if (this.active < this.capacity && this.waiters.length === 0) return this.grant(entry);
-    return this.wait(signal, rank, entry, partitions.excess(entry, this.capacity));
+  /** The keys this gauge divides its slots between, once it does (ranked admission's). */
+  private get partitions(): KeyPartitions | undefined {
+    return this.ranked?.partitions;
   }
 
-  /**
-   * Fail fast with priorities or keys: a slot only if more are free than higher levels need kept
-   * and, for a key at or over its share, than keys under theirs need kept; else, for `acquire`
-   * (`mayWait`) above a level that fills the gauge, a brief wait for the next freed slot.
-   */
-  private tryRanked(
-    rank: PriorityRank,
-    prioritized: boolean,
-    entry: KeyEntry | undefined,
-    signal?: AbortSignal,
-    mayWait = false,
-  ): Release | Promise<Release> | 'full' | 'shed-priority' | 'key-over-share' {
-    let headroom = this.headroom;
-    if (headroom === undefined && prioritized) {
-      headroom = this.headroom = this.createHeadroom();
-      this.refresh();
-    }
-    const now = performance.now();
-    headroom?.arrive(rank, now);
-    const free = this.capacity - this.active;
-    let reason: 'full' | 'shed-priority' | 'key-over-share' = 'full';
-    if (
-      entry !== undefined &&
-      !this.closed &&
-      !this.partitions!.admits(entry, this.capacity, free, now, this.priorityWaitMs)
-    ) {
-      reason = 'key-over-share';
-    } else if (free > 0 && this.waiters.length === 0) {
-      if (headroom === undefined || rank === 0 || free > this.keptFor(headroom, rank, now)) {
-        return this.grant(entry, now);
-      }
-      reason = 'shed-priority';
-    }
-    if (mayWait && reason !== 'key-over-share' && !this.closed) {
-      // Above a level that fills the gauge, or a key under its share while another key fills it.
-      let basis = headroom;
-      let waitMs = headroom === undefined ? 0 : headroom.waitFor(rank, this.priorityWaitMs);
-      if (waitMs === 0 && reason === 'full' && entry !== undefined) {
-        basis = this.partitions!.headroom;
-        waitMs = this.partitions!.graceFor(entry, this.priorityWaitMs);
-      }
-      if (basis !== undefined && waitMs > 0) {
-        const grace = (this.grace ??= this.createGrace());
-        if (grace.servedBefore(rank) < basis.maxWaiting(this.capacity, waitMs)) {
-          if (entry !== undefined) this.partitions!.queue(entry);
-          return grace.add(rank, waitMs, now, signal, entry, basis);
-        }
-        basis.waited(false, now); // as many wait as the next releases can serve: a miss too
-      }
-    }
-    this.figures.reject(reason);
-    return reason;
-  }
-
-  /**
-   * Slots kept free for levels above `rank`: the calibrated reserve, less the held slots due back
-   * within half the brief wait (a higher-level caller finding the gauge full is served by one of
-   * them in time), less those already promised to brief waiters. Nothing is lent while a level
-   * above `rank` waits briefly: a slot free then is kept for it (lending it would serve a lower
-   * level first).
-   */
-  private keptFor(headroom: PriorityHeadroom, rank: PriorityRank, now: number): number {
-    const waitMs = headroom.waitMs(this.priorityWaitMs);
-    const kept = headroom.reserveFor(rank, this.capacity, waitMs);
-    if (kept === 0 || waitMs <= 0) return kept;
-    const promised = this.grace?.length ?? 0;
-    if (promised > 0 && this.grace!.servedBefore((rank - 1) as PriorityRank) > 0) return kept;
-    const due = this.forecast!.due(
-      now,
-      waitMs / 2,
-      headroom.meanHoldMs,
-      headroom.holdSpreadMs,
-      kept + promised,
+  /** The ranked admission, at the first call that needs it: from then on no slot is plain. */
+  private createRanked(): RankedAdmission {
+    const ranked = new RankedAdmission(
+      {
+        figures: this.figures,
+        retryAfterSeconds: this.retryAfterSeconds,
+        priorityWaitMs: this.priorityWaitMs,
+        capacity: () => this.capacity,
+        inFlight: () => this.active,
+        waiting: () => this.waiters.length,
+        queueSize: () => this.queueSize,
+        closed: () => this.closed,
+        grant: (entry, now) => this.grant(entry, now),
+        wait: (signal, rank, entry, excess) => this.wait(signal, rank, entry, excess),
+        lease: (entry, now) => this.lease(entry, now),
+      },
+      this.partitionSettings,
     );
-    return kept - Math.max(0, due - promised);
-  }
-
-  /** The headroom, and the brief wait that goes with it, at the first call with a priority. */
-  private createHeadroom(): PriorityHeadroom {
-    this.grace ??= this.createGrace();
-    this.forecast = new ReleaseForecast();
-    return new PriorityHeadroom();
-  }
-
-  /** The brief wait of a fail-fast gauge: for higher levels and for keys under their share. */
-  private createGrace(): PriorityGrace {
-    return new PriorityGrace(this.figures, this.retryAfterSeconds, {
-      refusal: () => (this.capacity - this.active > 0 ? 'shed-priority' : 'full'),
-      onLeft: (entry, served) => this.partitions?.dequeue(entry, served),
-      atCap: (entry) => this.partitions?.atCap(entry, this.capacity) === true,
-    });
-  }
-
-  /** Hands a slot that is not `inFlight`'s to drop to the first brief waiter, if any. */
-  private serveGrace(now?: number): boolean {
-    const waiter = this.grace?.shift(now);
-    if (waiter === undefined) return false;
-    if (this.figures.listening) this.figures.admit((now ?? performance.now()) - waiter.since);
-    else this.figures.admit(0);
-    waiter.resolve(this.lease(waiter.entry, now));
-    return true;
+    this.ranked = ranked;
+    this.refresh();
+    return ranked;
   }
 
   /**
@@ -367,14 +248,6 @@ export class PressureGauge implements Gauge {
     }
     if (entry !== undefined) this.partitions!.queue(entry);
     return this.waiters.add(signal, rank, entry, excess);
-  }
-
-  /** The partitioning a gauge without option `partition` gets at its first key. */
-  private defaultPartitions(): KeyPartitions {
-    const partitions = new KeyPartitions(this.partitionSettings ?? { maxKeys: DEFAULT_MAX_KEYS });
-    this.partitions = partitions;
-    this.refresh();
-    return partitions;
   }
 
   process<T>(fn: Work<T>, options?: AcquireOptions): Promise<T> {
@@ -415,10 +288,7 @@ export class PressureGauge implements Gauge {
         GaugeExhaustedError.withoutStack(this.name, 'queue-full', this.retryAfterSeconds),
       );
     }
-    for (const waiter of this.grace?.takeAll() ?? []) {
-      this.figures.reject('full');
-      waiter.reject(GaugeExhaustedError.withoutStack(this.name, 'full', this.retryAfterSeconds));
-    }
+    this.ranked?.close();
   }
 
   /** A new limit, at once: a raise serves waiters now; a cut takes effect as slots come back. */
@@ -437,10 +307,10 @@ export class PressureGauge implements Gauge {
       this.figures.admit(this.figures.listening ? this.waiters.waitedMs(waiter, now) : 0);
       waiter.resolve(this.lease(waiter.entry, now));
     }
-    while (this.active < this.capacity && this.grace?.length) {
+    while (this.active < this.capacity && this.ranked?.waiting) {
       this.active++;
       // Every brief waiter left may have run out of time (refused now): the slot stays free.
-      if (!this.serveGrace(at)) {
+      if (!this.ranked.serve(at)) {
         this.active--;
         break;
       }
@@ -465,15 +335,15 @@ export class PressureGauge implements Gauge {
       return this.timed ? this.timedLease(now ?? performance.now()) : this.countedLease();
     }
     let held = true;
-    const timed = this.timed || this.headroom !== undefined || entry !== undefined;
+    const timed = this.timed || this.ranked?.headroom !== undefined || entry !== undefined;
     const since = timed ? (now ?? performance.now()) : 0;
     const watched = this.holds?.start();
-    const due: HeldSince | undefined = this.forecast?.start(since);
+    const due: HeldSince | undefined = this.ranked?.forecast?.start(since);
     const release = (outcome: Outcome = 'succeeded') => {
       if (!held) return;
       held = false;
       if (watched !== undefined) this.holds!.end(watched);
-      if (due !== undefined) this.forecast!.end(due);
+      if (due !== undefined) this.ranked!.forecast!.end(due);
       if (entry !== undefined) this.partitions!.unhold(entry);
       if (timed) this.handOff(this.sample(since, outcome, entry !== undefined));
       else {
@@ -514,8 +384,7 @@ export class PressureGauge implements Gauge {
     const at = performance.now();
     const heldMs = at - since;
     this.figures.release(heldMs, outcome);
-    this.headroom?.held(heldMs);
-    if (keyed) this.partitions?.headroom.held(heldMs);
+    this.ranked?.held(heldMs, keyed);
     if (!this.samples) return at;
     const limit = this.policy.update({ heldMs, outcome, inFlight: this.active, at });
     if (limit !== this.current) this.apply(limit, at);
@@ -529,7 +398,7 @@ export class PressureGauge implements Gauge {
   private handOff(now: number | undefined): void {
     const waiter = this.active > this.capacity ? undefined : this.waiters.shift(now);
     if (waiter === undefined) {
-      if (this.grace === undefined || this.active > this.capacity || !this.serveGrace(now)) {
+      if (this.ranked === undefined || this.active > this.capacity || !this.ranked.serve(now)) {
         this.active--;
       }
       return;
