@@ -182,7 +182,7 @@ export class PressureGauge implements Gauge {
     const signal = options?.signal;
     if (signal?.aborted) {
       this.figures.abort(0);
-      throw new GaugeAbortedError(this.name);
+      throw GaugeAbortedError.withoutStack(this.name);
     }
     const priority = options?.priority;
     const rank = rankOf(priority) ?? NORMAL_RANK;
