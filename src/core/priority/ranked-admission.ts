@@ -1,5 +1,4 @@
 import { GaugeExhaustedError } from '../gauge.errors';
-import type { GaugeFigures } from '../gauge-events';
 import type { Release } from '../gauge.interface';
 import {
   DEFAULT_MAX_KEYS,
@@ -7,6 +6,7 @@ import {
   type KeyEntry,
   type PartitionSettings,
 } from '../partition/key-partitions';
+import type { AdmissionHost } from './admission-host.interface';
 import { PriorityGrace } from './priority-grace';
 import { PriorityHeadroom } from './priority-headroom';
 import { NORMAL_RANK, type PriorityRank } from './priority.level';
@@ -14,37 +14,6 @@ import { ReleaseForecast } from './release-forecast';
 
 /** Why a fail-fast call with a priority or a key was refused. */
 type Refusal = 'full' | 'shed-priority' | 'key-over-share';
-
-/**
- * What ranked admission needs of its gauge: the slot count it decides on, and the gauge's own
- * means to grant a slot, queue a caller and hand a slot on, so that counting stays in one place.
- */
-export interface AdmissionHost {
-  readonly figures: GaugeFigures;
-  readonly retryAfterSeconds: number;
-  /** Option `priorityWaitMs`; absent: half the mean hold time. */
-  readonly priorityWaitMs: number | undefined;
-  /** Slots on offer: the limit, 0 once the gauge is closed. */
-  capacity(): number;
-  /** Slots held. */
-  inFlight(): number;
-  /** Callers in the gauge's queue: a free slot is theirs, not a newcomer's. */
-  waiting(): number;
-  /** The queue's size: 0 for a fail-fast gauge, and once the gauge is closed. */
-  queueSize(): number;
-  closed(): boolean;
-  /** A slot at once; for a key, counted as its. `now`: a clock reading already taken, if any. */
-  grant(entry: KeyEntry | undefined, now?: number): Release;
-  /** Joins the gauge's queue at `rank` (for a key beyond its share, `excess`: behind the others). */
-  wait(
-    signal: AbortSignal | undefined,
-    rank: PriorityRank,
-    entry: KeyEntry | undefined,
-    excess: boolean,
-  ): Promise<Release>;
-  /** The release handle of a slot already counted in `inFlight` (handed to a brief waiter). */
-  lease(entry: KeyEntry | undefined, now?: number): Release;
-}
 
 /**
  * How an in-process gauge admits calls once priorities or keys are in use. A fail-fast gauge
